@@ -1,0 +1,47 @@
+"""``cnnzoo list``: every registered network with its family, size and paper."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from cnnzoo.registry import create_model, get_model_entry, list_models
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("list", help="list the models with family, parameters and paper")
+    parser.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'resnet*'")
+    parser.add_argument("--task", choices=("classification", "segmentation"), default=None)
+    parser.add_argument(
+        "--format", choices=("table", "markdown"), default="table", help="output format"
+    )
+    parser.set_defaults(run=run)
+
+
+def count_parameters(name: str) -> int:
+    """Parameters at the defaults every row shares: 1000 classes (21 for segmentation), 3 channels."""
+    entry = get_model_entry(name)
+    num_classes = 1000 if entry.task == "classification" else 21
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        model = create_model(name, num_classes=num_classes, in_channels=3)
+    return sum(p.numel() for p in model.parameters())
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = []
+    for name in list_models(args.pattern, task=args.task):
+        entry = get_model_entry(name)
+        rows.append((name, entry.family, entry.task, f"{count_parameters(name):,}", entry.paper))
+    header = ("model", "family", "task", "params", "paper")
+    if args.format == "markdown":
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return 0
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [str(c).ljust(w) if i != 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells) + "  " + row[-1])
+    return 0

@@ -1,0 +1,3 @@
+"""Classification networks, one file per family; importing this fills the registry."""
+
+from cnnzoo.models import lenet  # noqa: F401

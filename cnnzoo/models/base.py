@@ -1,0 +1,116 @@
+"""The interface every classifier shares, and the feature extractor built on it.
+
+Like timm's models, a cnnzoo classifier is split into a *feature* part that
+turns an image into a stack of ever coarser feature maps (the *stages*) and a
+*head* that turns the last map into class scores. ``feature_info`` lists each
+stage's channels and stride, so a segmentation network can use any classifier
+as its encoder without knowing its attribute names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from cnnzoo.errors import CnnzooError
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One stage of a network's feature pyramid."""
+
+    name: str  # module (or group of modules) whose output this stage is
+    channels: int  # channels of the stage's feature map
+    stride: int  # input pixels per feature-map pixel (the stage's total downsampling)
+
+
+class Classifier(nn.Module):
+    """Base class of every classification network.
+
+    Subclasses set ``feature_info``, ``head_modules`` and ``min_input_size``
+    and implement :meth:`forward_stages` and :meth:`forward_head`.
+    """
+
+    feature_info: list[FeatureInfo]
+    head_modules: tuple[str, ...] = ()  # attribute names of the head, dropped by features_only
+    min_input_size: int = 32  # smallest input side (pixels) the stages can process
+    num_classes: int
+    in_channels: int
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        """Feature map of every stage listed in ``feature_info``, finest first."""
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last (coarsest) feature map, before pooling and classification."""
+        return self.forward_stages(x)[-1]
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        """Class scores from the last feature map."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(x, self.in_channels, self.min_input_size, type(self).__name__)
+        return self.forward_head(self.forward_features(x))
+
+
+def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> None:
+    """Raise a clear error when ``x`` is not an (N, C, H, W) batch the model can take."""
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return
+    if x.dim() != 4:
+        raise CnnzooError(
+            f"{model_name} expects a batch of images shaped (N, C, H, W), got shape "
+            f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)"
+        )
+    if x.shape[1] != in_channels:
+        raise CnnzooError(
+            f"{model_name} was built for {in_channels}-channel input but got "
+            f"{x.shape[1]} channels; build it with in_channels={x.shape[1]} or convert "
+            "the images"
+        )
+    height, width = x.shape[-2:]
+    if height < min_size or width < min_size:
+        raise CnnzooError(
+            f"{model_name} needs inputs of at least {min_size}x{min_size} pixels, got "
+            f"{height}x{width}; resize the images (for example --input {in_channels},"
+            f"{min_size},{min_size})"
+        )
+
+
+class FeatureExtractor(nn.Module):
+    """A classifier without its head, returning the feature map of each stage.
+
+    Built by ``create_model(name, features_only=True)``; segmentation networks
+    reach their encoder only through this interface.
+    """
+
+    def __init__(self, model: Classifier, out_indices: Sequence[int] | None = None) -> None:
+        super().__init__()
+        if not isinstance(model, Classifier):
+            raise CnnzooError(
+                f"{type(model).__name__} has no feature interface; choose a classifier "
+                "from `cnnzoo list` as backbone"
+            )
+        for name in model.head_modules:
+            setattr(model, name, nn.Identity())
+        stages = len(model.feature_info)
+        indices = tuple(range(stages)) if out_indices is None else tuple(out_indices)
+        for index in indices:
+            if not -stages <= index < stages:
+                raise CnnzooError(
+                    f"out_indices {indices} out of range: the model has {stages} stages"
+                )
+        self.model = model
+        self.out_indices = tuple(i % stages for i in indices)
+        self.feature_info = [model.feature_info[i] for i in self.out_indices]
+        self.in_channels = model.in_channels
+        self.min_input_size = model.min_input_size
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        check_input(x, self.in_channels, self.min_input_size, type(self.model).__name__)
+        stages = self.model.forward_stages(x)
+        return [stages[i] for i in self.out_indices]

@@ -1,0 +1,1 @@
+"""Segmentation networks; importing this fills the registry with them."""
