@@ -14,7 +14,7 @@ from cnnzoo.registry import get_model_entry
 SHARED = [n for n in cnnzoo.list_models() if get_model_entry(n).torchvision is not None]
 
 # torchvision constructor options needed to build the architecture we mirror.
-TORCHVISION_OPTIONS: dict[str, dict] = {}
+TORCHVISION_OPTIONS: dict[str, dict] = {"googlenet": {"aux_logits": True, "init_weights": True}}
 
 
 def _parameters(model: torch.nn.Module) -> int:
