@@ -43,7 +43,9 @@ def load_pretrained(model: nn.Module, entry: ModelEntry, source: str) -> None:
     # A different num_classes keeps our freshly initialised classifier.
     state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     missing = [k for k in own if k not in state]
-    head_only = all(any(k.startswith(h) for h in getattr(model, "head_modules", ())) for k in missing)
+    head_only = all(
+        any(k.startswith(h) for h in getattr(model, "head_modules", ())) for k in missing
+    )
     if missing and not head_only:
         raise CnnzooError(f"torchvision weights do not fit {entry.name}: missing {missing[:5]}")
     with torch.no_grad():

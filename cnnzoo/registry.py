@@ -91,9 +91,7 @@ def get_model_entry(name: str) -> ModelEntry:
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise CnnzooError(
-            f"unknown model {name!r}.{hint} Run `cnnzoo list` to see all models."
-        )
+        raise CnnzooError(f"unknown model {name!r}.{hint} Run `cnnzoo list` to see all models.")
     return _REGISTRY[name]
 
 
@@ -133,9 +131,7 @@ def create_model(
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = [k for k in kwargs if k not in accepted and not takes_any]
     if unknown:
-        options = [
-            p for p in accepted if p not in ("num_classes", "in_channels")
-        ]
+        options = [p for p in accepted if p not in ("num_classes", "in_channels")]
         raise CnnzooError(
             f"{name!r} does not take option(s) {', '.join(unknown)}; "
             f"it accepts: {', '.join(options) or 'no extra options'}"

@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def count_parameters(name: str) -> int:
-    """Parameters at the defaults every row shares: 1000 classes (21 for segmentation), 3 channels."""
+    """Parameters at the shared defaults: 1000 classes (21 for segmentation), 3 channels."""
     entry = get_model_entry(name)
     num_classes = 1000 if entry.task == "classification" else 21
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        cells = [str(c).ljust(w) if i != 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [
+            str(c).ljust(w) if i != 3 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths))
+        ]
         print("  ".join(cells) + "  " + row[-1])
     return 0

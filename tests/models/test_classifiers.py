@@ -129,7 +129,9 @@ def test_too_small_input_is_a_clear_error(name: str) -> None:
 def _registered(table: dict) -> list:
     """Rows of a table whose model is registered (families land one at a time)."""
     names = set(cnnzoo.list_models())
-    return [row for row in table.items() if (row[0] if isinstance(row[0], str) else row[0][0]) in names]
+    return [
+        row for row in table.items() if (row[0] if isinstance(row[0], str) else row[0][0]) in names
+    ]
 
 
 @pytest.mark.parametrize(("key", "expected"), _registered(EXACT_PARAMETERS), ids=str)
