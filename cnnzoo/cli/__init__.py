@@ -17,7 +17,7 @@ from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError
 
 # Subcommand modules, in the order `cnnzoo --help` lists them.
-COMMAND_MODULES = ("list_models",)
+COMMAND_MODULES = ("list_models", "experiment")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,41 @@
+"""``cnnzoo experiment list|run``: the survey's claims as experiments anyone can rerun."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cnnzoo.experiments import list_experiments, run_experiment
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("experiment", help="run the survey's claims as experiments")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list the experiments and the claims they test")
+    listing.set_defaults(run=run_list)
+    running = actions.add_parser("run", help="run one experiment and write its report")
+    running.add_argument("name", help="experiment name from `cnnzoo experiment list`")
+    running.add_argument("--quick", action="store_true", help="reduced run, seconds not minutes")
+    running.add_argument("--out", type=Path, default=None, help="output directory")
+    running.add_argument("--seed", type=int, default=0)
+    running.set_defaults(run=run_one)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    experiments = list_experiments()
+    width = max(len(e.name) for e in experiments)
+    for experiment in experiments:
+        print(f"{experiment.name.ljust(width)}  {experiment.claim}")
+    return 0
+
+
+def run_one(args: argparse.Namespace) -> int:
+    out_dir = args.out or Path("runs") / "experiments" / args.name
+    run = run_experiment(args.name, out_dir, quick=args.quick, seed=args.seed)
+    failed = [c for c in run.checks if not c.passed]
+    for finding in run.findings:
+        print(f"{'reproduced' if finding.passed else 'not reproduced'}  {finding.claim}")
+    for check in run.checks:
+        print(f"{'PASS' if check.passed else 'FAIL'}  {check.claim}")
+    print(f"report: {out_dir / 'report.md'}")
+    return 1 if failed else 0

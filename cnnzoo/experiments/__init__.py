@@ -1,0 +1,17 @@
+"""The survey's claims as runnable experiments; importing this registers them."""
+
+from cnnzoo.experiments.base import (
+    ExperimentRun,
+    get_experiment,
+    list_experiments,
+    register_experiment,
+    run_experiment,
+)
+
+__all__ = [
+    "ExperimentRun",
+    "get_experiment",
+    "list_experiments",
+    "register_experiment",
+    "run_experiment",
+]

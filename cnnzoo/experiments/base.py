@@ -1,0 +1,191 @@
+"""The survey's claims as experiments: a table of experiments and the report they write.
+
+Each experiment is a function registered with :func:`register_experiment` that
+receives an :class:`ExperimentRun` (where to write, how long it may take) and
+fills it with results, figures, prose, *checks* and *findings*. A check is a
+statement the numbers must satisfy whatever the training budget (for example
+"two stacked 3x3 convolutions see as far as one 5x5"); a failed check means
+something is broken. A finding is the survey's empirical claim as measured
+here (for example "the deep plain network trains worse"): it may not reproduce
+at CPU scale, and the report says so instead of hiding it.
+:func:`run_experiment` writes ``report.md`` and ``results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.errors import CnnzooError
+
+
+@dataclass
+class Check:
+    """One statement the experiment's numbers must bear out."""
+
+    claim: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class ExperimentRun:
+    """What an experiment receives, and what it records while it runs."""
+
+    out_dir: Path  # where report.md, results.json and figures go
+    quick: bool  # a reduced run (seconds) instead of the full one (minutes)
+    seed: int = 0
+    results: dict[str, Any] = field(default_factory=dict)  # numbers, saved to results.json
+    sections: list[str] = field(default_factory=list)  # markdown paragraphs of the report
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    checks: list[Check] = field(default_factory=list)
+    findings: list[Check] = field(default_factory=list)
+
+    def write(self, markdown: str) -> None:
+        """Add a paragraph (markdown) to the report."""
+        self.sections.append(markdown.strip())
+
+    def table(self, header: list[str], rows: list[list[Any]]) -> None:
+        """Add a markdown table to the report."""
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+        self.sections.append("\n".join(lines))
+
+    def figure(self, name: str, caption: str) -> Path:
+        """Reserve a figure file in the output directory; the caller saves the plot there."""
+        self.figures.append((name, caption))
+        self.sections.append(f"![{caption}]({name})\n\n*{caption}*")
+        return self.out_dir / name
+
+    def check(self, claim: str, passed: bool, detail: str = "") -> bool:
+        """Record whether the numbers bear out ``claim``."""
+        self.checks.append(Check(claim, bool(passed), detail))
+        return bool(passed)
+
+    def finding(self, claim: str, reproduced: bool, detail: str = "") -> bool:
+        """Record whether the survey's empirical ``claim`` reproduced in this run."""
+        self.findings.append(Check(claim, bool(reproduced), detail))
+        return bool(reproduced)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    claim: str  # the survey's claim under test, one sentence
+    run: Callable[[ExperimentRun], None]
+
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register_experiment(
+    name: str, *, title: str, claim: str
+) -> Callable[[Callable[[ExperimentRun], None]], Callable[[ExperimentRun], None]]:
+    """Register an experiment function under ``name`` (duplicates are an error)."""
+
+    def decorate(run: Callable[[ExperimentRun], None]) -> Callable[[ExperimentRun], None]:
+        if name in _EXPERIMENTS:
+            raise ValueError(f"an experiment named {name!r} is already registered")
+        _EXPERIMENTS[name] = Experiment(name, title, claim, run)
+        return run
+
+    return decorate
+
+
+def list_experiments() -> list[Experiment]:
+    """Every registered experiment, in the survey's order."""
+    import cnnzoo.experiments  # noqa: F401  (registers them)
+
+    return list(_EXPERIMENTS.values())
+
+
+def get_experiment(name: str) -> Experiment:
+    import cnnzoo.experiments  # noqa: F401
+
+    if name not in _EXPERIMENTS:
+        known = ", ".join(_EXPERIMENTS)
+        raise CnnzooError(f"unknown experiment {name!r}; known experiments: {known}")
+    return _EXPERIMENTS[name]
+
+
+def run_experiment(name: str, out_dir: Path, quick: bool = False, seed: int = 0) -> ExperimentRun:
+    """Run one experiment and write its ``report.md`` and ``results.json`` into ``out_dir``."""
+    experiment = get_experiment(name)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CnnzooError(f"cannot create output directory {out_dir}: {error.strerror}") from None
+    run = ExperimentRun(out_dir=out_dir, quick=quick, seed=seed)
+    started = time.perf_counter()
+    experiment.run(run)
+    seconds = time.perf_counter() - started
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            {
+                "experiment": name,
+                "claim": experiment.claim,
+                "quick": quick,
+                "seconds": round(seconds, 2),
+                "checks": [vars(c) for c in run.checks],
+                "findings": [vars(f) for f in run.findings],
+                "results": run.results,
+            },
+            indent=2,
+            default=_jsonable,
+        )
+        + "\n"
+    )
+    (out_dir / "report.md").write_text(_report(experiment, run, seconds))
+    return run
+
+
+def _report(experiment: Experiment, run: ExperimentRun, seconds: float) -> str:
+    mode = "quick run" if run.quick else "full run"
+    lines = [
+        f"# {experiment.title}",
+        "",
+        f"**Claim.** {experiment.claim}",
+        "",
+        f"Command: `cnnzoo experiment run {experiment.name}"
+        f"{' --quick' if run.quick else ''}` ({mode}, {seconds:.0f} s, seed {run.seed}).",
+        "",
+        *[section + "\n" for section in run.sections],
+        "## Findings",
+        "",
+        *[
+            f"- {'reproduced' if f.passed else 'did not reproduce'}: {f.claim}"
+            + (f" ({f.detail})" if f.detail else "")
+            for f in run.findings
+        ],
+        "",
+        "## Checks",
+        "",
+        *[
+            f"- {'PASS' if c.passed else 'FAIL'}: {c.claim}"
+            + (f" ({c.detail})" if c.detail else "")
+            for c in run.checks
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in results.json")
