@@ -1,3 +1,4 @@
 """Classification networks, one file per family; importing this fills the registry."""
 
 from cnnzoo.models import lenet  # noqa: F401
+from cnnzoo.models import alexnet  # noqa: F401

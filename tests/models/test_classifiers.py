@@ -3,6 +3,8 @@ it is registered. Per-model exceptions sit in the tables at the top."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -80,9 +82,10 @@ def _small_input(name: str, in_channels: int, batch: int = 2) -> torch.Tensor:
 def test_forward_and_backward(name: str, in_channels: int) -> None:
     model = _build(name, in_channels).train()
     output = model(_small_input(name, in_channels))
-    logits = output[0] if isinstance(output, tuple) else output
-    assert logits.shape == (2, 7)
-    logits.sum().backward()
+    outputs = output if isinstance(output, tuple) else (output,)
+    assert outputs[0].shape == (2, 7)
+    # Auxiliary outputs (GoogLeNet's side classifiers) train their own heads.
+    sum(o.sum() for o in outputs).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None for g in grads), "a parameter received no gradient"
     model.eval()
@@ -93,16 +96,20 @@ def test_forward_and_backward(name: str, in_channels: int) -> None:
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_feature_info_matches_the_feature_maps(name: str) -> None:
     model = _build(name, 3).eval()
-    # Large enough that valid (unpadded) convolutions barely change the size ratio.
     size = 4 * get_model_entry(name).min_size
+    # Growing the input by a multiple of every stride grows each stage by exactly
+    # step / stride pixels, even where unpadded convolutions and pools (AlexNet's) make
+    # size / map size differ from the stride.
+    step = math.lcm(*(info.stride for info in model.feature_info))
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         stages = model.forward_stages(x)
+        grown = model.forward_stages(torch.randn(1, 3, size + step, size + step))
         features = model.forward_features(x)
     assert len(stages) == len(model.feature_info)
-    for info, stage in zip(model.feature_info, stages):
+    for info, stage, larger in zip(model.feature_info, stages, grown):
         assert stage.shape[1] == info.channels, info
-        assert round(size / stage.shape[-1]) == info.stride, info
+        assert larger.shape[-1] - stage.shape[-1] == step // info.stride, info
     assert torch.equal(features, stages[-1])
 
 
