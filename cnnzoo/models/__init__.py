@@ -2,3 +2,4 @@
 
 from cnnzoo.models import lenet  # noqa: F401
 from cnnzoo.models import alexnet  # noqa: F401
+from cnnzoo.models import densenet  # noqa: F401
