@@ -3,3 +3,4 @@
 from cnnzoo.models import lenet  # noqa: F401
 from cnnzoo.models import alexnet  # noqa: F401
 from cnnzoo.models import densenet  # noqa: F401
+from cnnzoo.models import resnet  # noqa: F401
