@@ -1,5 +1,14 @@
 """Blocks shared by two or more model families."""
 
+from cnnzoo.layers.conv_bn_act import ConvBNAct, make_divisible
+from cnnzoo.layers.inverted_residual import InvertedResidual
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
+from cnnzoo.layers.stochastic_depth import StochasticDepth
 
-__all__ = ["SqueezeExcite"]
+__all__ = [
+    "ConvBNAct",
+    "InvertedResidual",
+    "SqueezeExcite",
+    "StochasticDepth",
+    "make_divisible",
+]

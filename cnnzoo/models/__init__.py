@@ -4,3 +4,4 @@ from cnnzoo.models import lenet  # noqa: F401
 from cnnzoo.models import alexnet  # noqa: F401
 from cnnzoo.models import densenet  # noqa: F401
 from cnnzoo.models import resnet  # noqa: F401
+from cnnzoo.models import mobilenet  # noqa: F401

@@ -1,0 +1,317 @@
+"""MobileNets: convolutional networks cheap enough for phones.
+
+* Howard et al., "MobileNets: Efficient Convolutional Neural Networks for
+  Mobile Vision Applications", 2017, arXiv:1704.04861 (``mobilenet_v1``).
+* Sandler, Howard, Zhu, Zhmoginov, Chen, "MobileNetV2: Inverted Residuals and
+  Linear Bottlenecks", CVPR 2018, arXiv:1801.04381 (``mobilenet_v2``).
+
+What the designs solved: a standard k x k convolution filters and mixes
+channels in one step, costing k*k*M*N multiply-adds per pixel. MobileNet v1
+factorises it into a *depthwise* k x k convolution (one filter per channel)
+and a *pointwise* 1x1 convolution that mixes channels, for k*k*M + M*N: 8-9
+times fewer operations with 3x3 kernels at a small loss of accuracy. A width
+multiplier thins every layer to trade accuracy for size. MobileNet v2 puts
+the depthwise convolution inside an *inverted residual* block: expand the thin
+tensor, filter it depthwise, project it back linearly, and add the shortcut
+between the thin ends (see :mod:`cnnzoo.layers.inverted_residual`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from torch import Tensor, nn
+
+from cnnzoo.errors import CnnzooError
+from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
+from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.registry import register_model
+
+PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
+PAPER_V2 = "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks, "
+PAPER_V2 += "arXiv:1801.04381"
+
+
+def _check_width(width_mult: float) -> None:
+    if isinstance(width_mult, bool) or not isinstance(width_mult, int | float) or width_mult <= 0:
+        raise CnnzooError(f"width_mult must be a positive number (e.g. 0.5), got {width_mult!r}")
+
+
+def _initialise(model: nn.Module) -> None:
+    # As torchvision's MobileNets: He initialisation (fan-out) for convolutions.
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0, 0.01)
+            nn.init.zeros_(module.bias)
+
+
+# ---------------------------------------------------------------- MobileNet v1
+
+
+class DepthwiseSeparable(nn.Sequential):
+    """Depthwise 3x3 (one filter per channel) -> BN-ReLU -> pointwise 1x1 -> BN-ReLU (Fig. 3)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.depthwise = ConvBNAct(in_channels, in_channels, 3, stride, groups=in_channels)
+        self.pointwise = ConvBNAct(in_channels, out_channels, 1)
+
+
+# Table 1 of the v1 paper: (pointwise output channels, depthwise stride) of the 13
+# separable layers after the 32-channel stride-2 stem. The paper lists stride 2 for the
+# last depthwise layer, but its own 7x7 output sizes (and every implementation) use 1.
+V1_LAYERS = (
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    *[(512, 1)] * 5,
+    (1024, 2),
+    (1024, 1),
+)
+
+
+class MobileNetV1(Classifier):
+    """Stem 3x3/2 conv -> 13 depthwise separable layers -> global average pool -> FC.
+
+    ``width_mult`` is the paper's width multiplier alpha (section 3.3): every
+    layer gets ``int(alpha * channels)`` channels, cutting cost and parameters
+    roughly by alpha squared. Stages end before each stride-2 layer (strides 2 to 32).
+    """
+
+    head_modules = ("classifier",)
+    min_input_size = 32
+
+    def __init__(
+        self, num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
+    ) -> None:
+        super().__init__()
+        _check_width(width_mult)
+        self.num_classes, self.in_channels = num_classes, in_channels
+        channels = int(32 * width_mult)
+        self.stem = ConvBNAct(in_channels, channels, 3, stride=2)
+        stages: list[list[nn.Module]] = [[]]
+        for out_channels, layer_stride in V1_LAYERS:
+            out_channels = int(out_channels * width_mult)
+            if layer_stride == 2:
+                stages.append([])
+            stages[-1].append(DepthwiseSeparable(channels, out_channels, layer_stride))
+            channels = out_channels
+        self.stages = nn.ModuleList(nn.Sequential(*stage) for stage in stages)
+        # The stem halves the input; each later stage starts with a stride-2 layer.
+        self.feature_info = [
+            FeatureInfo(f"stages.{index}", stage[-1].pointwise.out_channels, 2 ** (index + 1))
+            for index, stage in enumerate(self.stages)
+        ]
+        self.classifier = nn.Linear(channels, num_classes)
+        _initialise(self)
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stages = []
+        for stage in self.stages:
+            x = stage(x)
+            stages.append(x)
+        return stages
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.classifier(features.mean(dim=(2, 3)))
+
+
+# ---------------------------------------------------------------- MobileNet v2
+
+# Table 2 of the v2 paper: expansion t, output channels c, repeats n, first stride s.
+V2_ROWS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+class MobileNetV2(Classifier):
+    """Stem 3x3/2 conv -> 17 inverted residual blocks (Table 2) -> 1x1 conv to 1280 -> pool -> FC.
+
+    Args:
+        width_mult: the width multiplier; channels are rounded to multiples of 8
+            and the last layer never shrinks below 1280 (section 5.1).
+        output_stride: 32 for classification; 16 or 8 replace the last stride-2
+            depthwise convolutions by dilated ones, keeping resolution for
+            segmentation as DeepLab-v3+ does with this backbone (Chen et al. 2018,
+            arXiv:1802.02611).
+        se_ratio: >0 inserts squeeze-and-excitation after each depthwise
+            convolution with ``se_ratio * block input channels`` bottleneck units
+            (as MnasNet and EfficientNet place it); 0 is the paper's network.
+        squeeze: the SE squeeze, "avg" (the SE paper) or "conv" (a learned
+            whole-map kernel; see :class:`~cnnzoo.layers.SqueezeExcite`).
+        dropout: dropout before the classifier (0.2 as torchvision).
+    """
+
+    head_modules = ("classifier",)
+    min_input_size = 32
+    nominal_size = 224  # the input the learned "conv" squeeze kernels are sized for
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        width_mult: float = 1.0,
+        output_stride: int = 32,
+        se_ratio: float = 0.0,
+        squeeze: str = "avg",
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        _check_width(width_mult)
+        if output_stride not in (8, 16, 32):
+            raise CnnzooError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+        if not 0.0 <= se_ratio <= 1.0:
+            raise CnnzooError(f"se_ratio must be in [0, 1] (0.25 is usual), got {se_ratio!r}")
+        if squeeze not in ("avg", "conv"):
+            raise CnnzooError(f"squeeze must be 'avg' or 'conv', got {squeeze!r}")
+        self.num_classes, self.in_channels = num_classes, in_channels
+        channels = make_divisible(32 * width_mult)
+        self.stem = ConvBNAct(in_channels, channels, 3, stride=2, activation=nn.ReLU6)
+        stride, dilation = 2, 1
+        rows, self.feature_info = [], []
+        for row_index, (expansion, out_channels, repeats, first_stride) in enumerate(V2_ROWS):
+            out_channels = make_divisible(out_channels * width_mult)
+            if first_stride == 2:
+                # Resolution halves next: the previous row's output is a stage.
+                self.feature_info.append(FeatureInfo(f"blocks.{row_index - 1}", channels, stride))
+            blocks = []
+            for repeat in range(repeats):
+                block_stride = first_stride if repeat == 0 else 1
+                block_dilation = dilation
+                if block_stride == 2 and stride == output_stride:
+                    # Atrous: keep the resolution, widen all later kernels instead.
+                    block_stride, dilation = 1, dilation * 2
+                stride *= block_stride
+                hidden = int(round(channels * expansion))
+                se = None
+                if se_ratio > 0:
+                    se = SqueezeExcite(
+                        hidden,
+                        max(1, int(channels * se_ratio)),
+                        squeeze=squeeze,
+                        spatial_size=math.ceil(self.nominal_size / stride),
+                    )
+                blocks.append(
+                    InvertedResidual(
+                        channels,
+                        out_channels,
+                        hidden,
+                        stride=block_stride,
+                        dilation=block_dilation,
+                        activation=nn.ReLU6,
+                        se=se,
+                    )
+                )
+                channels = out_channels
+            rows.append(nn.Sequential(*blocks))
+        self.blocks = nn.Sequential(*rows)
+        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
+        last_channels = make_divisible(1280 * max(1.0, width_mult))
+        self.final_conv = ConvBNAct(channels, last_channels, 1, activation=nn.ReLU6)
+        self.feature_info.append(FeatureInfo("final_conv", last_channels, stride))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(last_channels, num_classes)
+        _initialise(self)
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stages = []
+        for row_index, row in enumerate(self.blocks):
+            x = row(x)
+            if row_index in self.stage_rows:
+                stages.append(x)
+        stages.append(self.final_conv(x))
+        return stages
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+
+
+def _row_positions(rows: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
+    """(row, block) of each block, in order: torchvision numbers them consecutively."""
+    return [(row, block) for row, (*_, repeats, _) in enumerate(rows) for block in range(repeats)]
+
+
+def _rename_conv_bn(index: str) -> str:
+    # torchvision's Conv2dNormActivation is a Sequential: 0 = conv, 1 = bn.
+    return {"0": "conv", "1": "bn"}[index]
+
+
+def mobilenet_v2_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Rename torchvision's ``features.{i}.conv.{j}`` keys to ``stem``/``blocks``/``final_conv``."""
+    positions = _row_positions(V2_ROWS)
+    last = len(positions) + 1
+    converted = {}
+    for key, value in state_dict.items():
+        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
+        if key.startswith("classifier.1."):
+            new_key = "classifier." + key.removeprefix("classifier.1.")
+        elif match is None:
+            raise KeyError(f"unexpected key in a torchvision MobileNetV2 state dict: {key}")
+        elif match[1] in ("0", str(last)):
+            index, rest = match[2].split(".", 1)
+            module = "stem" if match[1] == "0" else "final_conv"
+            new_key = f"{module}.{_rename_conv_bn(index)}.{rest}"
+        else:
+            row, block = positions[int(match[1]) - 1]
+            expands = f"features.{match[1]}.conv.3.weight" in state_dict
+            new_key = f"blocks.{row}.{block}.{_v2_block_key(match[2], expands)}"
+        converted[new_key] = value
+    return converted
+
+
+def _v2_block_key(key: str, expands: bool) -> str:
+    # torchvision's block.conv: [expand (Conv2dNormActivation)], depthwise
+    # (Conv2dNormActivation), projection conv, projection BN.
+    parts = ["expand", "depthwise", "project.conv", "project.bn"]
+    if not expands:
+        parts = parts[1:]
+    _, index, rest = key.split(".", 2)
+    part = parts[int(index)]
+    if part in ("expand", "depthwise"):
+        sub, rest = rest.split(".", 1)
+        part = f"{part}.{_rename_conv_bn(sub)}"
+    return f"{part}.{rest}"
+
+
+@register_model(family="MobileNet", paper=PAPER_V1)
+def mobilenet_v1(
+    num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
+) -> MobileNetV1:
+    return MobileNetV1(num_classes, in_channels, width_mult)
+
+
+@register_model(
+    family="MobileNet",
+    paper=PAPER_V2,
+    torchvision="mobilenet_v2",
+    from_torchvision=mobilenet_v2_from_torchvision,
+)
+def mobilenet_v2(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    width_mult: float = 1.0,
+    output_stride: int = 32,
+    se_ratio: float = 0.0,
+    squeeze: str = "avg",
+) -> MobileNetV2:
+    return MobileNetV2(num_classes, in_channels, width_mult, output_stride, se_ratio, squeeze)
