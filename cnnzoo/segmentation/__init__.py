@@ -1,3 +1,3 @@
 """Segmentation networks; importing this fills the registry with them."""
 
-from cnnzoo.segmentation import segnet, unet  # noqa: F401
+from cnnzoo.segmentation import deeplab, fcn, segnet, unet  # noqa: F401
