@@ -5,3 +5,4 @@ from cnnzoo.models import alexnet  # noqa: F401
 from cnnzoo.models import densenet  # noqa: F401
 from cnnzoo.models import resnet  # noqa: F401
 from cnnzoo.models import mobilenet  # noqa: F401
+from cnnzoo.models import vgg  # noqa: F401
