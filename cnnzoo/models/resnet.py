@@ -275,7 +275,7 @@ class ResNet(Classifier):
             self.feature_info.append(FeatureInfo(f"layer{index}", channels, stride))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
-        _init_weights(self)
+        he_init(self)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         stages = [self.stem(x)]
@@ -295,7 +295,7 @@ def _halved(size: int, times: int) -> int:
     return size
 
 
-def _init_weights(model: nn.Module) -> None:
+def he_init(model: nn.Module) -> None:
     """He initialisation (He et al. 2015, arXiv:1502.01852) for convolutions, as torchvision."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):

@@ -110,7 +110,9 @@ def test_feature_info_matches_the_feature_maps(name: str) -> None:
     for info, stage, larger in zip(model.feature_info, stages, grown):
         assert stage.shape[1] == info.channels, info
         assert larger.shape[-1] - stage.shape[-1] == step // info.stride, info
-    assert torch.equal(features, stages[-1])
+    # equal_nan: an untrained resnet1202 overflows in eval mode (its 600 blocks each add a
+    # branch as large as their input while batch norm is still the identity).
+    torch.testing.assert_close(features, stages[-1], rtol=0, atol=0, equal_nan=True)
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
