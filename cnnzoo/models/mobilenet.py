@@ -4,6 +4,8 @@
   Mobile Vision Applications", 2017, arXiv:1704.04861 (``mobilenet_v1``).
 * Sandler, Howard, Zhu, Zhmoginov, Chen, "MobileNetV2: Inverted Residuals and
   Linear Bottlenecks", CVPR 2018, arXiv:1801.04381 (``mobilenet_v2``).
+* Howard et al., "Searching for MobileNetV3", ICCV 2019, arXiv:1905.02244
+  (``mobilenet_v3_large``, ``mobilenet_v3_small``).
 
 What the designs solved: a standard k x k convolution filters and mixes
 channels in one step, costing k*k*M*N multiply-adds per pixel. MobileNet v1
@@ -14,12 +16,17 @@ multiplier thins every layer to trade accuracy for size. MobileNet v2 puts
 the depthwise convolution inside an *inverted residual* block: expand the thin
 tensor, filter it depthwise, project it back linearly, and add the shortcut
 between the thin ends (see :mod:`cnnzoo.layers.inverted_residual`).
+MobileNet v3 keeps that block but lets an architecture search choose each
+block's kernel and width, adds squeeze-and-excitation with a hard sigmoid,
+and replaces swish by the cheaper hard-swish x * ReLU6(x + 3) / 6.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
@@ -32,6 +39,7 @@ from cnnzoo.registry import register_model
 PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
 PAPER_V2 = "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks, "
 PAPER_V2 += "arXiv:1801.04381"
+PAPER_V3 = "Howard et al. 2019, Searching for MobileNetV3, arXiv:1905.02244"
 
 
 def _check_width(width_mult: float) -> None:
@@ -293,6 +301,185 @@ def _v2_block_key(key: str, expands: bool) -> str:
     return f"{part}.{rest}"
 
 
+# ---------------------------------------------------------------- MobileNet v3
+
+
+@dataclass(frozen=True)
+class V3Block:
+    """One row of the v3 paper's Table 1 (large) or Table 2 (small): a bottleneck block."""
+
+    kernel_size: int  # the depthwise kernel
+    expanded: int  # "exp size": channels after the 1x1 expansion
+    out_channels: int  # "#out"
+    se: bool  # squeeze-and-excitation after the depthwise convolution
+    hard_swish: bool  # "NL": hard-swish (HS) or ReLU (RE)
+    stride: int  # the depthwise stride
+
+
+@dataclass(frozen=True)
+class V3Config:
+    """A MobileNet v3 network: its blocks and the width of its last layers."""
+
+    blocks: tuple[V3Block, ...]
+    hidden_channels: int  # the 1x1 "NBN" layer after pooling (1280 large, 1024 small)
+
+
+V3_LARGE = V3Config(
+    (
+        V3Block(3, 16, 16, False, False, 1),
+        V3Block(3, 64, 24, False, False, 2),
+        V3Block(3, 72, 24, False, False, 1),
+        V3Block(5, 72, 40, True, False, 2),
+        V3Block(5, 120, 40, True, False, 1),
+        V3Block(5, 120, 40, True, False, 1),
+        V3Block(3, 240, 80, False, True, 2),
+        V3Block(3, 200, 80, False, True, 1),
+        V3Block(3, 184, 80, False, True, 1),
+        V3Block(3, 184, 80, False, True, 1),
+        V3Block(3, 480, 112, True, True, 1),
+        V3Block(3, 672, 112, True, True, 1),
+        V3Block(5, 672, 160, True, True, 2),
+        V3Block(5, 960, 160, True, True, 1),
+        V3Block(5, 960, 160, True, True, 1),
+    ),
+    hidden_channels=1280,
+)
+V3_SMALL = V3Config(
+    (
+        V3Block(3, 16, 16, True, False, 2),
+        V3Block(3, 72, 24, False, False, 2),
+        V3Block(3, 88, 24, False, False, 1),
+        V3Block(5, 96, 40, True, True, 2),
+        V3Block(5, 240, 40, True, True, 1),
+        V3Block(5, 240, 40, True, True, 1),
+        V3Block(5, 120, 48, True, True, 1),
+        V3Block(5, 144, 48, True, True, 1),
+        V3Block(5, 288, 96, True, True, 2),
+        V3Block(5, 576, 96, True, True, 1),
+        V3Block(5, 576, 96, True, True, 1),
+    ),
+    hidden_channels=1024,
+)
+
+
+class MobileNetV3(Classifier):
+    """Stem 3x3/2 (16, hard-swish) -> searched bottleneck blocks -> 1x1 conv -> pool -> FC-HS -> FC.
+
+    Section 5.1: the last stage pools *before* its 1280/1024-wide layer, which
+    therefore works on a 1x1 map (an FC layer) and costs almost nothing.
+    ``width_mult`` scales every layer, rounded to multiples of 8. Stages end
+    before each stride-2 block (strides 2 to 32).
+    """
+
+    head_modules = ("hidden", "classifier")
+    min_input_size = 32
+
+    def __init__(
+        self,
+        config: V3Config,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        width_mult: float = 1.0,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        _check_width(width_mult)
+        self.num_classes, self.in_channels = num_classes, in_channels
+        # TensorFlow's batch-norm settings, as torchvision's weights were trained with.
+        norm = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
+        channels = make_divisible(16 * width_mult)
+        self.stem = ConvBNAct(
+            in_channels, channels, 3, stride=2, activation=nn.Hardswish, norm_layer=norm
+        )
+        stride, blocks, self.feature_info = 2, [], []
+        for index, spec in enumerate(config.blocks):
+            if spec.stride == 2:
+                # Resolution halves next: what came before is a stage.
+                name = f"blocks.{index - 1}" if index else "stem"
+                self.feature_info.append(FeatureInfo(name, channels, stride))
+                stride *= 2
+            expanded = make_divisible(spec.expanded * width_mult)
+            out_channels = make_divisible(spec.out_channels * width_mult)
+            se = None
+            if spec.se:
+                se = SqueezeExcite(expanded, make_divisible(expanded // 4), gate=nn.Hardsigmoid)
+            blocks.append(
+                InvertedResidual(
+                    channels,
+                    out_channels,
+                    expanded,
+                    spec.kernel_size,
+                    spec.stride,
+                    activation=nn.Hardswish if spec.hard_swish else nn.ReLU,
+                    se=se,
+                    norm_layer=norm,
+                )
+            )
+            channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.stem_is_stage = self.feature_info[0].name == "stem"
+        self.stage_blocks = {
+            int(info.name.split(".")[1]) for info in self.feature_info if info.name != "stem"
+        }
+        # Tables 1-2: the last 1x1 convolution is 6x the last block's width (960, 576).
+        final_channels = 6 * channels
+        self.final_conv = ConvBNAct(
+            channels, final_channels, 1, activation=nn.Hardswish, norm_layer=norm
+        )
+        self.feature_info.append(FeatureInfo("final_conv", final_channels, stride))
+        hidden = make_divisible(config.hidden_channels * width_mult)
+        self.hidden = nn.Sequential(nn.Linear(final_channels, hidden), nn.Hardswish())
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_classes)
+        _initialise(self)
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stages = [x] if self.stem_is_stage else []
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in self.stage_blocks:
+                stages.append(x)
+        stages.append(self.final_conv(x))
+        return stages
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.hidden(features.mean(dim=(2, 3)))))
+
+
+def mobilenet_v3_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Rename torchvision's ``features.{i}.block.{j}`` and ``classifier.{0,3}`` keys to ours."""
+    last = max(int(key.split(".")[1]) for key in state_dict if key.startswith("features."))
+    head = {"classifier.0.": "hidden.0.", "classifier.3.": "classifier."}
+    converted = {}
+    for key, value in state_dict.items():
+        if key[:13] in head:
+            converted[head[key[:13]] + key[13:]] = value
+            continue
+        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
+        if match is None:
+            raise KeyError(f"unexpected key in a torchvision MobileNetV3 state dict: {key}")
+        index, rest = int(match[1]), match[2]
+        if index in (0, last):
+            sub, rest = rest.split(".", 1)
+            module = "stem" if index == 0 else "final_conv"
+            converted[f"{module}.{_rename_conv_bn(sub)}.{rest}"] = value
+            continue
+        # torchvision's block: [expand], depthwise, [squeeze-excitation], projection.
+        prefix = f"features.{index}.block."
+        present = {k[len(prefix) :].split(".")[0] for k in state_dict if k.startswith(prefix)}
+        has_se = f"{prefix}{len(present) - 2}.fc1.weight" in state_dict
+        parts = ["expand", "depthwise", *(["se"] if has_se else []), "project"]
+        parts = parts[len(parts) - len(present) :]
+        _, part, rest = rest.split(".", 2)
+        name = parts[int(part)]
+        if name != "se":
+            sub, rest = rest.split(".", 1)
+            name = f"{name}.{_rename_conv_bn(sub)}"
+        converted[f"blocks.{index - 1}.{name}.{rest}"] = value
+    return converted
+
+
 @register_model(family="MobileNet", paper=PAPER_V1)
 def mobilenet_v1(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
@@ -315,3 +502,24 @@ def mobilenet_v2(
     squeeze: str = "avg",
 ) -> MobileNetV2:
     return MobileNetV2(num_classes, in_channels, width_mult, output_stride, se_ratio, squeeze)
+
+
+_V3 = {
+    "family": "MobileNet",
+    "paper": PAPER_V3,
+    "from_torchvision": mobilenet_v3_from_torchvision,
+}
+
+
+@register_model(**_V3, torchvision="mobilenet_v3_large")
+def mobilenet_v3_large(
+    num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
+) -> MobileNetV3:
+    return MobileNetV3(V3_LARGE, num_classes, in_channels, width_mult)
+
+
+@register_model(**_V3, torchvision="mobilenet_v3_small")
+def mobilenet_v3_small(
+    num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
+) -> MobileNetV3:
+    return MobileNetV3(V3_SMALL, num_classes, in_channels, width_mult)

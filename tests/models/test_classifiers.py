@@ -42,6 +42,8 @@ EXACT_PARAMETERS = {
     ("densenet161", 1000, 3, ()): 28_681_000,
     ("mobilenet_v1", 1000, 3, ()): 4_231_976,
     ("mobilenet_v2", 1000, 3, ()): 3_504_872,
+    ("mobilenet_v3_large", 1000, 3, ()): 5_483_032,
+    ("mobilenet_v3_small", 1000, 3, ()): 2_542_856,
     ("efficientnet_b0", 1000, 3, ()): 5_288_548,
     ("efficientnet_b1", 1000, 3, ()): 7_794_184,
     ("efficientnet_b2", 1000, 3, ()): 9_109_994,

@@ -10,7 +10,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import InvertedResidual, SqueezeExcite
-from cnnzoo.models.mobilenet import DepthwiseSeparable
+from cnnzoo.models.mobilenet import V3_LARGE, V3_SMALL, DepthwiseSeparable, V3Config
 
 
 def _parameters(name: str, **options: object) -> int:
@@ -19,16 +19,19 @@ def _parameters(name: str, **options: object) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _blocks(model: nn.Module) -> list[InvertedResidual]:
+    return [m for m in model.modules() if isinstance(m, InvertedResidual)]
+
+
 def test_depthwise_convolution_has_one_filter_per_channel() -> None:
     layer = DepthwiseSeparable(32, 64, stride=2)
     assert layer.depthwise.conv.groups == 32 == layer.depthwise.conv.out_channels
     assert layer.depthwise.conv.weight.shape == (32, 1, 3, 3)
     assert layer.pointwise.conv.kernel_size == (1, 1)
     assert layer(torch.randn(1, 32, 8, 8)).shape == (1, 64, 4, 4)
-    for block in cnnzoo.create_model("mobilenet_v2").modules():
-        if isinstance(block, InvertedResidual):
-            conv = block.depthwise.conv
-            assert conv.groups == conv.in_channels == conv.out_channels
+    for block in _blocks(cnnzoo.create_model("mobilenet_v2")):
+        conv = block.depthwise.conv
+        assert conv.groups == conv.in_channels == conv.out_channels
 
 
 def test_separable_layer_is_cheaper_than_a_full_convolution() -> None:
@@ -88,7 +91,7 @@ def test_output_stride_dilates_instead_of_downsampling(output_stride: int, strid
 
 def test_squeeze_excitation_plugs_into_every_block() -> None:
     model = cnnzoo.create_model("mobilenet_v2", num_classes=5, se_ratio=0.25)
-    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    blocks = _blocks(model)
     assert len(blocks) == 17 and all(isinstance(b.se, SqueezeExcite) for b in blocks)
     last = blocks[-1]  # 160 -> 320 channels, expanded to 960
     assert (last.se.fc1.in_channels, last.se.fc1.out_channels) == (960, 40)
@@ -111,3 +114,27 @@ def test_bad_options_are_clear_errors(options: dict) -> None:
 def test_v1_rejects_a_bad_width() -> None:
     with pytest.raises(CnnzooError, match="width_mult"):
         cnnzoo.create_model("mobilenet_v1", width_mult=-1)
+
+
+@pytest.mark.parametrize(
+    ("name", "config"), [("mobilenet_v3_large", V3_LARGE), ("mobilenet_v3_small", V3_SMALL)]
+)
+def test_v3_blocks_follow_the_searched_tables(name: str, config: V3Config) -> None:
+    blocks = _blocks(cnnzoo.create_model(name))
+    assert len(blocks) == len(config.blocks)
+    for block, spec in zip(blocks, config.blocks):
+        assert block.depthwise.conv.kernel_size == (spec.kernel_size,) * 2
+        assert block.depthwise.conv.stride == (spec.stride,) * 2
+        assert isinstance(block.depthwise.act, nn.Hardswish if spec.hard_swish else nn.ReLU)
+        assert isinstance(block.se, SqueezeExcite) == spec.se
+        if spec.se:
+            assert isinstance(block.se.gate, nn.Hardsigmoid)
+
+
+def test_v3_small_downsamples_in_its_first_block() -> None:
+    model = cnnzoo.create_model("mobilenet_v3_small", width_mult=0.75).eval()
+    assert [info.stride for info in model.feature_info] == [2, 4, 8, 16, 32]
+    assert model.feature_info[0].name == "stem"
+    with torch.no_grad():
+        stages = model.forward_stages(torch.randn(1, 3, 64, 64))
+    assert [s.shape[1] for s in stages] == [i.channels for i in model.feature_info]
