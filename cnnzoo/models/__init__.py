@@ -7,4 +7,5 @@ from cnnzoo.models import resnet  # noqa: F401
 from cnnzoo.models import resnet_cifar  # noqa: F401
 from cnnzoo.models import mobilenet  # noqa: F401
 from cnnzoo.models import vgg  # noqa: F401
+from cnnzoo.models import googlenet  # noqa: F401
 from cnnzoo.models import efficientnet  # noqa: F401
