@@ -5,6 +5,7 @@ from cnnzoo.models import alexnet  # noqa: F401
 from cnnzoo.models import densenet  # noqa: F401
 from cnnzoo.models import resnet  # noqa: F401
 from cnnzoo.models import resnet_cifar  # noqa: F401
+from cnnzoo.models import senet  # noqa: F401
 from cnnzoo.models import mobilenet  # noqa: F401
 from cnnzoo.models import vgg  # noqa: F401
 from cnnzoo.models import googlenet  # noqa: F401
