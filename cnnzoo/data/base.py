@@ -1,0 +1,89 @@
+"""What every data source returns, and the table of sources by name.
+
+A source is a function decorated with :func:`register_dataset`; the command
+line's ``--data NAME`` (or ``--data NAME:ARGUMENT``, as in ``folder:PATH``)
+picks one. Each returns :class:`DataSplits`: train, validation and test sets
+of ``(image, target)`` pairs, where the target is a class index for
+classification and an (H, W) label mask for segmentation.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from cnnzoo.errors import CnnzooError
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """How the caller wants the data prepared."""
+
+    argument: str | None = None  # the text after ':' in --data NAME:ARGUMENT (e.g. a path)
+    data_dir: Path | None = None  # where downloadable sets live (--data-dir)
+    download: bool = False  # fetch the set if it is missing (--download); never implicit
+    image_size: tuple[int, int] | None = None  # (H, W) the network needs; None keeps the native size
+    in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
+    augment: str = "none"  # "none", "basic" or "strong"
+    seed: int = 0  # fixes validation splits and synthetic data
+
+
+@dataclass
+class DataSplits:
+    """A data set ready for training: splits, class names and task."""
+
+    task: str  # "classification" or "segmentation"
+    train: Dataset
+    val: Dataset  # picks the best checkpoint
+    test: Dataset | None  # held-out split reported at the end (None: use val)
+    class_names: list[str]
+    ignore_index: int | None = None  # segmentation label that marks void pixels
+
+
+DataSource = Callable[[DataRequest], DataSplits]
+
+
+@dataclass(frozen=True)
+class DataSourceEntry:
+    name: str
+    task: str
+    description: str
+    load: DataSource
+
+
+_SOURCES: dict[str, DataSourceEntry] = {}
+
+
+def register_dataset(name: str, *, task: str, description: str) -> Callable[[DataSource], DataSource]:
+    """Register a data source under ``name`` (duplicates are an error)."""
+
+    def decorate(load: DataSource) -> DataSource:
+        if name in _SOURCES:
+            raise ValueError(f"a data set named {name!r} is already registered")
+        _SOURCES[name] = DataSourceEntry(name, task, description, load)
+        return load
+
+    return decorate
+
+
+def list_datasets(task: str | None = None) -> list[DataSourceEntry]:
+    """Registered data sources, optionally of one task."""
+    return [e for e in _SOURCES.values() if task is None or e.task == task]
+
+
+def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
+    """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``)."""
+    name, _, argument = spec.partition(":")
+    if name not in _SOURCES:
+        close = difflib.get_close_matches(name, list(_SOURCES), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        known = ", ".join(sorted(_SOURCES))
+        raise CnnzooError(f"unknown data set {name!r}.{hint} Known data sets: {known}")
+    request = request or DataRequest()
+    if argument:
+        request = DataRequest(**{**request.__dict__, "argument": argument})
+    return _SOURCES[name].load(request)
