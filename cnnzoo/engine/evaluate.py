@@ -1,0 +1,114 @@
+"""Evaluation, and the batching both training and evaluation share.
+
+A data set that can serve a whole batch by index (:class:`InMemoryImages`) is
+sliced directly; any other ``Dataset`` (segmentation folders, user code) goes
+through a ``DataLoader``. The model runs under ``torch.inference_mode`` in
+evaluation mode, so batch norm uses its running statistics and dropout is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from cnnzoo.engine.metrics import MetricTracker
+
+LossFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+def batches_per_epoch(samples: int, batch_size: int) -> int:
+    """Full batches plus the remainder, except a remainder of one sample.
+
+    Batch normalisation cannot normalise a batch of one image, so that last
+    sample is skipped (a different one each epoch, as the order is shuffled).
+    """
+    full, rest = divmod(samples, batch_size)
+    return full + (1 if rest > 1 or full == 0 else 0)
+
+
+def iterate_batches(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+    workers: int = 0,
+    training: bool = False,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """(images, targets) batches; in training the trailing single sample is left out."""
+    samples = len(dataset)
+    count = batches_per_epoch(samples, batch_size) if training else -(-samples // batch_size)
+    serve_batch = getattr(dataset, "batch", None)
+    if callable(serve_batch):
+        order = torch.randperm(samples, generator=generator) if shuffle else torch.arange(samples)
+        for start in range(0, count * batch_size, batch_size):
+            yield serve_batch(order[start : start + batch_size], generator)
+        return
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=workers,
+        drop_last=training and samples % batch_size == 1 and samples > batch_size,
+        pin_memory=torch.cuda.is_available(),
+    )
+    yield from loader
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast when asked for, a no-op otherwise."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(
+    images: Tensor, targets: Tensor, device: torch.device, channels_last: bool
+) -> tuple[Tensor, Tensor]:
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, targets.to(device, non_blocking=True)
+
+
+def main_output(output: Tensor | tuple[Tensor, ...] | list[Tensor]) -> Tensor:
+    """The main prediction of a model that may also return auxiliary outputs."""
+    return output[0] if isinstance(output, tuple | list) else output
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    task: str,
+    num_classes: int,
+    loss_fn: LossFunction | None = None,
+    ignore_index: int | None = None,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    channels_last: bool = False,
+    workers: int = 0,
+) -> MetricTracker:
+    """Run ``model`` over ``dataset`` and return the accumulated metrics."""
+    device = torch.device(device)
+    tracker = MetricTracker(task, num_classes, ignore_index)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for images, targets in iterate_batches(dataset, batch_size, workers=workers):
+                images, targets = to_device(images, targets, device, channels_last)
+                with autocast(device, precision):
+                    scores = main_output(model(images))
+                scores = scores.float()
+                loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
+                tracker.update(scores, targets, loss)
+    finally:
+        model.train(was_training)
+    return tracker

@@ -1,0 +1,131 @@
+"""Losses for both tasks, and the class-balancing weights of SegNet.
+
+* Cross-entropy with class weights, a void label and label smoothing
+  (Szegedy et al. 2016, "Rethinking the Inception Architecture", arXiv:1512.00567).
+* Mean-squared error on one-hot targets of +-1, the criterion LeCun et al.
+  trained the 1989 zip-code network with (its tanh outputs range over [-1, 1]).
+* Dice loss, one minus the soft Dice overlap averaged over classes
+  (Milletari et al. 2016, "V-Net", arXiv:1606.04797), for unbalanced masks.
+* Median-frequency balancing (Eigen & Fergus 2015, used by SegNet,
+  Badrinarayanan et al. 2015, arXiv:1511.00561): weight(c) = median_freq / freq(c).
+
+Each loss takes scores (N, K) or (N, K, H, W) and targets (N,) or (N, H, W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cnnzoo.errors import CnnzooError
+
+LossFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+def cross_entropy_loss(
+    class_weights: Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> LossFunction:
+    def loss(scores: Tensor, target: Tensor) -> Tensor:
+        weight = None if class_weights is None else class_weights.to(scores.device, scores.dtype)
+        return F.cross_entropy(
+            scores,
+            target,
+            weight=weight,
+            ignore_index=-100 if ignore_index is None else ignore_index,
+            label_smoothing=label_smoothing,
+        )
+
+    return loss
+
+
+def mse_loss(ignore_index: int | None = None) -> LossFunction:
+    """Squared error against +1 for the true class and -1 for the others (LeCun 1989)."""
+
+    def loss(scores: Tensor, target: Tensor) -> Tensor:
+        keep = _valid(target, ignore_index)
+        signs = _one_hot(target.clamp(min=0), scores.shape[1], scores.dtype) * 2 - 1
+        squared = (scores - signs).pow(2).mean(1)
+        return squared[keep].mean()
+
+    return loss
+
+
+def dice_loss(ignore_index: int | None = None, smooth: float = 1.0) -> LossFunction:
+    """1 - mean over classes of 2|P∩T| / (|P| + |T|) with softmax probabilities P."""
+
+    def loss(scores: Tensor, target: Tensor) -> Tensor:
+        keep = _valid(target, ignore_index).unsqueeze(1).to(scores.dtype)
+        probabilities = scores.float().softmax(1) * keep
+        truth = _one_hot(target.clamp(min=0), scores.shape[1], probabilities.dtype) * keep
+        dims = [0, *range(2, scores.dim())]
+        intersection = (probabilities * truth).sum(dims)
+        sizes = probabilities.sum(dims) + truth.sum(dims)
+        return 1 - ((2 * intersection + smooth) / (sizes + smooth)).mean()
+
+    return loss
+
+
+def build_loss(
+    name: str,
+    *,
+    class_weights: Tensor | None = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> LossFunction:
+    """The loss a configuration names (``ce``, ``mse`` or ``dice``)."""
+    if name == "ce":
+        return cross_entropy_loss(class_weights, ignore_index, label_smoothing)
+    if class_weights is not None or label_smoothing:
+        raise CnnzooError(f"class weights and label smoothing apply to --loss ce, not {name}")
+    if name == "mse":
+        return mse_loss(ignore_index)
+    if name == "dice":
+        return dice_loss(ignore_index)
+    raise CnnzooError(f"unknown loss {name!r}; choose ce, mse or dice")
+
+
+def median_frequency_weights(
+    masks: Iterable[Tensor], num_classes: int, ignore_index: int | None = None
+) -> Tensor:
+    """SegNet's class weights from label masks.
+
+    freq(c) is the number of pixels of class c divided by the number of pixels
+    in the images where c is present; each weight is median(freq) / freq(c), so
+    rare classes (poles, signs) count as much as common ones (road, sky).
+    Classes that never occur get weight 0.
+    """
+    pixels = torch.zeros(num_classes, dtype=torch.float64)
+    pixels_of_images_with = torch.zeros(num_classes, dtype=torch.float64)
+    for mask in masks:
+        mask = torch.as_tensor(mask).reshape(-1).long()
+        valid = mask[(mask >= 0) & (mask < num_classes)]
+        if ignore_index is not None:
+            valid = valid[valid != ignore_index]
+        counts = torch.bincount(valid, minlength=num_classes).double()
+        pixels += counts
+        pixels_of_images_with += (counts > 0).double() * valid.numel()
+    present = pixels > 0
+    if not present.any():
+        raise CnnzooError("the masks contain no labelled pixels; cannot compute class weights")
+    frequency = torch.zeros(num_classes, dtype=torch.float64)
+    frequency[present] = pixels[present] / pixels_of_images_with[present]
+    weights = torch.zeros(num_classes, dtype=torch.float64)
+    weights[present] = frequency[present].quantile(0.5) / frequency[present]
+    return weights.float()
+
+
+def _valid(target: Tensor, ignore_index: int | None) -> Tensor:
+    if ignore_index is None:
+        return torch.ones_like(target, dtype=torch.bool)
+    return target != ignore_index
+
+
+def _one_hot(target: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
+    """(N, ...) labels to (N, K, ...) one-hot, channel second like the scores."""
+    encoded = F.one_hot(target, num_classes).to(dtype)
+    return encoded.movedim(-1, 1)

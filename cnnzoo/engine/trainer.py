@@ -1,0 +1,555 @@
+"""The training loop, for classification and segmentation alike.
+
+The loop knows nothing about particular networks. A model returns a tensor
+of scores, or in training mode a tuple ``(main, *auxiliary)``; the auxiliary
+outputs (GoogLeNet's side classifiers, the FCN/DeepLab auxiliary heads) add
+their loss with weight ``aux_weight`` = 0.3 (Szegedy et al. 2014, sec. 5:
+"the losses of the auxiliary classifiers were weighted by 0.3"). The task
+comes from the model's registry entry and must match the data set's.
+
+A run directory ends up holding ``config.yaml``, ``best.pt`` (best validation
+score), ``last.pt`` (resumable), ``log.csv``, ``curves.png``,
+``confusion.png`` and ``metrics.json`` (the best checkpoint on the test
+split). Resuming restores weights, optimiser, scheduler, epoch and every
+random generator, and each epoch's shuffling and augmentation are drawn from
+a generator seeded by (seed, epoch), so 1 + resume + 1 epochs give the same
+weights as 2 epochs straight.
+
+Callbacks (:class:`Callback`) see each step after the backward pass, e.g.
+to record gradient norms (``--log-grad-norms``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.engine.checkpoint import (
+    FORMAT_VERSION,
+    capture_rng_state,
+    load_checkpoint,
+    load_weights,
+    restore_rng_state,
+    save_checkpoint,
+)
+from cnnzoo.engine.config import FIELD_NAMES, TrainConfig, config_from_dict, save_config
+from cnnzoo.engine.evaluate import (
+    autocast,
+    batches_per_epoch,
+    evaluate,
+    iterate_batches,
+    to_device,
+)
+from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights
+from cnnzoo.engine.metrics import MetricTracker
+from cnnzoo.engine.optim import build_optimizer, build_scheduler
+from cnnzoo.engine.run_log import TensorBoardLog, epoch_line, progress, write_csv
+from cnnzoo.errors import CnnzooError
+from cnnzoo.registry import ModelEntry, create_model, get_model_entry
+
+# Files a run writes; --force removes exactly these before starting again.
+RUN_FILES = (
+    "config.yaml",
+    "best.pt",
+    "last.pt",
+    "log.csv",
+    "curves.png",
+    "confusion.png",
+    "metrics.json",
+    "grad_norms.csv",
+    "grad_norms.png",
+)
+# Fields a resumed run may change: how long it runs and how it reports, not what it learns.
+RESUMABLE_CHANGES = (
+    "epochs",
+    "iterations",
+    "workers",
+    "quiet",
+    "tensorboard",
+    "log_grad_norms",
+    "data_dir",
+    "download",
+    "device",
+    "threads",
+    "out",
+)
+
+
+class Callback:
+    """Hooks into the loop; override the ones you need."""
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """After the model, data and optimiser exist, before the first step."""
+
+    def on_after_backward(self, step: int, model: nn.Module) -> None:
+        """After ``loss.backward()``, before gradient clipping and the optimiser step."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        """After validation and checkpointing; set ``trainer.stop_requested`` to stop."""
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        """After training, when the run directory is complete."""
+
+
+class GradientNormLogger(Callback):
+    """Records per-layer gradient norms every ``every`` steps (``--log-grad-norms N``)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.recorder: Any = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        from cnnzoo.analysis.gradient_flow import GradNormRecorder
+
+        self.recorder = GradNormRecorder(trainer.model, self.every)
+
+    def on_after_backward(self, step: int, model: nn.Module) -> None:
+        self.recorder.after_backward(step)
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        self.recorder.save(trainer.run_dir)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, Any]  # what metrics.json holds; empty when the run was stopped early
+    model: nn.Module
+    completed: bool  # False when a callback stopped the run before its last epoch
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """runs/MODEL-DATA, with the data name made safe for a directory name."""
+    data = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.data.replace(":", "-")).strip("-")
+    return Path("runs") / f"{config.model}-{data}"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CnnzooError("--device cuda was asked for but no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_input(config: TrainConfig, entry: ModelEntry) -> tuple[int, tuple[int, int]]:
+    """The model's input channels and (H, W): the configuration's, else the paper's."""
+    channels = config.in_channels or entry.input_size[0]
+    side = config.image_size
+    size = (side, side) if side else (entry.input_size[1], entry.input_size[2])
+    if min(size) < entry.min_size:
+        raise CnnzooError(
+            f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size} pixels; "
+            f"--image-size {min(size)} is too small"
+        )
+    return channels, size
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator behind one epoch's shuffling and augmentation, fixed by (seed, epoch)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class Trainer:
+    """Trains one configuration; :meth:`fit` runs it to the end and returns the result."""
+
+    def __init__(
+        self, config: TrainConfig, *, resume: bool = False, force: bool = False,
+        callbacks: list[Callback] | None = None,
+    ) -> None:  # fmt: skip
+        config.validate()
+        self.run_dir = Path(config.out) if config.out else default_run_dir(config)
+        self.resume_state: dict[str, Any] | None = None
+        if resume:
+            if not (self.run_dir / "last.pt").is_file():
+                raise CnnzooError(
+                    f"nothing to resume: {self.run_dir} holds no last.pt; check --out"
+                )
+            self.resume_state = load_checkpoint(self.run_dir / "last.pt")
+            config = _resumed_config(self.resume_state, config, self.run_dir)
+        self.config = config
+        self.callbacks = list(callbacks or [])
+        if config.log_grad_norms:
+            self.callbacks.append(GradientNormLogger(config.log_grad_norms))
+        self.stop_requested = False
+        self.entry = get_model_entry(config.model)
+        prepare_run_dir(self.run_dir, resume=resume, force=force)
+        self.device = pick_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+
+        seed_everything(config.seed)
+        self.in_channels, self.image_size = resolve_input(config, self.entry)
+        self.data = load_data(
+            config.data,
+            DataRequest(
+                data_dir=Path(config.data_dir) if config.data_dir else None,
+                download=config.download,
+                image_size=self.image_size,
+                in_channels=self.in_channels,
+                augment=config.augment,
+                seed=config.seed,
+            ),
+        )
+        self.task = check_task(self.entry, self.data, config.data)
+        self.class_names = list(self.data.class_names)
+        self.model = self._build_model()
+        self.loss_fn = self._build_loss()
+        self.steps_per_epoch = batches_per_epoch(len(self.data.train), config.batch_size)
+        self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = build_scheduler(
+            self.optimizer, config, self.steps_per_epoch, self.total_steps
+        )
+        self.epoch = 0  # completed epochs
+        self.step = 0  # completed optimiser steps
+        self.history: list[dict[str, Any]] = []
+        self.best_score = -math.inf
+        self.train_seconds = 0.0  # wall time of training and validation, over all sessions
+        self.compute_seconds = 0.0  # time inside training steps only
+        self.train_images = 0
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def _build_model(self) -> nn.Module:
+        model = create_model(
+            self.config.model,
+            num_classes=len(self.class_names),
+            in_channels=self.in_channels,
+            **self.config.model_options,
+        )
+        model = model.to(self.device)
+        if self.config.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _build_loss(self) -> LossFunction:
+        weights = None
+        if self.config.class_weights == "median_frequency":
+            if self.task != "segmentation":
+                raise CnnzooError("median-frequency class weights apply to segmentation data")
+            weights = median_frequency_weights(
+                _masks(self.data.train), len(self.class_names), self.data.ignore_index
+            )
+        return build_loss(
+            self.config.loss,
+            class_weights=weights,
+            ignore_index=self.data.ignore_index,
+            label_smoothing=self.config.label_smoothing,
+        )
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        load_weights(self.model, state, self.run_dir / "last.pt")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.history = list(state["history"])
+        self.best_score = state["best_score"]
+        self.train_seconds = state["train_seconds"]
+        self.compute_seconds = state["compute_seconds"]
+        self.train_images = state["train_images"]
+        restore_rng_state(state["rng"])
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def fit(self) -> TrainResult:
+        config = self.config
+        save_config(config, self.run_dir / "config.yaml")
+        tensorboard = TensorBoardLog(self.run_dir) if config.tensorboard else None
+        for callback in self.callbacks:
+            callback.on_train_start(self)
+        try:
+            while self.epoch < self.epochs and self.step < self.total_steps:
+                started = time.perf_counter()
+                train_tracker = self._train_one_epoch()
+                val_tracker = self._evaluate(self.data.val)
+                self.epoch += 1
+                self.train_seconds += time.perf_counter() - started
+                row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
+                self.history.append(row)
+                self._checkpoint(val_tracker.headline)
+                write_csv(self.history, self.run_dir / "log.csv")
+                if tensorboard is not None:
+                    tensorboard.log(row)
+                if not config.quiet:
+                    print(epoch_line(row, self.epochs), flush=True)
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, row)
+                if self.stop_requested:
+                    return TrainResult(self.run_dir, {}, self.model, completed=False)
+        finally:
+            if tensorboard is not None:
+                tensorboard.close()
+        metrics = self._finish()
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        return TrainResult(self.run_dir, metrics, self.model, completed=True)
+
+    def _train_one_epoch(self) -> MetricTracker:
+        config = self.config
+        tracker = MetricTracker(self.task, len(self.class_names), self.data.ignore_index)
+        # Top-5 of the training batches is not reported; skip its cost.
+        tracker.track_top5 = False
+        self.model.train()
+        steps = min(self.steps_per_epoch, self.total_steps - self.step)
+        batches = iterate_batches(
+            self.data.train,
+            config.batch_size,
+            shuffle=True,
+            generator=epoch_generator(config.seed, self.epoch),
+            workers=config.workers,
+            training=True,
+        )
+        bar = progress(batches, steps, f"epoch {self.epoch + 1}/{self.epochs}", not config.quiet)
+        started = time.perf_counter()
+        images_seen = 0
+        for index, (images, targets) in enumerate(bar):
+            if index == steps:
+                break
+            images, targets = to_device(images, targets, self.device, config.channels_last)
+            loss, scores = self._train_step(images, targets)
+            tracker.update(scores.detach(), targets, float(loss))
+            images_seen += targets.shape[0]
+            if hasattr(bar, "set_postfix") and (index % 10 == 0 or index == steps - 1):
+                rate = images_seen / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix(
+                    loss=f"{tracker.loss:.4f}", acc=f"{tracker.confusion.accuracy():.4f}",
+                    img_s=f"{rate:.0f}",
+                )  # fmt: skip
+        if hasattr(bar, "close"):
+            bar.close()
+        self.compute_seconds += time.perf_counter() - started
+        self.train_images += images_seen
+        return tracker
+
+    def _train_step(self, images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        config = self.config
+        with autocast(self.device, config.precision):
+            output = self.model(images)
+        main, *auxiliary = output if isinstance(output, tuple | list) else (output,)
+        main = main.float()
+        loss = self.loss_fn(main, targets)
+        for aux in auxiliary:
+            loss = loss + config.aux_weight * self.loss_fn(_match_size(aux.float(), main), targets)
+        if not torch.isfinite(loss):
+            raise CnnzooError(
+                f"the loss became {float(loss)} at step {self.step + 1}; lower --lr or add "
+                f"--grad-clip. The last good checkpoint is {self.run_dir / 'last.pt'}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for callback in self.callbacks:
+            callback.on_after_backward(self.step, self.model)
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss.detach(), main
+
+    def _evaluate(self, dataset: Any) -> MetricTracker:
+        return evaluate(
+            self.model,
+            dataset,
+            task=self.task,
+            num_classes=len(self.class_names),
+            loss_fn=self.loss_fn,
+            ignore_index=self.data.ignore_index,
+            batch_size=self.config.eval_batch_size,
+            device=self.device,
+            precision=self.config.precision,
+            channels_last=self.config.channels_last,
+            workers=self.config.workers,
+        )
+
+    def _epoch_row(
+        self, train: MetricTracker, val: MetricTracker, seconds: float
+    ) -> dict[str, Any]:
+        train_accuracy = "train_top1" if self.task == "classification" else "train_pixel_acc"
+        row: dict[str, Any] = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": train.loss,
+            train_accuracy: train.confusion.accuracy(),
+        }
+        for key, value in val.summary().items():
+            if not isinstance(value, list):
+                row[f"val_{key}"] = value
+        row["seconds"] = seconds
+        return row
+
+    # --- checkpoints and the final report ----------------------------------------------
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """Everything needed to use the model, or to resume its training exactly."""
+        normalization = getattr(self.data.train, "normalization", None)
+        return {
+            "format": FORMAT_VERSION,
+            "model_name": self.config.model,
+            "task": self.task,
+            "class_names": self.class_names,
+            "in_channels": self.in_channels,
+            "image_size": list(self.image_size),
+            "normalization": (
+                {"mean": list(normalization.mean), "std": list(normalization.std)}
+                if normalization is not None
+                else None
+            ),
+            "ignore_index": self.data.ignore_index,
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": self.history,
+            "best_score": self.best_score,
+            "train_seconds": self.train_seconds,
+            "compute_seconds": self.compute_seconds,
+            "train_images": self.train_images,
+            "rng": capture_rng_state(),
+        }
+
+    def _checkpoint(self, score: float) -> None:
+        improved = not math.isnan(score) and score > self.best_score
+        if improved:
+            self.best_score = score
+        payload = self.checkpoint_payload()
+        save_checkpoint(payload, self.run_dir / "last.pt")
+        if improved:
+            save_checkpoint(payload, self.run_dir / "best.pt")
+
+    def _finish(self) -> dict[str, Any]:
+        """Evaluate the best checkpoint on the test split; write metrics.json and plots."""
+        from cnnzoo.engine.plots import plot_confusion, plot_curves
+
+        best_path = self.run_dir / "best.pt"
+        if best_path.is_file():
+            load_weights(self.model, load_checkpoint(best_path), best_path)
+        split = "test" if self.data.test is not None else "val"
+        tracker = self._evaluate(self.data.test if self.data.test is not None else self.data.val)
+        metrics: dict[str, Any] = {
+            "model": self.config.model,
+            "data": self.config.data,
+            "split": split,
+            **tracker.summary(),
+            "epochs": self.epoch,
+            "train_seconds": round(self.train_seconds, 2),
+            "images_per_second": round(self.train_images / max(self.compute_seconds, 1e-9), 1),
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "image_size": list(self.image_size),
+        }
+        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        headline = "top1" if self.task == "classification" else "miou"
+        plot_curves(self.history, self.run_dir / "curves.png", headline)
+        plot_confusion(
+            tracker.confusion.matrix,
+            self.class_names,
+            self.run_dir / "confusion.png",
+            f"{self.config.model} on {self.config.data} ({split})",
+        )
+        return metrics
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    callbacks: list[Callback] | None = None,
+) -> TrainResult:
+    """Train ``config`` to the end (or resume it) and return the run's result."""
+    return Trainer(config, resume=resume, force=force, callbacks=callbacks).fit()
+
+
+def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
+    if data.task != entry.task:
+        raise CnnzooError(
+            f"{entry.name} is a {entry.task} network but {data_name!r} is a {data.task} "
+            f"data set; pick a {entry.task} data set (see `cnnzoo train --help`)"
+        )
+    return entry.task
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
+    """Create the run directory; refuse to overwrite a finished or running one."""
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if existing and not resume and not force:
+        raise CnnzooError(
+            f"run directory {run_dir} already holds a run ({', '.join(existing)}); "
+            "pass --resume to continue it, --force to start it again, or --out DIR"
+        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise CnnzooError(
+            f"cannot write to the run directory {run_dir}: {error.strerror or error}; "
+            "choose another --out"
+        ) from None
+    if force and not resume:
+        for name in existing:
+            (run_dir / name).unlink()
+
+
+def _resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path) -> TrainConfig:
+    """``requested``, after checking it differs from the checkpoint's only where it may."""
+    saved = config_from_dict(state["config"])
+    if requested.model != saved.model:
+        raise CnnzooError(
+            f"the checkpoint in {run_dir} is of {saved.model!r}, not {requested.model!r}; "
+            "resume with the same model or choose another --out"
+        )
+    changed = [
+        name
+        for name in FIELD_NAMES
+        if name not in RESUMABLE_CHANGES and getattr(requested, name) != getattr(saved, name)
+    ]
+    if changed:
+        raise CnnzooError(
+            f"a resumed run keeps its recipe; {', '.join(changed)} differ from {run_dir}. "
+            f"Only {', '.join(RESUMABLE_CHANGES)} may change; start a new run with --out"
+        )
+    return requested
+
+
+def _match_size(aux: Tensor, main: Tensor) -> Tensor:
+    """Auxiliary segmentation scores upsampled to the main output's size."""
+    if aux.dim() == 4 and aux.shape[-2:] != main.shape[-2:]:
+        return F.interpolate(aux, size=main.shape[-2:], mode="bilinear", align_corners=False)
+    return aux
+
+
+def _masks(dataset: Any) -> Any:
+    """Every label mask of a segmentation training set, before augmentation."""
+    iter_masks = getattr(dataset, "iter_masks", None)
+    if callable(iter_masks):
+        return iter_masks()
+    targets = getattr(dataset, "targets", None)
+    if isinstance(targets, Tensor):
+        return targets
+    return (dataset[index][1] for index in range(len(dataset)))
