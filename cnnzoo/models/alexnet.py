@@ -34,10 +34,11 @@ def local_response_norm() -> nn.LocalResponseNorm:
 
     The paper chose these by validation; it lowered the top-1 error by 1.4%.
     The paper's equation scales the sum of squares by alpha, PyTorch's layer by
-    alpha / size; like Caffe's reference AlexNet we keep the paper's constants
-    in the library's convention.
+    alpha / size, so PyTorch's alpha is the paper's times the size: the layer
+    then computes exactly the paper's b = a / (k + alpha * sum a^2)^beta.
     """
-    return nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0)
+    size, paper_alpha = 5, 1e-4
+    return nn.LocalResponseNorm(size=size, alpha=paper_alpha * size, beta=0.75, k=2.0)
 
 
 def overlapping_max_pool() -> nn.MaxPool2d:

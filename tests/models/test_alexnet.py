@@ -24,7 +24,8 @@ def test_lrn_follows_the_relu_of_conv1_and_conv2_only() -> None:
     norms = [m for m in model.modules() if isinstance(m, nn.LocalResponseNorm)]
     assert len(norms) == 2
     for norm in norms:
-        assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 1e-4, 0.75, 2.0)
+        # PyTorch divides alpha by size; the paper's alpha is 1e-4 (§3.3).
+        assert (norm.size, norm.alpha / norm.size, norm.beta, norm.k) == (5, 1e-4, 0.75, 2.0)
 
 
 def test_kernels_channels_and_overlapping_pools() -> None:
@@ -75,3 +76,15 @@ def test_no_torchvision_weights() -> None:
     assert cnnzoo.get_model_entry("alexnet").torchvision is None
     with pytest.raises(cnnzoo.CnnzooError, match="no torchvision weights"):
         cnnzoo.create_model("alexnet", pretrained="torchvision")
+
+
+def test_lrn_computes_the_papers_formula() -> None:
+    """b_i = a_i / (k + alpha * sum_{j=i-2..i+2} a_j^2)^beta, AlexNet §3.3."""
+    import torch
+
+    norm = [m for m in AlexNet().modules() if isinstance(m, nn.LocalResponseNorm)][0]
+    a = torch.randn(1, 7, 3, 3)
+    squares = torch.nn.functional.pad(a.pow(2), (0, 0, 0, 0, 2, 2))
+    window_sum = sum(squares[:, i : i + 7] for i in range(5))
+    expected = a / (2.0 + 1e-4 * window_sum).pow(0.75)
+    torch.testing.assert_close(norm(a), expected)
