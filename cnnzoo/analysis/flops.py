@@ -1,0 +1,97 @@
+"""Floating-point operations of a network, in total and per module.
+
+Counts come from :class:`torch.utils.flop_counter.FlopCounterMode`, which
+applies a formula to every convolution and matrix product a forward pass
+performs. Its convention, which cnnzoo keeps, is **FLOPs = 2 x MACs**: one
+multiply-accumulate is a multiplication and an addition. Papers and
+torchvision's model tables usually quote *multiply-accumulates* (ResNet-50:
+4.1 G at 224x224) and often call them FLOPs, so cnnzoo reports both:
+``flops`` and ``macs = flops / 2``. Element-wise work (activations, batch
+norm, pooling, additions) is not counted, as in those tables.
+
+Per-module counts are taken by reading the counter's running total before and
+after each module runs, so a module's count includes its children and a
+module called several times accumulates all its calls.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnzoo.analysis.receptive_field import evaluating
+
+
+@dataclass
+class FlopReport:
+    """FLOPs (= 2 x MACs) of one forward pass of a single image."""
+
+    total: int
+    per_module: dict[str, int] = field(default_factory=dict)  # qualified name -> FLOPs
+
+    @property
+    def macs(self) -> float:
+        """Multiply-accumulates: the unit papers quote as "FLOPs"."""
+        return self.total / 2
+
+
+class ModuleFlops:
+    """Context manager attributing the FLOPs of a forward pass to every submodule."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.counter = FlopCounterMode(display=False)
+        self.per_module: dict[str, int] = defaultdict(int)
+        self._starts: dict[str, list[int]] = defaultdict(list)
+        self._handles: list[Any] = []
+
+    @property
+    def total(self) -> int:
+        return self.counter.get_total_flops()
+
+    def _before(self, name: str) -> Callable:
+        def hook(module: nn.Module, inputs: Any) -> None:
+            self._starts[name].append(self.total)
+
+        return hook
+
+    def _after(self, name: str) -> Callable:
+        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+            self.per_module[name] += self.total - self._starts[name].pop()
+
+        return hook
+
+    def __enter__(self) -> ModuleFlops:
+        for name, module in self.model.named_modules():
+            if name:
+                self._handles.append(module.register_forward_pre_hook(self._before(name)))
+                self._handles.append(module.register_forward_hook(self._after(name)))
+        self.counter.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.counter.__exit__(*exc)
+        for handle in self._handles:
+            handle.remove()
+
+    def report(self) -> FlopReport:
+        return FlopReport(self.total, dict(self.per_module))
+
+
+def count_flops(model: nn.Module, input_shape: Sequence[int]) -> FlopReport:
+    """FLOPs of ``model`` on one image of ``input_shape`` (C, H, W).
+
+    A model built on the meta device (``with torch.device("meta")``) is counted
+    from shapes alone, without computing anything.
+    """
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    x = torch.zeros(1, *input_shape, device=device)
+    with torch.no_grad(), evaluating(model), ModuleFlops(model) as flops:
+        model(x)
+    return flops.report()
