@@ -1,5 +1,6 @@
 """The survey's claims as runnable experiments; importing this registers them."""
 
+from cnnzoo.experiments import inception_reduction  # noqa: F401
 from cnnzoo.experiments.base import (
     ExperimentRun,
     get_experiment,

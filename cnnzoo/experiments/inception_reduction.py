@@ -1,0 +1,201 @@
+"""Inception's 1x1 reductions: the same module shapes at a fraction of the cost.
+
+Szegedy et al., "Going Deeper with Convolutions", arXiv:1409.4842, §4 and Fig. 2.
+The naive module (Fig. 2a) runs 1x1, 3x3 and 5x5 convolutions and a 3x3
+max-pool on the full input and concatenates them; since the pool branch keeps
+all input channels, the output grows from module to module and the 5x5
+convolutions on many channels dominate the cost. The module with dimension
+reductions (Fig. 2b) puts a 1x1 convolution in front of the 3x3 and 5x5
+branches and after the pool. This experiment builds both versions of every
+module of Table 1 at the map size it sees in GoogLeNet at 224x224 input and
+counts parameters and FLOPs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from cnnzoo.analysis.flops import count_flops
+from cnnzoo.experiments.base import ExperimentRun, register_experiment
+from cnnzoo.models.googlenet import INCEPTION_CONFIGS
+
+# The map side each module sees in GoogLeNet at 224x224 (Table 1: 28x28, 14x14, 7x7).
+MAP_SIDE = {"3": 28, "4": 14, "5": 7}
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2), nn.ReLU(inplace=True)
+    )
+
+
+class InceptionModule(nn.Module):
+    """Fig. 2a (``reduce=False``: naive) or Fig. 2b (``reduce=True``), with the paper's 5x5."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3_reduce: int,
+        ch3x3: int,
+        ch5x5_reduce: int,
+        ch5x5: int,
+        pool_proj: int,
+        reduce: bool,
+    ) -> None:
+        super().__init__()
+        self.branch1x1 = _conv(in_channels, ch1x1, 1)
+        if reduce:
+            self.branch3x3 = nn.Sequential(
+                _conv(in_channels, ch3x3_reduce, 1), _conv(ch3x3_reduce, ch3x3, 3)
+            )
+            self.branch5x5 = nn.Sequential(
+                _conv(in_channels, ch5x5_reduce, 1), _conv(ch5x5_reduce, ch5x5, 5)
+            )
+            self.branch_pool = nn.Sequential(
+                nn.MaxPool2d(3, stride=1, padding=1), _conv(in_channels, pool_proj, 1)
+            )
+            self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+        else:
+            self.branch3x3 = _conv(in_channels, ch3x3, 3)
+            self.branch5x5 = _conv(in_channels, ch5x5, 5)
+            self.branch_pool = nn.MaxPool2d(3, stride=1, padding=1)
+            self.out_channels = ch1x1 + ch3x3 + ch5x5 + in_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        branches = (self.branch1x1, self.branch3x3, self.branch5x5, self.branch_pool)
+        return torch.cat([branch(x) for branch in branches], dim=1)
+
+
+def _parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@register_experiment(
+    "inception-reduction",
+    title="Inception: 1x1 reductions before the 3x3 and 5x5 convolutions",
+    claim="1x1 convolutions that reduce channels before the expensive 3x3 and 5x5 "
+    "convolutions cut an Inception module's parameters and FLOPs several times over.",
+)
+def inception_reduction(run: ExperimentRun) -> None:
+    rows, per_module = [], {}
+    totals = {"naive": [0, 0], "reduced": [0, 0]}
+    naive_in = None  # in a stack of naive modules the pool branch makes the input grow
+    for name, in_channels, *widths in INCEPTION_CONFIGS:
+        side = MAP_SIDE[name[len("inception")]]
+        if naive_in is None or name.endswith("a"):
+            naive_in = in_channels
+        counts = {}
+        for label, module_in, reduce in (
+            ("naive", in_channels, False),
+            ("naive, stacked", naive_in, False),
+            ("reduced", in_channels, True),
+        ):
+            with torch.device("meta"):  # shapes only: counting needs no arithmetic
+                module = InceptionModule(module_in, *widths, reduce=reduce)
+            flops = count_flops(module, (module_in, side, side)).total
+            counts[label] = (_parameters(module), flops, module.out_channels)
+        naive_in = counts["naive, stacked"][2]
+        per_module[name] = {
+            k: dict(zip(("params", "flops", "out_channels"), v)) for k, v in counts.items()
+        }
+        totals["naive"][0] += counts["naive"][0]
+        totals["naive"][1] += counts["naive"][1]
+        totals["reduced"][0] += counts["reduced"][0]
+        totals["reduced"][1] += counts["reduced"][1]
+        rows.append(
+            [
+                name,
+                f"{side}x{side}",
+                in_channels,
+                counts["naive"][0],
+                counts["reduced"][0],
+                f"{counts['naive'][1] / 1e9:.2f}",
+                f"{counts['reduced'][1] / 1e9:.2f}",
+                f"{counts['naive'][1] / counts['reduced'][1]:.1f}x",
+                counts["naive, stacked"][2],
+            ]
+        )
+    run.results["modules"] = per_module
+    run.results["totals"] = {k: {"params": v[0], "flops": v[1]} for k, v in totals.items()}
+    run.write(
+        "Every Inception module of GoogLeNet (Table 1), built naively (Fig. 2a) and with "
+        "1x1 reductions (Fig. 2b), on the input it sees at 224x224. FLOPs = 2 x "
+        "multiply-accumulates, counted by `torch.utils.flop_counter`. The last column is "
+        "the output width if naive modules were stacked: the pool branch passes all input "
+        "channels on, so the width compounds within each stage."
+    )
+    run.table(
+        [
+            "module",
+            "map",
+            "in",
+            "params naive",
+            "params reduced",
+            "GFLOPs naive",
+            "GFLOPs reduced",
+            "saving",
+            "stacked naive width",
+        ],
+        rows,
+    )
+    param_ratio = totals["naive"][0] / totals["reduced"][0]
+    flop_ratio = totals["naive"][1] / totals["reduced"][1]
+    run.write(
+        f"All nine modules: {totals['naive'][0]:,} parameters and "
+        f"{totals['naive'][1] / 1e9:.2f} GFLOPs naive against {totals['reduced'][0]:,} and "
+        f"{totals['reduced'][1] / 1e9:.2f} GFLOPs with reductions: {param_ratio:.1f}x fewer "
+        f"parameters and {flop_ratio:.1f}x fewer FLOPs."
+    )
+    _plot(run, per_module)
+    run.check(
+        "every module is cheaper with 1x1 reductions (parameters and FLOPs)",
+        all(
+            m["reduced"]["params"] < m["naive"]["params"]
+            and m["reduced"]["flops"] < m["naive"]["flops"]
+            for m in per_module.values()
+        ),
+    )
+    run.check(
+        "reductions leave each module's output width unchanged when the pool is projected",
+        all(
+            m["reduced"]["out_channels"] == m["naive"]["out_channels"] - cfg[1] + cfg[7]
+            for m, cfg in zip(per_module.values(), INCEPTION_CONFIGS)
+        ),
+    )
+    run.finding(
+        "reductions cut the modules' FLOPs by more than 2x",
+        flop_ratio > 2,
+        f"{flop_ratio:.1f}x",
+    )
+
+
+def _plot(run: ExperimentRun, per_module: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(per_module)
+    positions = range(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar(
+        [p - 0.2 for p in positions],
+        [per_module[n]["naive"]["flops"] / 1e9 for n in names],
+        width=0.4,
+        label="naive (Fig. 2a)",
+    )
+    ax.bar(
+        [p + 0.2 for p in positions],
+        [per_module[n]["reduced"]["flops"] / 1e9 for n in names],
+        width=0.4,
+        label="1x1 reductions (Fig. 2b)",
+    )
+    ax.set_xticks(list(positions), [n.removeprefix("inception") for n in names])
+    ax.set_xlabel("Inception module")
+    ax.set_ylabel("GFLOPs per image")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(run.figure("inception_flops.png", "FLOPs of each Inception module"), dpi=100)
+    plt.close(fig)
