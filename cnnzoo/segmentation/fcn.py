@@ -146,16 +146,15 @@ class FCN(SegmentationModel):
         for score in (self.score, *self.skip_scores):
             nn.init.zeros_(score.weight)
             nn.init.zeros_(score.bias)
+        self.size_divisor = coarsest
+        self.min_segment_size = max(encoder.min_input_size, coarsest)
+        self.input_padding, self.skip_offsets, self.final_offset = 0, (0, 0), 0
         if reference_geometry:
-            # Any input works: fc6 sees at least 7x7 once the padded input reaches 224.
+            # Caffe's pools round up, ours (torchvision's) round down: on sides that are
+            # multiples of 32 both agree, and every crop stays inside its map.
             self.input_padding = REFERENCE_INPUT_PADDING - 1  # conv1_1 pads the last pixel
             self.skip_offsets = REFERENCE_SKIP_OFFSETS[: len(skip_strides)]
             self.final_offset = REFERENCE_FINAL_OFFSETS[strides[-1]]
-            self.min_segment_size = 224 - 2 * REFERENCE_INPUT_PADDING + 2
-        else:
-            self.input_padding, self.skip_offsets, self.final_offset = 0, (0,) * 2, 0
-            self.size_divisor = coarsest
-            self.min_segment_size = max(encoder.min_input_size, coarsest)
 
     def segment(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
