@@ -80,7 +80,7 @@ def _parameters(module: nn.Module) -> int:
 )
 def inception_reduction(run: ExperimentRun) -> None:
     rows, per_module = [], {}
-    totals = {"naive": [0, 0], "reduced": [0, 0]}
+    totals = {"naive": [0, 0], "naive, stacked": [0, 0], "reduced": [0, 0]}
     naive_in = None  # in a stack of naive modules the pool branch makes the input grow
     for name, in_channels, *widths in INCEPTION_CONFIGS:
         side = MAP_SIDE[name[len("inception")]]
@@ -100,10 +100,9 @@ def inception_reduction(run: ExperimentRun) -> None:
         per_module[name] = {
             k: dict(zip(("params", "flops", "out_channels"), v)) for k, v in counts.items()
         }
-        totals["naive"][0] += counts["naive"][0]
-        totals["naive"][1] += counts["naive"][1]
-        totals["reduced"][0] += counts["reduced"][0]
-        totals["reduced"][1] += counts["reduced"][1]
+        for label, total in totals.items():
+            total[0] += counts[label][0]
+            total[1] += counts[label][1]
         rows.append(
             [
                 name,
@@ -115,6 +114,7 @@ def inception_reduction(run: ExperimentRun) -> None:
                 f"{counts['reduced'][1] / 1e9:.2f}",
                 f"{counts['naive'][1] / counts['reduced'][1]:.1f}x",
                 counts["naive, stacked"][2],
+                f"{counts['naive, stacked'][1] / 1e9:.2f}",
             ]
         )
     run.results["modules"] = per_module
@@ -123,8 +123,8 @@ def inception_reduction(run: ExperimentRun) -> None:
         "Every Inception module of GoogLeNet (Table 1), built naively (Fig. 2a) and with "
         "1x1 reductions (Fig. 2b), on the input it sees at 224x224. FLOPs = 2 x "
         "multiply-accumulates, counted by `torch.utils.flop_counter`. The last column is "
-        "the output width if naive modules were stacked: the pool branch passes all input "
-        "channels on, so the width compounds within each stage."
+        "the output width and cost if naive modules were stacked: the pool branch passes "
+        "all input channels on, so the width compounds within each stage."
     )
     run.table(
         [
@@ -137,6 +137,7 @@ def inception_reduction(run: ExperimentRun) -> None:
             "GFLOPs reduced",
             "saving",
             "stacked naive width",
+            "GFLOPs stacked naive",
         ],
         rows,
     )
@@ -146,7 +147,9 @@ def inception_reduction(run: ExperimentRun) -> None:
         f"All nine modules: {totals['naive'][0]:,} parameters and "
         f"{totals['naive'][1] / 1e9:.2f} GFLOPs naive against {totals['reduced'][0]:,} and "
         f"{totals['reduced'][1] / 1e9:.2f} GFLOPs with reductions: {param_ratio:.1f}x fewer "
-        f"parameters and {flop_ratio:.1f}x fewer FLOPs."
+        f"parameters and {flop_ratio:.1f}x fewer FLOPs. Stacked naively, as a network "
+        f"would have to, the nine modules would cost {totals['naive, stacked'][1] / 1e9:.2f} "
+        f"GFLOPs, {totals['naive, stacked'][1] / totals['reduced'][1]:.1f}x the reduced ones."
     )
     _plot(run, per_module)
     run.check(
@@ -163,6 +166,10 @@ def inception_reduction(run: ExperimentRun) -> None:
             m["reduced"]["out_channels"] == m["naive"]["out_channels"] - cfg[1] + cfg[7]
             for m, cfg in zip(per_module.values(), INCEPTION_CONFIGS)
         ),
+    )
+    run.check(
+        "stacked naive modules cost more than the same modules fed their Table 1 input",
+        totals["naive, stacked"][1] > totals["naive"][1],
     )
     run.finding(
         "reductions cut the modules' FLOPs by more than 2x",
