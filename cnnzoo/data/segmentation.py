@@ -163,10 +163,10 @@ SHAPES_SPLIT_SIZES = {"train": 1000, "val": 200, "test": 200}
 SHAPES_DEFAULT_SIZE = 64
 
 
-def make_shapes(
-    count: int, size: tuple[int, int], rng: np.random.Generator
+def make_shapes_sample(
+    size: tuple[int, int], rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` textured, noisy RGB images of 1-4 shapes each, and their label masks.
+    """A textured, noisy (H, W, 3) uint8 image of 1-4 shapes, and its (H, W) label mask.
 
     Each shape (circle, square or triangle, randomly sized, rotated and
     coloured) is filled with a striped texture of random orientation and
@@ -176,24 +176,56 @@ def make_shapes(
     """
     height, width = size
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    images = np.empty((count, height, width, 3), np.uint8)
-    masks = np.zeros((count, height, width), np.uint8)
+    mask = np.zeros((height, width), np.uint8)
     side = min(height, width)
-    for index in range(count):
-        canvas = _textured_fill(rng, xs, ys, base=rng.uniform(0, 255, 3))
-        gradient = rng.uniform(-40, 40, 3) * (xs / max(width - 1, 1))[..., None]
-        canvas = canvas + gradient
-        for _ in range(rng.integers(1, 5)):
-            label = int(rng.integers(1, len(SHAPE_CLASSES)))
-            radius = rng.uniform(0.1, 0.25) * side
-            cx, cy = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
-            inside = _shape_region(SHAPE_CLASSES[label], xs - cx, ys - cy, radius, rng)
-            texture = _textured_fill(rng, xs, ys, base=rng.uniform(0, 255, 3))
-            canvas[inside] = texture[inside]
-            masks[index][inside] = label
-        canvas += rng.normal(0, 12, canvas.shape)
-        images[index] = np.clip(canvas, 0, 255).astype(np.uint8)
-    return images, masks
+    canvas = _textured_fill(rng, xs, ys, base=rng.uniform(0, 255, 3))
+    canvas += rng.uniform(-40, 40, 3) * (xs / max(width - 1, 1))[..., None]  # gradient
+    for _ in range(rng.integers(1, 5)):
+        label = int(rng.integers(1, len(SHAPE_CLASSES)))
+        radius = rng.uniform(0.1, 0.25) * side
+        cx, cy = rng.uniform(radius, width - radius), rng.uniform(radius, height - radius)
+        inside = _shape_region(SHAPE_CLASSES[label], xs - cx, ys - cy, radius, rng)
+        texture = _textured_fill(rng, xs, ys, base=rng.uniform(0, 255, 3))
+        canvas[inside] = texture[inside]
+        mask[inside] = label
+    canvas += rng.normal(0, 12, canvas.shape)
+    return np.clip(canvas, 0, 255).astype(np.uint8), mask
+
+
+class SyntheticShapes(Dataset):
+    """``count`` shape images, each generated on demand from (seed, split, index).
+
+    Nothing is stored and nothing is downloaded; the same seed always gives
+    the same images.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        size: tuple[int, int],
+        seed: tuple[int, int],
+        in_channels: int,
+        transform: SegmentationTransform,
+    ) -> None:
+        self.count, self.size, self.seed = count, size, seed
+        self.in_channels, self.transform = in_channels, transform
+
+    def __len__(self) -> int:
+        return self.count
+
+    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        image, mask = make_shapes_sample(self.size, np.random.default_rng((*self.seed, index)))
+        if self.in_channels == 1:
+            image = np.asarray(Image.fromarray(image).convert("L"))
+        return image, mask
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.transform(*self.sample(index))
+
+    def iter_masks(self) -> Iterator[Tensor]:
+        return (torch.from_numpy(self.sample(i)[1].astype(np.int64)) for i in range(self.count))
 
 
 def _textured_fill(
@@ -229,20 +261,22 @@ def _shape_region(
     "shapes",
     task="segmentation",
     description="synthetic circles, squares and triangles with texture and noise "
-    "(generated from the seed, 1000/200/200 images, 64x64 unless image_size is given)",
+    "(generated from the seed on demand, 1000/200/200 images of 64x64 or image_size)",
 )
 def load_shapes(request: DataRequest) -> DataSplits:
     check_in_channels(request.in_channels)
     size = request.image_size or (SHAPES_DEFAULT_SIZE, SHAPES_DEFAULT_SIZE)
-    generator = np.random.default_rng(request.seed)
     train_transform, eval_transform = transforms_for(request, None, size)
-    splits = {}
-    for split, count in SHAPES_SPLIT_SIZES.items():
-        images, masks = make_shapes(count, size, generator)
-        if request.in_channels == 1:
-            images = np.asarray([np.asarray(Image.fromarray(i).convert("L")) for i in images])
-        transform = train_transform if split == "train" else eval_transform
-        splits[split] = InMemorySegmentation(images, masks, transform)
+    splits = {
+        split: SyntheticShapes(
+            count,
+            size,
+            (request.seed, number),
+            request.in_channels,
+            train_transform if split == "train" else eval_transform,
+        )
+        for number, (split, count) in enumerate(SHAPES_SPLIT_SIZES.items())
+    }
     return DataSplits("segmentation", splits["train"], splits["val"], splits["test"], SHAPE_CLASSES)
 
 

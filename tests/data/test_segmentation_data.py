@@ -1,0 +1,264 @@
+"""Segmentation data sources on synthetic data, format-exact fake CamVid and VOC trees and the
+real ISBI slices; joint augmentation; mistakes in a user's files named in the message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data.segmentation import CAMVID_CLASSES, VOC_CLASSES
+from cnnzoo.data.segmentation_transforms import SegmentationTransform
+from cnnzoo.errors import CnnzooError
+
+
+def _save(array: np.ndarray, path: Path, palette: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(array.astype(np.uint8), mode="P" if palette else None)
+    if palette:
+        image.putpalette([v for i in range(256) for v in (i, 255 - i, i // 2)])
+    image.save(path)
+
+
+def _blocks(
+    rng: np.random.Generator, shape: tuple[int, int], values: int, block: int = 8
+) -> np.ndarray:
+    """A label map of square blocks of random values below ``values``."""
+    coarse = rng.integers(0, values, (shape[0] // block + 1, shape[1] // block + 1))
+    return np.kron(coarse, np.ones((block, block), int))[: shape[0], : shape[1]]
+
+
+def _check_items(dataset, in_channels: int, num_classes: int, void: int | None) -> None:
+    image, mask = dataset[0]
+    assert image.dtype == torch.float32 and image.shape[0] == in_channels
+    assert image.min() >= 0 and image.max() <= 1
+    assert mask.dtype == torch.int64 and mask.shape == image.shape[1:]
+    labels = set(mask.unique().tolist()) - {void}
+    assert labels and max(labels) < num_classes
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+def test_shapes_are_generated_from_the_seed() -> None:
+    first = load_data("shapes", DataRequest(seed=3, augment="none"))
+    again = load_data("shapes", DataRequest(seed=3, augment="none"))
+    other = load_data("shapes", DataRequest(seed=4, augment="none"))
+    assert first.task == "segmentation" and first.class_names[0] == "background"
+    assert (len(first.train), len(first.val), len(first.test)) == (1000, 200, 200)
+    assert torch.equal(first.val[5][0], again.val[5][0])
+    assert not torch.equal(first.val[5][0], other.val[5][0])
+    masks = torch.stack([first.train[i][1] for i in range(50)])
+    assert set(masks.unique().tolist()) == {0, 1, 2, 3}
+    _check_items(first.train, 3, 4, None)
+
+
+def test_shapes_in_grey_at_any_size() -> None:
+    splits = load_data("shapes", DataRequest(in_channels=1, image_size=(40, 56), augment="strong"))
+    image, mask = splits.train[0]
+    assert image.shape == (1, 40, 56) and mask.shape == (40, 56)
+    images, masks = next(iter(DataLoader(splits.train, batch_size=8)))
+    assert images.shape == (8, 1, 40, 56)
+
+
+# ----------------------------------------------------------------------------- transforms
+
+
+@pytest.mark.parametrize("augment", ["none", "basic", "strong"])
+def test_augmentation_moves_image_and_mask_together(augment: str) -> None:
+    """The image is the mask in grey levels; after scaling, cropping and flipping it still is."""
+    torch.manual_seed(1)
+    mask = _blocks(np.random.default_rng(0), (96, 80), 4, block=16)
+    image = np.repeat((mask * 80)[:, :, None], 3, axis=2).astype(np.uint8)
+    transform = SegmentationTransform(augment, crop_size=(48, 40))
+    for _ in range(5):
+        out_image, out_mask = transform(image, mask)
+        assert out_image.shape == (3, 48, 40) and out_mask.shape == (48, 40)
+        if augment == "strong":  # colour jitter changes the levels, not where they are
+            continue
+        agree = (out_image[0] * 255 / 80).round().long() == out_mask
+        assert agree.float().mean() > 0.9  # only block edges blur when scaled (chance: 0.25)
+
+
+def test_crops_larger_than_the_image_pad_the_mask_with_the_void_label() -> None:
+    transform = SegmentationTransform("none", crop_size=(30, 30), ignore_index=255)
+    image, mask = transform(np.zeros((10, 12, 3), np.uint8), np.ones((10, 12), np.int64))
+    assert image.shape == (3, 30, 30) and (mask == 255).sum() == 30 * 30 - 10 * 12
+    grey = SegmentationTransform("none", pad_to=(16, 16), ignore_index=255)
+    image, mask = grey(np.zeros((10, 12), np.uint8), np.ones((10, 12), np.int64))
+    assert image.shape == (1, 16, 16) and mask[10:, :].eq(255).all() and mask[:10, :12].eq(1).all()
+
+
+# ----------------------------------------------------------------------------- seg-folder
+
+
+def _folder(tmp_path: Path, masks: dict[str, np.ndarray], sizes: dict | None = None) -> str:
+    rng = np.random.default_rng(0)
+    for name, mask in masks.items():
+        shape = (sizes or {}).get(name, mask.shape)
+        _save(rng.integers(0, 255, (*shape, 3)), tmp_path / "images" / f"{name}.jpg")
+        _save(mask, tmp_path / "masks" / f"{name}.png")
+    return f"seg-folder:{tmp_path / 'images'},{tmp_path / 'masks'}"
+
+
+def test_folder_of_binary_masks(tmp_path: Path) -> None:
+    masks = {
+        f"cell{i}": np.where(_blocks(np.random.default_rng(i), (24, 32), 2), 255, 0)
+        for i in range(5)
+    }
+    splits = load_data(_folder(tmp_path, masks), DataRequest(augment="none"))
+    assert splits.class_names == ["background", "foreground"]
+    assert (len(splits.train), len(splits.val)) == (4, 1)
+    _check_items(splits.train, 3, 2, 255)
+    assert set(splits.train[0][1].unique().tolist()) <= {0, 1}
+
+
+def test_folder_of_class_index_masks_with_different_sizes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    masks = {f"im{i}": _blocks(rng, (16 + 8 * i, 24), 5) for i in range(5)}
+    masks["im0"][0, 0] = 255  # void
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "classes.txt").write_text("a\nb\nc\nd\ne\n")
+    splits = load_data(_folder(tmp_path, masks), DataRequest(in_channels=1, augment="none"))
+    assert splits.class_names == ["a", "b", "c", "d", "e"] and splits.ignore_index == 255
+    _check_items(splits.val, 1, 5, 255)
+    # Evaluation pads to the largest image with the void label, so the images batch.
+    images, labels = next(iter(DataLoader(splits.val, batch_size=1)))
+    assert images.shape[-2:] == (48, 24) and labels.shape[-2:] == (48, 24)
+    images, labels = next(iter(DataLoader(splits.train, batch_size=4)))
+    assert images.shape == (4, 1, 48, 24)
+
+
+def test_folder_mask_value_beyond_the_classes_names_file_and_value(tmp_path: Path) -> None:
+    masks = {"a": np.zeros((8, 8)), "b": np.full((8, 8), 3)}
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "classes.txt").write_text("sky\nroad\ncar\n")
+    with pytest.raises(CnnzooError, match=r"mask .*b\.png has label value 3, but there are 3"):
+        load_data(_folder(tmp_path, masks))
+
+
+def test_folder_size_mismatch_names_the_file(tmp_path: Path) -> None:
+    masks = {"a": np.zeros((8, 8)), "b": np.ones((8, 8))}
+    with pytest.raises(CnnzooError, match=r"mask .*b\.png is 8x8 but its image .*b\.jpg is 9x8"):
+        load_data(_folder(tmp_path, masks, sizes={"b": (8, 9)}))
+
+
+def test_folder_unmatched_names_are_listed(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, {"a": np.zeros((8, 8)), "b": np.ones((8, 8))})
+    (tmp_path / "masks" / "b.png").rename(tmp_path / "masks" / "c.png")
+    with pytest.raises(CnnzooError, match="b.jpg has no mask .*c.png has no image"):
+        load_data(spec)
+
+
+def test_folder_rgb_mask_and_bad_argument(tmp_path: Path) -> None:
+    spec = _folder(tmp_path, {"a": np.zeros((8, 8)), "b": np.zeros((8, 8))})
+    _save(np.zeros((8, 8, 3)), tmp_path / "masks" / "b.png")
+    with pytest.raises(CnnzooError, match=r"b\.png is a RGB image; save masks as single-channel"):
+        load_data(spec)
+    with pytest.raises(CnnzooError, match="seg-folder:IMAGES,MASKS"):
+        load_data(f"seg-folder:{tmp_path}")
+
+
+# ----------------------------------------------------------------------------- CamVid
+
+
+def _camvid(root: Path, counts: dict[str, int], size: tuple[int, int] = (36, 48)) -> None:
+    """SegNet's layout, with list files holding the tutorial's absolute paths."""
+    rng = np.random.default_rng(0)
+    for split, count in counts.items():
+        lines = []
+        for index in range(count):
+            name = f"0001TP_{index:06d}.png"
+            _save(rng.integers(0, 255, (*size, 3)), root / split / name)
+            _save(_blocks(rng, size, 12), root / f"{split}annot" / name)  # 0-10 classes, 11 void
+            lines.append(f"/SegNet/CamVid/{split}/{name} /SegNet/CamVid/{split}annot/{name}")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_camvid_layout(tmp_path: Path) -> None:
+    _camvid(tmp_path / "CamVid", {"train": 3, "val": 2, "test": 2})
+    splits = load_data("camvid", DataRequest(data_dir=tmp_path, image_size=(24, 24)))
+    assert splits.class_names == CAMVID_CLASSES and len(CAMVID_CLASSES) == 11
+    assert splits.ignore_index == 11
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (3, 2, 2)
+    _check_items(splits.train, 3, 11, 11)
+    assert splits.train[0][0].shape == (3, 24, 24) and splits.test[0][0].shape == (3, 36, 48)
+    masks = list(splits.train.iter_masks())
+    assert len(masks) == 3 and masks[0].max() <= 11
+
+
+def test_camvid_label_beyond_void_is_named(tmp_path: Path) -> None:
+    _camvid(tmp_path, {"train": 2, "val": 1, "test": 1})
+    _save(np.full((36, 48), 12), tmp_path / "valannot" / "0001TP_000000.png")
+    with pytest.raises(CnnzooError, match=r"valannot/0001TP_000000\.png has label value 12"):
+        load_data(f"camvid:{tmp_path}")
+
+
+def test_camvid_list_naming_a_missing_file(tmp_path: Path) -> None:
+    _camvid(tmp_path, {"train": 2, "val": 1, "test": 1})
+    (tmp_path / "test" / "0001TP_000000.png").unlink()
+    with pytest.raises(CnnzooError, match=r"test\.txt line 1 names .*0001TP_000000\.png"):
+        load_data(f"camvid:{tmp_path}")
+
+
+# ----------------------------------------------------------------------------- VOC
+
+
+def _voc(root: Path, names: dict[str, list[str]]) -> None:
+    """VOCdevkit/VOC2012 with JPEG images, palette PNG masks (255 borders) and split lists."""
+    rng = np.random.default_rng(0)
+    voc = root / "VOCdevkit" / "VOC2012"
+    for split, ids in names.items():
+        for index, name in enumerate(ids):
+            size = (30 + 4 * index, 40)
+            _save(rng.integers(0, 255, (*size, 3)), voc / "JPEGImages" / f"{name}.jpg")
+            mask = _blocks(rng, size, 21)
+            mask[:, 0] = 255
+            _save(mask, voc / "SegmentationClass" / f"{name}.png", palette=True)
+        lists = voc / "ImageSets" / "Segmentation"
+        lists.mkdir(parents=True, exist_ok=True)
+        (lists / f"{split}.txt").write_text("\n".join(ids) + "\n")
+
+
+def test_voc_layout(tmp_path: Path) -> None:
+    _voc(tmp_path, {"train": ["2007_000032", "2007_000039"], "val": ["2007_000033"]})
+    splits = load_data("voc", DataRequest(data_dir=tmp_path, image_size=(32, 32)))
+    assert splits.class_names == VOC_CLASSES and splits.ignore_index == 255
+    assert (len(splits.train), len(splits.val)) == (2, 1)
+    _check_items(splits.train, 3, 21, 255)
+    image, mask = splits.val[0]
+    assert image.shape == (3, 500, 500) and (mask[30:] == 255).all()  # padded with void
+    images, masks = next(iter(DataLoader(splits.train, batch_size=2)))
+    assert images.shape == (2, 3, 32, 32)
+
+
+def test_voc_is_downloaded_only_when_asked(tmp_path: Path) -> None:
+    with pytest.raises(CnnzooError, match="VOC 2012 not found .*--download"):
+        load_data("voc", DataRequest(data_dir=tmp_path))
+
+
+# ----------------------------------------------------------------------------- ISBI 2012
+
+
+def test_isbi2012_slices(isbi_dir: Path) -> None:
+    splits = load_data(
+        "isbi2012", DataRequest(data_dir=isbi_dir.parent, in_channels=1, image_size=(128, 128))
+    )
+    assert splits.class_names == ["membrane", "cell"] and splits.ignore_index is None
+    assert (len(splits.train), len(splits.val)) == (24, 6)
+    image, mask = splits.train[0]
+    assert image.shape == (1, 128, 128) and set(mask.unique().tolist()) == {0, 1}
+    image, mask = splits.val[0]
+    assert image.shape == (1, 512, 512)
+    # Cells (255 in the files) are class 1 and cover most of the slice.
+    assert 0.6 < mask.float().mean() < 0.9
+
+
+def test_isbi2012_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(CnnzooError, match="needs images/ and masks/"):
+        load_data(f"isbi2012:{tmp_path}")
