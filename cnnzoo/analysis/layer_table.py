@@ -197,7 +197,7 @@ def _totals(table: LayerTable) -> tuple[str, ...]:
 def _notes(table: LayerTable) -> list[str]:
     notes = [
         f"input {_shape_text(table.input_shape)}; FLOPs = 2 x multiply-accumulates: "
-        f"{human(table.total_flops)}FLOPs = {table.total_macs / 1e9:.3f} GMACs",
+        f"{human(table.total_flops)} FLOPs = {table.total_macs / 1e9:.3f} GMACs",
         "receptive field and stride in input pixels; global = sees the whole input; "
         "* = also modulated by a global summary (e.g. SE gate); ~ = upper bound (upsampling)",
     ]
@@ -219,7 +219,7 @@ def format_table(table: LayerTable, fmt: str = "table", depth: int | None = None
     if fmt == "markdown":
         lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * 3 + "---:|" * 2 + "---:|" * 2]
         lines += ["| " + " | ".join(c or " " for c in cells) + " |" for cells in body]
-        return "\n".join(lines + [""] + _notes(table))
+        return "\n\n".join(["\n".join(lines), *_notes(table)])
     widths = [max(len(r[i]) for r in [_HEADER, *body]) for i in range(len(_HEADER))]
     right = {3, 4, 5, 6}
     lines = []
