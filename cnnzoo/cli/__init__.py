@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "experiment",
     "benchmark",
     "export",
+    "info",
 )
 
 
