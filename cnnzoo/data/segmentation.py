@@ -42,20 +42,29 @@ MaskDecoder = Callable[[np.ndarray, Path], np.ndarray]
 
 
 class InMemorySegmentation(Dataset):
-    """Image/mask pairs held as arrays: (H, W, C) uint8 images, (H, W) label masks."""
+    """Image/mask pairs held as arrays: (H, W, C) uint8 images, (H, W) label masks.
+
+    ``repeats`` lists every image that many times, so that an epoch of random
+    crops covers about as many pixels as the images hold.
+    """
 
     def __init__(
         self,
         images: Sequence[np.ndarray],
         masks: Sequence[np.ndarray],
         transform: SegmentationTransform,
+        repeats: int = 1,
     ) -> None:
         self.images, self.masks, self.transform = images, masks, transform
+        self.repeats = repeats
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.images) * self.repeats
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        index %= len(self.images)
         return self.transform(self.images[index], self.masks[index])
 
     def iter_masks(self) -> Iterator[Tensor]:
@@ -556,7 +565,8 @@ def _isbi_root(request: DataRequest) -> Path:
     "isbi2012",
     task="segmentation",
     description="isbi2012:PATH -- the 30 ISBI 2012 EM slices (images/NN.png, masks/NN.png), "
-    "first 24 train, last 6 validate; 0 membrane, 1 cell",
+    "first 24 train (an epoch: as many random crops per slice as fit), last 6 validate; "
+    "0 membrane, 1 cell",
 )
 def load_isbi2012(request: DataRequest) -> DataSplits:
     check_in_channels(request.in_channels)
@@ -587,10 +597,13 @@ def load_isbi2012(request: DataRequest) -> DataSplits:
     if len(sizes) > 1:
         raise CnnzooError(f"the ISBI slices in {image_dir} differ in size: {sorted(sizes)}")
     train_transform, eval_transform = transforms_for(request, None, labels[0].shape)
+    # 24 slices make a short epoch of crops: draw as many crops per slice as fit in it.
+    crop = request.image_size or labels[0].shape
+    repeats = max(1, (labels[0].shape[0] // crop[0]) * (labels[0].shape[1] // crop[1]))
     cut = ISBI_TRAIN_SLICES
     return DataSplits(
         "segmentation",
-        InMemorySegmentation(pixels[:cut], labels[:cut], train_transform),
+        InMemorySegmentation(pixels[:cut], labels[:cut], train_transform, repeats),
         InMemorySegmentation(pixels[cut:], labels[cut:], eval_transform),
         None,
         ISBI_CLASSES,

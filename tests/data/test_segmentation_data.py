@@ -250,7 +250,9 @@ def test_isbi2012_slices(isbi_dir: Path) -> None:
         "isbi2012", DataRequest(data_dir=isbi_dir.parent, in_channels=1, image_size=(128, 128))
     )
     assert splits.class_names == ["membrane", "cell"] and splits.ignore_index is None
-    assert (len(splits.train), len(splits.val)) == (24, 6)
+    # 16 crops of 128x128 fit in a 512x512 slice: an epoch draws 16 per slice.
+    assert (len(splits.train), len(splits.val)) == (24 * 16, 6)
+    assert len(list(splits.train.iter_masks())) == 24  # each slice once, for class weights
     image, mask = splits.train[0]
     assert image.shape == (1, 128, 128) and set(mask.unique().tolist()) == {0, 1}
     image, mask = splits.val[0]
