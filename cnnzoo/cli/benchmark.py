@@ -1,0 +1,159 @@
+"""``cnnzoo benchmark``: images/s, latency, FLOPs and MFU of networks, optionally vs torchvision."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cnnzoo.cli import parse_shape
+from cnnzoo.errors import CnnzooError
+from cnnzoo.registry import list_models
+from cnnzoo.speed.benchmark import MODES, PRECISIONS, BenchmarkResult, BenchmarkSettings
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="time networks (images/s, latency, FLOPs, MFU), optionally against torchvision",
+        description="Time training steps or inference of networks on this machine. "
+        "With --epoch, time one training epoch on a data set and split it into data "
+        "loading and compute.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="names or wildcards")
+    parser.add_argument("--mode", choices=MODES, default="infer")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--input",
+        type=parse_shape,
+        default=None,
+        metavar="C,H,W",
+        help="input size (default: the size the paper used)",
+    )
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument("--compile", action="store_true", help="torch.compile first")
+    parser.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="inference: keep batch norms instead of folding them into convolutions",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--vs-torchvision",
+        action="store_true",
+        help="time torchvision's same network interleaved with ours and print the speed-up",
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per network")
+    parser.add_argument("--iters", type=int, default=10, help="timed steps per network")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--epoch",
+        action="store_true",
+        help="time one training epoch on --data and split data loading from compute",
+    )
+    parser.add_argument("--data", default="mnist5k", help="data set for --epoch")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = _expand(args.models)
+    if args.epoch:
+        from cnnzoo.speed.epoch import benchmark_epoch, format_epoch
+
+        results = [
+            benchmark_epoch(name, args.data, batch_size=args.batch_size, threads=args.threads)
+            for name in names
+        ]
+        if args.format == "json":
+            print(json.dumps([r.as_dict() for r in results], indent=2))
+        else:
+            print("\n".join(format_epoch(r) for r in results))
+        return 0
+
+    from cnnzoo.speed.benchmark import benchmark_models
+
+    settings = BenchmarkSettings(
+        mode=args.mode,
+        batch_size=args.batch_size,
+        input_size=args.input,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        fold_batchnorm=not args.no_fold,
+        threads=args.threads,
+        warmup=args.warmup,
+        iters=args.iters,
+    )
+    results = benchmark_models(names, settings, vs_torchvision=args.vs_torchvision)
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(format_table(results, vs_torchvision=args.vs_torchvision))
+    return 0
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    names: list[str] = []
+    for pattern in patterns:
+        if any(c in pattern for c in "*?["):
+            matched = list_models(pattern)
+            if not matched:
+                raise CnnzooError(f"no model matches {pattern!r}; run `cnnzoo list`")
+            names.extend(matched)
+        else:
+            names.append(pattern)
+    return list(dict.fromkeys(names))
+
+
+def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False) -> str:
+    """An aligned text table, one row per network, settings and peak in a header line."""
+    first = results[0]
+    c, h, w = first.input_size
+    header_line = (
+        f"mode={first.mode} precision={first.precision} threads={first.threads} "
+        f"channels_last={first.channels_last} compile={first.compile} "
+        f"matmul peak={first.peak_gflops_per_second:.0f} GFLOP/s"
+    )
+    columns = [
+        "model",
+        "batch",
+        "input",
+        "img/s",
+        "p50 ms",
+        "p90 ms",
+        "GFLOP/img",
+        "GFLOP/s",
+        "MFU",
+    ]
+    if vs_torchvision:
+        columns += ["torchvision img/s", "ours/torchvision"]
+    rows = []
+    for r in results:
+        c, h, w = r.input_size
+        row = [
+            r.model,
+            str(r.batch_size),
+            f"{c}x{h}x{w}",
+            f"{r.images_per_second:.1f}",
+            f"{r.latency_p50_ms:.1f}",
+            f"{r.latency_p90_ms:.1f}",
+            f"{r.flops_per_image / 1e9:.3f}",
+            f"{r.gflops_per_second:.1f}",
+            f"{100 * r.mfu:.1f}%",
+        ]
+        if vs_torchvision:
+            row += (
+                [f"{r.torchvision_images_per_second:.1f}", f"{r.speedup_vs_torchvision:.3f}"]
+                if r.speedup_vs_torchvision is not None
+                else ["-", "-"]
+            )
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
+    lines = [header_line]
+    for row in [columns, *rows]:
+        cells = [row[0].ljust(widths[0])] + [v.rjust(wd) for v, wd in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+    notes = sorted({note for r in results for note in r.notes})
+    if notes:
+        lines.append("note: ours " + "; ".join(notes))
+    return "\n".join(lines)

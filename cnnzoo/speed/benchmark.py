@@ -1,0 +1,330 @@
+"""How fast a network runs on this machine, alone or against torchvision's copy of it.
+
+For each network the benchmark reports images per second, the latency of one
+batch (median and 90th percentile), the FLOPs one image costs (counted by
+``torch.utils.flop_counter.FlopCounterMode``: convolutions and matrix
+products, forward and, in training, backward), the GFLOP/s achieved, and the
+model-FLOPs utilisation (MFU): achieved GFLOP/s over the peak of a large
+matrix product in the same dtype, measured first on this machine. MFU says
+how much of the hardware a network uses, which raw images/s cannot.
+
+Training mode times what a training step costs: forward, loss, backward and
+an SGD-with-momentum update. Inference mode runs under
+``torch.inference_mode`` on cnnzoo's inference path, which folds every
+batch norm into the convolution before it (:mod:`cnnzoo.speed.fold`).
+
+Against torchvision, both networks are built in one process with the same
+weights (torchvision's, mapped onto ours by the registry's converter, so both
+compute the same function), get the same settings and the same images, and
+are timed *interleaved*, one step of each in turn, the order alternating
+every round, so that load from other processes and frequency changes fall on
+both alike. The speed-up is torchvision's median step time over ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnzoo.errors import CnnzooError
+from cnnzoo.registry import ModelEntry, create_model, get_model_entry
+from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_pairs
+
+MODES = ("train", "infer")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# Weight of each auxiliary head's loss in training: GoogLeNet's 0.3 (Szegedy et al. 2014,
+# section 5), also the FCN/DeepLab auxiliary weight torchvision's references use.
+AUXILIARY_LOSS_WEIGHT = 0.3
+# torchvision constructor options that build the architecture our network mirrors.
+TORCHVISION_OPTIONS: dict[str, dict[str, Any]] = {
+    "googlenet": {"aux_logits": True, "init_weights": True},
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """What to time and how; the command line's flags map onto these fields."""
+
+    mode: str = "infer"  # "train" (forward + loss + backward + SGD step) or "infer"
+    batch_size: int = 8
+    input_size: tuple[int, int, int] | None = None  # (C, H, W); None: the size the paper used
+    precision: str = "fp32"  # "fp32", or "bf16" autocast on the matrix products
+    channels_last: bool = False  # NHWC memory format for weights and images
+    compile: bool = False  # torch.compile both networks first (compile time is not timed)
+    fold_batchnorm: bool = True  # inference: fold batch norms into convolutions (ours only)
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    warmup: int = 3  # untimed steps per network before timing
+    iters: int = 10  # timed steps per network
+    num_classes: int | None = None  # None: 1000 for classifiers, 21 for segmentation
+
+
+@dataclass
+class BenchmarkResult:
+    """One network's numbers; ``torchvision_*`` are set by a comparison run."""
+
+    model: str
+    mode: str
+    batch_size: int
+    input_size: tuple[int, int, int]
+    precision: str
+    channels_last: bool
+    compile: bool
+    threads: int
+    images_per_second: float
+    latency_p50_ms: float
+    latency_p90_ms: float
+    flops_per_image: float  # counted multiply-adds x 2; a training step includes backward
+    gflops_per_second: float
+    peak_gflops_per_second: float  # matrix-product peak of this machine in this dtype
+    mfu: float  # gflops_per_second / peak_gflops_per_second
+    torchvision_images_per_second: float | None = None
+    speedup_vs_torchvision: float | None = None  # > 1: ours is faster
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_matmul_peak(precision: str = "fp32", size: int = 1024, repeats: int = 10) -> float:
+    """GFLOP/s of the fastest of ``repeats`` square matrix products, a practical peak.
+
+    A 1024x1024 product is large enough to reach the BLAS kernel's full
+    speed and small enough to take milliseconds.
+    """
+    dtype = _dtype(precision)
+    left, right = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(left, right)
+    fastest = float("inf")
+    deadline = time.perf_counter() + 0.25  # on a busy machine, keep trying for a quiet moment
+    for attempt in itertools.count():
+        if attempt >= repeats and time.perf_counter() > deadline:
+            break
+        start = time.perf_counter()
+        torch.mm(left, right)
+        fastest = min(fastest, time.perf_counter() - start)
+    return 2 * size**3 / fastest / 1e9
+
+
+def benchmark_models(
+    names: list[str], settings: BenchmarkSettings, *, vs_torchvision: bool = False
+) -> list[BenchmarkResult]:
+    """Benchmark each registered network in ``names`` (see the module docstring)."""
+    _check_settings(settings)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    entries = [get_model_entry(name) for name in names]
+    if vs_torchvision:
+        without = [e.name for e in entries if e.torchvision is None]
+        if len(without) == len(entries):
+            raise CnnzooError(
+                f"torchvision has no copy of {', '.join(without)}; compare a network it has, "
+                "such as resnet50 (`cnnzoo list` shows which)"
+            )
+    peak = measure_matmul_peak(settings.precision)
+    return [
+        _benchmark_one(entry, settings, peak, vs_torchvision and entry.torchvision is not None)
+        for entry in entries
+    ]
+
+
+def _benchmark_one(
+    entry: ModelEntry, settings: BenchmarkSettings, peak: float, vs_torchvision: bool
+) -> BenchmarkResult:
+    input_size = settings.input_size or entry.input_size
+    num_classes = settings.num_classes or (1000 if entry.task == "classification" else 21)
+    if vs_torchvision and input_size[0] != 3:
+        raise CnnzooError(
+            f"torchvision's {entry.torchvision} takes 3-channel images; use --input 3,H,W"
+        )
+    if min(input_size[1:]) < entry.min_size:
+        raise CnnzooError(
+            f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size}; "
+            f"use --input {input_size[0]},{entry.min_size},{entry.min_size} or larger"
+        )
+    ours = create_model(entry.name, num_classes=num_classes, in_channels=input_size[0])
+    notes = []
+    theirs = None
+    if vs_torchvision:
+        theirs = _torchvision_model(entry, num_classes)
+        ours.load_state_dict(entry.from_torchvision(theirs.state_dict()))
+    images, targets = _batch(entry, settings.batch_size, input_size, num_classes)
+    if settings.mode == "infer" and settings.fold_batchnorm:
+        pairs = find_conv_batchnorm_pairs(ours, images[:1])
+        if pairs:
+            fold_pairs(ours.eval(), pairs)
+            notes.append("batch norm folded into convolutions")
+    flops = _count_flops(ours, images, targets, settings) / settings.batch_size
+
+    timed = [ours] if theirs is None else [ours, theirs]
+    steps = [_make_step(model, images, targets, settings) for model in timed]
+    latencies = _interleaved_latencies(steps, settings.warmup, settings.iters)
+    p50 = statistics.median(latencies[0])
+    images_per_second = settings.batch_size / p50
+    achieved = flops * images_per_second / 1e9
+    result = BenchmarkResult(
+        model=entry.name,
+        mode=settings.mode,
+        batch_size=settings.batch_size,
+        input_size=tuple(input_size),
+        precision=settings.precision,
+        channels_last=settings.channels_last,
+        compile=settings.compile,
+        threads=torch.get_num_threads(),
+        images_per_second=images_per_second,
+        latency_p50_ms=p50 * 1e3,
+        latency_p90_ms=_percentile(latencies[0], 0.9) * 1e3,
+        flops_per_image=flops,
+        gflops_per_second=achieved,
+        peak_gflops_per_second=peak,
+        mfu=achieved / peak,
+        notes=notes,
+    )
+    if theirs is not None:
+        their_p50 = statistics.median(latencies[1])
+        result.torchvision_images_per_second = settings.batch_size / their_p50
+        result.speedup_vs_torchvision = their_p50 / p50
+    return result
+
+
+def _check_settings(settings: BenchmarkSettings) -> None:
+    if settings.mode not in MODES:
+        raise CnnzooError(f"mode must be one of {MODES}, not {settings.mode!r}")
+    _dtype(settings.precision)
+    for label in ("batch_size", "iters"):
+        if getattr(settings, label) < 1:
+            raise CnnzooError(f"{label} must be at least 1, got {getattr(settings, label)}")
+    if settings.warmup < 0:
+        raise CnnzooError(f"warmup must be 0 or more, got {settings.warmup}")
+    if settings.threads is not None and settings.threads < 1:
+        raise CnnzooError(f"threads must be at least 1, got {settings.threads}")
+    if settings.mode == "train" and settings.batch_size < 2:
+        raise CnnzooError("training needs a batch of at least 2 (batch norm); use --batch-size 2")
+
+
+def _dtype(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise CnnzooError(f"precision must be one of {tuple(PRECISIONS)}, not {precision!r}")
+    return PRECISIONS[precision]
+
+
+def _torchvision_model(entry: ModelEntry, num_classes: int) -> nn.Module:
+    import torchvision
+
+    return torchvision.models.get_model(
+        entry.torchvision,
+        weights=None,
+        num_classes=num_classes,
+        **TORCHVISION_OPTIONS.get(entry.name, {}),
+    )
+
+
+def _batch(
+    entry: ModelEntry, batch_size: int, input_size: tuple[int, int, int], num_classes: int
+) -> tuple[Tensor, Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, *input_size, generator=generator)
+    label_shape = (batch_size,) if entry.task == "classification" else (batch_size, *input_size[1:])
+    return images, torch.randint(0, num_classes, label_shape, generator=generator)
+
+
+def training_loss(output: Tensor | tuple | list, targets: Tensor) -> Tensor:
+    """Cross-entropy of the main output plus 0.3 x that of each auxiliary head."""
+    if isinstance(output, (tuple, list)):
+        main, *auxiliary = output
+        return F.cross_entropy(main, targets) + AUXILIARY_LOSS_WEIGHT * sum(
+            F.cross_entropy(aux, targets) for aux in auxiliary
+        )
+    return F.cross_entropy(output, targets)
+
+
+def _autocast(precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=PRECISIONS[precision])
+
+
+def _prepared(model: nn.Module, images: Tensor, settings: BenchmarkSettings) -> tuple:
+    model.train(settings.mode == "train")
+    if settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    if settings.compile:
+        model = torch.compile(model)
+    return model, images
+
+
+def _make_step(
+    model: nn.Module, images: Tensor, targets: Tensor, settings: BenchmarkSettings
+) -> Callable[[], None]:
+    model, images = _prepared(model, images, settings)
+    if settings.mode == "infer":
+
+        def infer() -> None:
+            with torch.inference_mode(), _autocast(settings.precision):
+                model(images)
+
+        return infer
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def train() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(settings.precision):
+            loss = training_loss(model(images), targets)
+        loss.backward()
+        optimizer.step()
+
+    return train
+
+
+def _count_flops(
+    model: nn.Module, images: Tensor, targets: Tensor, settings: BenchmarkSettings
+) -> float:
+    """FLOPs of one step on ``images`` (a training step: forward and backward)."""
+    counter = FlopCounterMode(display=False)
+    uncompiled = replace(settings, compile=False)
+    model, images = _prepared(model, images, uncompiled)
+    if settings.mode == "infer":
+        with torch.inference_mode(), counter:
+            model(images)
+    else:
+        with counter:
+            training_loss(model(images), targets).backward()
+        model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def _interleaved_latencies(
+    steps: list[Callable[[], None]], warmup: int, iters: int
+) -> list[list[float]]:
+    """Seconds per call of each step, timed in turn; the order reverses every round."""
+    for _ in range(warmup):
+        for step in steps:
+            step()
+    latencies: list[list[float]] = [[] for _ in steps]
+    for round_index in range(iters):
+        for index in _alternating(len(steps), round_index):
+            start = time.perf_counter()
+            steps[index]()
+            latencies[index].append(time.perf_counter() - start)
+    return latencies
+
+
+def _alternating(count: int, round_index: int) -> Iterator[int]:
+    order = range(count)
+    return iter(order if round_index % 2 == 0 else reversed(order))
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

@@ -1,0 +1,107 @@
+"""The benchmark command runs and reports sensible numbers (its timings are not asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnzoo.cli import main
+from cnnzoo.speed.benchmark import (
+    BenchmarkSettings,
+    _interleaved_latencies,
+    benchmark_models,
+    measure_matmul_peak,
+    training_loss,
+)
+
+QUICK = ["--iters", "1", "--warmup", "0", "--batch-size", "2"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_count():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_table_output(capsys) -> None:  # noqa: ANN001
+    assert main(["benchmark", "lenet*", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "matmul peak=" in out
+    assert "lenet1989" in out and "lenet5" in out  # the wildcard expanded
+    assert "MFU" in out
+
+
+def test_training_against_torchvision_as_json(capsys) -> None:  # noqa: ANN001
+    command = ["benchmark", "resnet18", "--mode", "train", "--input", "3,32,32", "--threads", "1"]
+    assert main([*command, "--vs-torchvision", "--format", "json", *QUICK]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "train" and result["threads"] == 1
+    assert result["speedup_vs_torchvision"] > 0
+    assert result["torchvision_images_per_second"] > 0
+    assert 0 < result["mfu"] < 1.5  # a step cannot run far above the matrix-product peak
+
+
+def test_flops_are_those_of_the_network() -> None:
+    """Inference FLOPs match torchvision's resnet18 counted independently; a training
+    step (forward + backward) costs about three forward passes."""
+    settings = BenchmarkSettings(batch_size=2, input_size=(3, 64, 64), iters=1, warmup=0)
+    (infer,) = benchmark_models(["resnet18"], settings)
+    (train,) = benchmark_models(["resnet18"], BenchmarkSettings(**{**settings.__dict__,
+                                                                   "mode": "train"}))  # fmt: skip
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        torchvision.models.resnet18().eval()(torch.randn(1, 3, 64, 64))
+    assert infer.flops_per_image == pytest.approx(counter.get_total_flops(), rel=1e-6)
+    assert 2.5 < train.flops_per_image / infer.flops_per_image < 3.1
+
+
+def test_interleaving_alternates_the_order() -> None:
+    calls: list[str] = []
+    steps = [lambda: calls.append("ours"), lambda: calls.append("theirs")]
+    latencies = _interleaved_latencies(steps, warmup=1, iters=4)
+    assert calls == ["ours", "theirs"] + ["ours", "theirs", "theirs", "ours"] * 2
+    assert [len(times) for times in latencies] == [4, 4]
+
+
+def test_auxiliary_heads_add_their_loss_with_weight_0_3() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    targets = torch.tensor([0, 0])
+    main_loss = training_loss(logits, targets)
+    assert training_loss((logits, logits), targets) == pytest.approx(1.3 * main_loss.item())
+
+
+def test_matmul_peak_is_positive() -> None:
+    assert measure_matmul_peak("bf16", size=64) > 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["lenet5", "--vs-torchvision"], "torchvision has no copy of lenet5"),
+        (["resnet18", "--vs-torchvision", "--input", "1,64,64"], "3-channel"),
+        (["resnet18", "--input", "3,16,16"], "at least 32x32"),
+        (["resnet18", "--mode", "train", "--batch-size", "1"], "batch of at least 2"),
+        (["no_such_net"], "unknown model"),
+        (["no_such_*"], "no model matches"),
+    ],
+)
+def test_mistakes_are_one_line_errors(arguments: list[str], message: str, capsys) -> None:  # noqa: ANN001
+    assert main(["benchmark", *arguments, "--iters", "1", "--warmup", "0"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_epoch_split(capsys) -> None:  # noqa: ANN001
+    command = ["benchmark", "lenet5", "--epoch", "--data", "digits", "--format", "json"]
+    assert main(command) == 0
+    (timing,) = json.loads(capsys.readouterr().out)
+    assert timing["images"] > 1000  # digits: 1,797 images less the held-out splits
+    assert 0 < timing["data_seconds"] < timing["epoch_seconds"]
+    assert timing["compute_seconds"] == pytest.approx(
+        timing["epoch_seconds"] - timing["data_seconds"]
+    )
