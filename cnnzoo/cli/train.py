@@ -109,11 +109,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--seed", type=int)
     group.add_argument("--device", choices=DEVICES)
     group.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
+    group.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun: batch-norm statistics over all processes (segmentation)",
+    )
     group.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     group.add_argument(
         "--log-grad-norms", type=int, metavar="N", help="record gradient norms every N steps"
     )
     group.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    group.add_argument(
+        "--no-plots", dest="plots", action="store_false", help="skip curves.png, confusion.png"
+    )
     parser.set_defaults(run=run)
 
 
@@ -147,15 +155,21 @@ def _saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnzoo.engine.distributed import context_from_environment
+    from cnnzoo.engine.safety import exit_status
     from cnnzoo.engine.trainer import train
 
     config = build_config(args)
     result = train(
         config, resume=getattr(args, "resume", False), force=getattr(args, "force", False)
     )
+    main = context_from_environment().is_main  # under torchrun, one process reports
     if not result.completed:
-        print(f"stopped early; continue with: cnnzoo train --resume --out {result.run_dir}")
-        return 1
-    print(f"run directory: {result.run_dir}")
-    print(json.dumps(result.metrics))
+        if main:
+            print(f"stopped early; continue with: cnnzoo train --resume --out {result.run_dir}")
+        # The shell's status for a run ended by a signal: 130 for SIGINT, 143 for SIGTERM.
+        return exit_status(result.stop_signal) if result.stop_signal else 1
+    if main:
+        print(f"run directory: {result.run_dir}")
+        print(json.dumps(result.metrics))
     return 0

@@ -28,7 +28,12 @@ from torch import Tensor
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
-from cnnzoo.data.transforms import augment_policy, channel_statistics, convert_channels
+from cnnzoo.data.transforms import (
+    augment_policy,
+    channel_statistics,
+    convert_channels,
+    resize_images,
+)
 from cnnzoo.errors import CnnzooError
 
 VALIDATION_FRACTION = 0.1  # share of the training split held out when a set has no validation
@@ -82,7 +87,9 @@ def in_memory_splits(
         kept, held = stratified_split(targets, holdout, request.seed)
         val = (images[held], targets[held])
         images, targets = images[kept], targets[kept]
-    mean, std = channel_statistics(images)
+    # Statistics of the images as the network sees them: resizing smooths, lowering the spread.
+    sample = images[:: max(1, images.shape[0] // 10_000)]
+    mean, std = channel_statistics(resize_images(sample, request.image_size or sample.shape[-2:]))
     normalization = Normalization(tuple(mean), tuple(std))
 
     def prepare(split: tuple[Tensor, Tensor], augment: str = "none") -> InMemoryImages:

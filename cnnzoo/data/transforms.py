@@ -86,10 +86,9 @@ def resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
     return resized.squeeze(1)
 
 
-def channel_statistics(images: Tensor, sample: int = 10_000) -> tuple[list[float], list[float]]:
+def channel_statistics(images: Tensor) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of uint8 images, scaled to [0, 1]."""
-    step = max(1, images.shape[0] // sample)
-    values = images[::step].float().div(255).transpose(0, 1).reshape(images.shape[1], -1)
+    values = images.float().div(255).transpose(0, 1).reshape(images.shape[1], -1)
     std = values.std(1).clamp(min=1e-3)
     return values.mean(1).tolist(), std.tolist()
 

@@ -51,10 +51,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CnnzooError(
-            f"{path} is refused: it holds more than tensors and plain data ({error}). "
-            "Only load checkpoints from sources you trust"
-        ) from None
+        reason = _unpickler_reason(str(error))
+        if "global" in reason.lower():
+            raise CnnzooError(
+                f"{path} is refused: it holds Python objects, not only tensors and plain data "
+                f"({reason}); only load checkpoints from sources you trust"
+            ) from None
+        raise CnnzooError(f"{path} is not a readable checkpoint ({reason})") from None
     except (RuntimeError, EOFError, OSError) as error:
         raise CnnzooError(f"{path} is not a readable checkpoint: {error}") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED_KEYS):
@@ -108,6 +111,17 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _unpickler_reason(message: str) -> str:
+    """The one informative paragraph of PyTorch's long weights-only refusal."""
+    paragraphs = [p.strip() for p in message.split("\n\n") if p.strip()]
+    details = [
+        p.rpartition("WeightsUnpickler error:")[2].strip()
+        for p in paragraphs
+        if not p.startswith(("Weights only load failed", "Check the documentation"))
+    ]
+    return next((d for d in details if d), "unsupported content")
 
 
 def _python_state_to_plain(state: tuple) -> list:

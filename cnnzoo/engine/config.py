@@ -82,10 +82,12 @@ class TrainConfig:
     seed: int = 0  # seeds weights, shuffling, augmentation and validation splits
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = None  # CPU threads for PyTorch; None: its default (one per core)
+    sync_bn: bool = False  # under torchrun, batch-norm statistics over the global batch
 
     # Output.
     out: str | None = None  # run directory; None: runs/MODEL-DATA
     tensorboard: bool = False  # also write TensorBoard event files
+    plots: bool = True  # write curves.png and confusion.png at the end (about a second)
     log_grad_norms: int | None = None  # record per-layer gradient norms every N steps
     quiet: bool = False  # no progress bar or per-epoch lines
 

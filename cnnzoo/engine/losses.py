@@ -48,7 +48,7 @@ def mse_loss(ignore_index: int | None = None) -> LossFunction:
 
     def loss(scores: Tensor, target: Tensor) -> Tensor:
         keep = _valid(target, ignore_index)
-        signs = _one_hot(target.clamp(min=0), scores.shape[1], scores.dtype) * 2 - 1
+        signs = _one_hot(target.masked_fill(~keep, 0), scores.shape[1], scores.dtype) * 2 - 1
         squared = (scores - signs).pow(2).mean(1)
         return squared[keep].mean()
 
@@ -59,9 +59,10 @@ def dice_loss(ignore_index: int | None = None, smooth: float = 1.0) -> LossFunct
     """1 - mean over classes of 2|P∩T| / (|P| + |T|) with softmax probabilities P."""
 
     def loss(scores: Tensor, target: Tensor) -> Tensor:
-        keep = _valid(target, ignore_index).unsqueeze(1).to(scores.dtype)
+        valid = _valid(target, ignore_index)
+        keep = valid.unsqueeze(1).to(scores.dtype)
         probabilities = scores.float().softmax(1) * keep
-        truth = _one_hot(target.clamp(min=0), scores.shape[1], probabilities.dtype) * keep
+        truth = _one_hot(target.masked_fill(~valid, 0), scores.shape[1], probabilities.dtype) * keep
         dims = [0, *range(2, scores.dim())]
         intersection = (probabilities * truth).sum(dims)
         sizes = probabilities.sum(dims) + truth.sum(dims)

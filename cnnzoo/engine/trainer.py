@@ -17,6 +17,13 @@ weights as 2 epochs straight.
 
 Callbacks (:class:`Callback`) see each step after the backward pass, e.g.
 to record gradient norms (``--log-grad-norms``).
+
+Under torchrun the same loop runs in every process (:mod:`cnnzoo.engine.distributed`):
+each trains on its share of every global batch, metrics are summed over the
+processes, and only the main process writes the run directory, prints and
+runs callbacks. SIGINT and SIGTERM stop the run after the current step with a
+resumable ``last.pt`` that records where in the epoch it stopped
+(:mod:`cnnzoo.engine.safety`).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.data import DataRequest, DataSplits, list_datasets, load_data
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
     capture_rng_state,
@@ -45,17 +52,19 @@ from cnnzoo.engine.checkpoint import (
     save_checkpoint,
 )
 from cnnzoo.engine.config import FIELD_NAMES, TrainConfig, config_from_dict, save_config
-from cnnzoo.engine.evaluate import (
-    autocast,
-    batches_per_epoch,
-    evaluate,
-    iterate_batches,
-    to_device,
+from cnnzoo.engine.distributed import (
+    SINGLE_PROCESS,
+    DistributedContext,
+    process_device,
+    process_group,
+    wrap_model,
 )
+from cnnzoo.engine.evaluate import autocast, evaluate, to_device
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.optim import build_optimizer, build_scheduler
 from cnnzoo.engine.run_log import TensorBoardLog, epoch_line, progress, write_csv
+from cnnzoo.engine.safety import StopSignals, check_free_space
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
 
@@ -78,6 +87,7 @@ RESUMABLE_CHANGES = (
     "workers",
     "quiet",
     "tensorboard",
+    "plots",
     "log_grad_norms",
     "data_dir",
     "download",
@@ -88,7 +98,7 @@ RESUMABLE_CHANGES = (
 
 
 class Callback:
-    """Hooks into the loop; override the ones you need."""
+    """Hooks into the loop; override the ones you need (run by the main process only)."""
 
     def on_train_start(self, trainer: Trainer) -> None:
         """After the model, data and optimiser exist, before the first step."""
@@ -127,7 +137,8 @@ class TrainResult:
     run_dir: Path
     metrics: dict[str, Any]  # what metrics.json holds; empty when the run was stopped early
     model: nn.Module
-    completed: bool  # False when a callback stopped the run before its last epoch
+    completed: bool  # False when a callback or a signal stopped the run before its end
+    stop_signal: int | None = None  # the SIGINT/SIGTERM number that stopped the run, if any
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -173,29 +184,39 @@ class Trainer:
 
     def __init__(
         self, config: TrainConfig, *, resume: bool = False, force: bool = False,
-        callbacks: list[Callback] | None = None,
+        callbacks: list[Callback] | None = None, context: DistributedContext | None = None,
     ) -> None:  # fmt: skip
         config.validate()
+        self.context = context or SINGLE_PROCESS
+        self.device = process_device(self.context, pick_device(config.device))
         self.run_dir = Path(config.out) if config.out else default_run_dir(config)
         self.resume_state: dict[str, Any] | None = None
         if resume:
-            if not (self.run_dir / "last.pt").is_file():
-                raise CnnzooError(
-                    f"nothing to resume: {self.run_dir} holds no last.pt; check --out"
-                )
-            self.resume_state = load_checkpoint(self.run_dir / "last.pt")
+            # Only the main process reads the run directory (it may live on its machine only).
+            self.resume_state = self.context.from_main(
+                lambda: _read_last_checkpoint(self.run_dir), self.device
+            )
             config = _resumed_config(self.resume_state, config, self.run_dir)
         self.config = config
-        self.callbacks = list(callbacks or [])
-        if config.log_grad_norms:
+        if config.batch_size < 2 * self.context.world_size:
+            raise CnnzooError(
+                f"--batch-size is the global batch; {config.batch_size} cannot give each of "
+                f"{self.context.world_size} processes two images; raise it"
+            )
+        self.callbacks = list(callbacks or []) if self.context.is_main else []
+        if config.log_grad_norms and self.context.is_main:
             self.callbacks.append(GradientNormLogger(config.log_grad_norms))
         self.stop_requested = False
+        self.stop_signal: int | None = None
+        self.epoch_progress: dict[str, Any] | None = None  # where an interrupted epoch stopped
         self.entry = get_model_entry(config.model)
-        prepare_run_dir(self.run_dir, resume=resume, force=force)
-        self.device = pick_device(config.device)
+        self.context.from_main(
+            lambda: prepare_run_dir(self.run_dir, resume=resume, force=force), self.device
+        )
         if config.threads:
             torch.set_num_threads(config.threads)
 
+        check_data_task(self.entry, config.data)
         seed_everything(config.seed)
         self.in_channels, self.image_size = resolve_input(config, self.entry)
         self.data = load_data(
@@ -212,8 +233,11 @@ class Trainer:
         self.task = check_task(self.entry, self.data, config.data)
         self.class_names = list(self.data.class_names)
         self.model = self._build_model()
+        self.context.from_main(lambda: check_free_space(self.run_dir, self.model), self.device)
+        # What a training step calls: DDP around the model when there are several processes.
+        self.train_model = wrap_model(self.model, self.context, self.device, sync_bn=config.sync_bn)
         self.loss_fn = self._build_loss()
-        self.steps_per_epoch = batches_per_epoch(len(self.data.train), config.batch_size)
+        self.steps_per_epoch = self.context.steps_per_epoch(len(self.data.train), config.batch_size)
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.optimizer = build_optimizer(self.model, config)
@@ -269,35 +293,50 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.compute_seconds = state["compute_seconds"]
         self.train_images = state["train_images"]
+        self.epoch_progress = state.get("epoch_progress")
         restore_rng_state(state["rng"])
 
     # --- the loop ----------------------------------------------------------------------
 
     def fit(self) -> TrainResult:
         config = self.config
-        save_config(config, self.run_dir / "config.yaml")
-        tensorboard = TensorBoardLog(self.run_dir) if config.tensorboard else None
+        main = self.context.is_main
+        if main:
+            save_config(config, self.run_dir / "config.yaml")
+        tensorboard = TensorBoardLog(self.run_dir) if config.tensorboard and main else None
         for callback in self.callbacks:
             callback.on_train_start(self)
         try:
-            while self.epoch < self.epochs and self.step < self.total_steps:
-                started = time.perf_counter()
-                train_tracker = self._train_one_epoch()
-                val_tracker = self._evaluate(self.data.val)
-                self.epoch += 1
-                self.train_seconds += time.perf_counter() - started
-                row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
-                self.history.append(row)
-                self._checkpoint(val_tracker.headline)
-                write_csv(self.history, self.run_dir / "log.csv")
-                if tensorboard is not None:
-                    tensorboard.log(row)
-                if not config.quiet:
-                    print(epoch_line(row, self.epochs), flush=True)
-                for callback in self.callbacks:
-                    callback.on_epoch_end(self, row)
-                if self.stop_requested:
-                    return TrainResult(self.run_dir, {}, self.model, completed=False)
+            with StopSignals(announce=main) as signals:
+                while self.epoch < self.epochs and self.step < self.total_steps:
+                    started = time.perf_counter()
+                    train_tracker = self._train_one_epoch(signals)
+                    if self.stop_signal is not None:
+                        self.train_seconds += time.perf_counter() - started
+                        return self._stop_mid_epoch()
+                    val_tracker = self._evaluate(self.data.val)
+                    self.epoch += 1
+                    self.train_seconds += time.perf_counter() - started
+                    row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
+                    self.history.append(row)
+                    self._checkpoint(val_tracker.headline)
+                    if main:
+                        write_csv(self.history, self.run_dir / "log.csv")
+                    if tensorboard is not None:
+                        tensorboard.log(row)
+                    if not config.quiet and main:
+                        print(epoch_line(row, self.epochs), flush=True)
+                    for callback in self.callbacks:
+                        callback.on_epoch_end(self, row)
+                    requested, signum = self.context.any_process(
+                        [int(self.stop_requested), signals.received or 0], self.device
+                    )
+                    if requested or signum:
+                        self.stop_signal = signum or None
+                        return TrainResult(
+                            self.run_dir, {}, self.model, completed=False,
+                            stop_signal=self.stop_signal,
+                        )  # fmt: skip
         finally:
             if tensorboard is not None:
                 tensorboard.close()
@@ -306,31 +345,45 @@ class Trainer:
             callback.on_train_end(self)
         return TrainResult(self.run_dir, metrics, self.model, completed=True)
 
-    def _train_one_epoch(self) -> MetricTracker:
+    def _train_one_epoch(self, signals: StopSignals) -> MetricTracker:
+        """Train until the epoch ends, or until a stop signal after a step that does not end it."""
         config = self.config
         tracker = MetricTracker(self.task, len(self.class_names), self.data.ignore_index)
         # Top-5 of the training batches is not reported; skip its cost.
         tracker.track_top5 = False
         self.model.train()
-        steps = min(self.steps_per_epoch, self.total_steps - self.step)
-        batches = iterate_batches(
+        resumed, self.epoch_progress = self.epoch_progress, None
+        start = self.step - self.epoch * self.steps_per_epoch  # batches done before a stop
+        if resumed is not None and self.context.is_main:
+            tracker.loss_sum, tracker.samples = resumed["loss_sum"], resumed["samples"]
+            tracker.confusion.matrix = resumed["confusion"].clone()
+        if self.context.is_distributed:
+            seed_everything(self.context.process_seed(config.seed, self.epoch, start))
+        steps = min(self.steps_per_epoch - start, self.total_steps - self.step)
+        generator = epoch_generator(config.seed, self.epoch)
+        batches = self.context.train_batches(
             self.data.train,
             config.batch_size,
-            shuffle=True,
-            generator=epoch_generator(config.seed, self.epoch),
+            generator=generator,
+            start=start,
+            generator_state=resumed["generator"] if resumed is not None else None,
             workers=config.workers,
-            training=True,
         )
-        bar = progress(batches, steps, f"epoch {self.epoch + 1}/{self.epochs}", not config.quiet)
+        show = not config.quiet and self.context.is_main
+        bar = progress(batches, steps, f"epoch {self.epoch + 1}/{self.epochs}", show)
         started = time.perf_counter()
         images_seen = 0
-        for index, (images, targets) in enumerate(bar):
+        for index, (images, targets, global_batch) in enumerate(bar):
             if index == steps:
                 break
             images, targets = to_device(images, targets, self.device, config.channels_last)
-            loss, scores = self._train_step(images, targets)
+            loss, scores = self._train_step(images, targets, global_batch, signals)
             tracker.update(scores.detach(), targets, float(loss))
-            images_seen += targets.shape[0]
+            images_seen += global_batch
+            if self.stop_signal is not None and index < steps - 1:
+                break
+            # A stop after the epoch's last step waits for its validation and checkpoint.
+            self.stop_signal = None
             if hasattr(bar, "set_postfix") and (index % 10 == 0 or index == steps - 1):
                 rate = images_seen / max(time.perf_counter() - started, 1e-9)
                 bar.set_postfix(
@@ -341,24 +394,46 @@ class Trainer:
             bar.close()
         self.compute_seconds += time.perf_counter() - started
         self.train_images += images_seen
+        self.context.reduce_tracker(tracker, self.device)
+        if self.stop_signal is not None:
+            self.epoch_progress = {
+                "generator": generator.get_state(),  # the augmentation stream's position
+                "loss_sum": tracker.loss_sum,
+                "samples": tracker.samples,
+                "confusion": tracker.confusion.matrix,
+            }
         return tracker
 
-    def _train_step(self, images: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    def _train_step(
+        self, images: Tensor, targets: Tensor, global_batch: int, signals: StopSignals
+    ) -> tuple[Tensor, Tensor]:
         config = self.config
         with autocast(self.device, config.precision):
-            output = self.model(images)
+            output = self.train_model(images)
         main, *auxiliary = output if isinstance(output, tuple | list) else (output,)
         main = main.float()
         loss = self.loss_fn(main, targets)
         for aux in auxiliary:
             loss = loss + config.aux_weight * self.loss_fn(_match_size(aux.float(), main), targets)
-        if not torch.isfinite(loss):
-            raise CnnzooError(
-                f"the loss became {float(loss)} at step {self.step + 1}; lower --lr or add "
-                f"--grad-clip. The last good checkpoint is {self.run_dir / 'last.pt'}"
+        # Every process must agree before the backward pass, or DDP would wait forever.
+        not_finite, signum = self.context.any_process(
+            [int(not torch.isfinite(loss)), signals.received or 0], self.device
+        )
+        if not_finite:
+            kept = (
+                f"the last good checkpoint, {self.run_dir / 'last.pt'}, is kept"
+                if self.epoch > 0 or self.resume_state is not None
+                else "no epoch had finished, so there is no checkpoint yet"
             )
+            value = float(loss) if not torch.isfinite(loss) else "non-finite in another process"
+            raise CnnzooError(
+                f"the loss became {value} at step {self.step + 1}, so training stopped before "
+                f"applying it and {kept}; lower --lr, or add --grad-clip or --warmup"
+            )
+        self.stop_signal = signum or None
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        # Weighted so that DDP's average over processes is the global batch's mean gradient.
+        (loss * self.context.loss_scale(targets.shape[0], global_batch)).backward()
         for callback in self.callbacks:
             callback.on_after_backward(self.step, self.model)
         if config.grad_clip is not None:
@@ -368,10 +443,22 @@ class Trainer:
         self.step += 1
         return loss.detach(), main
 
+    def _stop_mid_epoch(self) -> TrainResult:
+        """Save where the epoch stopped in last.pt, so that --resume continues from there."""
+        if self.context.is_main:
+            payload = self.checkpoint_payload()
+            payload["epoch_progress"] = self.epoch_progress
+            save_checkpoint(payload, self.run_dir / "last.pt")
+        self.context.barrier()
+        return TrainResult(
+            self.run_dir, {}, self.model, completed=False, stop_signal=self.stop_signal
+        )
+
     def _evaluate(self, dataset: Any) -> MetricTracker:
-        return evaluate(
+        """Metrics of ``dataset``: each process evaluates a share, the counts are summed."""
+        tracker = evaluate(
             self.model,
-            dataset,
+            self.context.shard_dataset(dataset),
             task=self.task,
             num_classes=len(self.class_names),
             loss_fn=self.loss_fn,
@@ -382,6 +469,7 @@ class Trainer:
             channels_last=self.config.channels_last,
             workers=self.config.workers,
         )
+        return self.context.reduce_tracker(tracker, self.device)
 
     def _epoch_row(
         self, train: MetricTracker, val: MetricTracker, seconds: float
@@ -430,12 +518,15 @@ class Trainer:
             "compute_seconds": self.compute_seconds,
             "train_images": self.train_images,
             "rng": capture_rng_state(),
+            "epoch_progress": None,  # set when a signal stopped the run inside an epoch
         }
 
     def _checkpoint(self, score: float) -> None:
         improved = not math.isnan(score) and score > self.best_score
         if improved:
             self.best_score = score
+        if not self.context.is_main:
+            return
         payload = self.checkpoint_payload()
         save_checkpoint(payload, self.run_dir / "last.pt")
         if improved:
@@ -446,8 +537,9 @@ class Trainer:
         from cnnzoo.engine.plots import plot_confusion, plot_curves
 
         best_path = self.run_dir / "best.pt"
-        if best_path.is_file():
-            load_weights(self.model, load_checkpoint(best_path), best_path)
+        best = self.context.from_main(lambda: _best_weights(best_path), self.device)
+        if best is not None:
+            load_weights(self.model, best, best_path)
         split = "test" if self.data.test is not None else "val"
         tracker = self._evaluate(self.data.test if self.data.test is not None else self.data.val)
         metrics: dict[str, Any] = {
@@ -461,7 +553,11 @@ class Trainer:
             "params": sum(p.numel() for p in self.model.parameters()),
             "image_size": list(self.image_size),
         }
+        if not self.context.is_main:
+            return metrics
         (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if not self.config.plots:
+            return metrics
         headline = "top1" if self.task == "classification" else "miou"
         plot_curves(self.history, self.run_dir / "curves.png", headline)
         plot_confusion(
@@ -480,17 +576,36 @@ def train(
     force: bool = False,
     callbacks: list[Callback] | None = None,
 ) -> TrainResult:
-    """Train ``config`` to the end (or resume it) and return the run's result."""
-    return Trainer(config, resume=resume, force=force, callbacks=callbacks).fit()
+    """Train ``config`` to the end (or resume it) and return the run's result.
+
+    Started by torchrun, every process calls this and they train together.
+    """
+    with process_group(pick_device(config.device)) as context:
+        trainer = Trainer(config, resume=resume, force=force, callbacks=callbacks, context=context)
+        return trainer.fit()
 
 
 def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
-    if data.task != entry.task:
-        raise CnnzooError(
-            f"{entry.name} is a {entry.task} network but {data_name!r} is a {data.task} "
-            f"data set; pick a {entry.task} data set (see `cnnzoo train --help`)"
-        )
+    """The task, once the model and the loaded data are known to share it."""
+    _check_same_task(entry, data.task, data_name)
     return entry.task
+
+
+def check_data_task(entry: ModelEntry, data_spec: str) -> None:
+    """Fail fast, before loading anything, when a registered source has the other task."""
+    name = data_spec.partition(":")[0]
+    source = next((s for s in list_datasets() if s.name == name), None)
+    if source is not None:
+        _check_same_task(entry, source.task, data_spec)
+
+
+def _check_same_task(entry: ModelEntry, data_task: str, data_name: str) -> None:
+    if data_task != entry.task:
+        names = ", ".join(s.name for s in list_datasets(entry.task))
+        raise CnnzooError(
+            f"{entry.name} is a {entry.task} network but {data_name!r} is a {data_task} "
+            f"data set; pick a {entry.task} data set: {names}"
+        )
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
@@ -514,6 +629,20 @@ def prepare_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
     if force and not resume:
         for name in existing:
             (run_dir / name).unlink()
+
+
+def _read_last_checkpoint(run_dir: Path) -> dict[str, Any]:
+    if not (run_dir / "last.pt").is_file():
+        raise CnnzooError(f"nothing to resume: {run_dir} holds no last.pt; check --out")
+    return load_checkpoint(run_dir / "last.pt")
+
+
+def _best_weights(path: Path) -> dict[str, Any] | None:
+    """What load_weights needs of best.pt (not the optimiser state), if there is one."""
+    if not path.is_file():
+        return None
+    checkpoint = load_checkpoint(path)
+    return {"model_name": checkpoint["model_name"], "model": checkpoint["model"]}
 
 
 def _resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path) -> TrainConfig:

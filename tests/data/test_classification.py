@@ -1,0 +1,186 @@
+"""Classification data sources, each run through its real loading code on real or
+format-exact fake files (nothing downloads)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data.classification import stratified_split
+from cnnzoo.errors import CnnzooError
+
+
+def request(tmp_path: Path | None = None, **changes: object) -> DataRequest:
+    values = dict(data_dir=tmp_path, image_size=(32, 32), in_channels=1, augment="none")
+    values.update(changes)
+    return DataRequest(**values)
+
+
+def class_counts(dataset: object) -> list[int]:
+    return torch.bincount(dataset.targets).tolist()
+
+
+def test_stratified_split_takes_each_class_in_proportion() -> None:
+    targets = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)
+    kept, held = stratified_split(targets, 10, seed=3)
+    assert torch.bincount(targets[held]).tolist() == [6, 3, 1]
+    assert sorted(torch.cat([kept, held]).tolist()) == list(range(100))
+    assert torch.equal(stratified_split(targets, 10, seed=3)[1], held)
+    assert not torch.equal(stratified_split(targets, 10, seed=4)[1], held)
+
+
+def test_mnist5k_is_a_fixed_stratified_4000_1000_split() -> None:
+    splits = load_data("mnist5k", request())
+    assert class_counts(splits.test) == [100] * 10
+    assert class_counts(splits.train) == [360] * 10  # 4,000 less a 10 % validation holdout
+    assert class_counts(splits.val) == [40] * 10
+    assert tuple(splits.train.images.shape[1:]) == (1, 32, 32)
+    other_seed = load_data("mnist5k", request(seed=1))
+    assert torch.equal(other_seed.test.images, splits.test.images)  # the test split never moves
+    assert not torch.equal(other_seed.val.images, splits.val.images)
+
+
+def test_digits_are_upsampled_and_converted_to_colour() -> None:
+    splits = load_data("digits", request(image_size=(16, 16), in_channels=3))
+    images, targets = splits.train.batch(torch.arange(4))
+    assert images.shape == (4, 3, 16, 16) and images.dtype == torch.float32
+    assert torch.equal(images[:, 0], images[:, 1])  # grey copied to every channel
+    assert len(splits.test) == 359 and splits.class_names == [str(d) for d in range(10)]
+    pixels = torch.cat([splits.train.batch(torch.arange(len(splits.train)))[0]])
+    assert abs(pixels.mean().item()) < 0.05 and abs(pixels.std().item() - 1) < 0.05  # normalised
+
+
+# --- torchvision sets from format-exact files -------------------------------------------
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """The MNIST idx format: magic (dtype 0x08 = uint8, rank), big-endian sizes, raw bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = np.array([0x0800 + array.ndim, *array.shape], dtype=">i4").tobytes()
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_idx_files(tmp_path: Path, name: str, folder: str) -> None:
+    rng = np.random.default_rng(0)
+    raw = tmp_path / folder / "raw"
+    for prefix, count in (("train", 40), ("t10k", 20)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(count) % 10)
+    splits = load_data(name, request(tmp_path))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (30, 10, 20)
+    assert splits.train.images.shape[1:] == (1, 32, 32) and len(splits.class_names) == 10
+
+
+@pytest.fixture
+def skip_md5(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake files cannot match the published checksums; check they exist instead."""
+    import torchvision.datasets.cifar
+    import torchvision.datasets.svhn
+
+    def exists(path: str, md5: str | None = None) -> bool:
+        return os.path.isfile(path)
+
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", exists)
+    monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
+
+
+def test_cifar10_batch_files(tmp_path: Path, skip_md5: None) -> None:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for index, name in enumerate(names):
+        batch = {
+            "data": rng.integers(0, 256, (10, 3072), dtype=np.uint8),
+            "labels": [(index + i) % 10 for i in range(10)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    labels = ["airplane", "automobile", "bird", "cat", "deer"]
+    labels += ["dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": labels}))
+    splits = load_data("cifar10", request(tmp_path, in_channels=3))
+    assert (len(splits.train) + len(splits.val), len(splits.test)) == (50, 10)
+    assert splits.class_names[0] == "airplane"
+    # Channel planes of the first test image survive the HWC -> CHW round trip.
+    first = np.frombuffer(pickle.loads((folder / "test_batch").read_bytes())["data"][0], np.uint8)
+    assert torch.equal(splits.test.images[0], torch.from_numpy(first.reshape(3, 32, 32).copy()))
+
+
+def test_svhn_mat_files(tmp_path: Path, skip_md5: None) -> None:
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 30), ("test", 10)):
+        savemat(
+            tmp_path / f"{split}_32x32.mat",
+            {
+                "X": rng.integers(0, 256, (32, 32, 3, count), dtype=np.uint8),
+                "y": (np.arange(count) % 10 + 1).reshape(-1, 1),  # SVHN writes digit 0 as 10
+            },
+        )
+    splits = load_data("svhn", request(tmp_path, in_channels=3))
+    assert len(splits.test) == 10 and sorted(set(splits.test.targets.tolist())) == list(range(10))
+
+
+def test_missing_data_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(CnnzooError, match="does not exist; pass --data-dir DIR .* or --download"):
+        load_data("cifar10", request(tmp_path / "nowhere"))
+    with pytest.raises(CnnzooError, match="not found .* --data-dir DIR .* --download"):
+        load_data("cifar100", request(tmp_path))
+
+
+# --- folders of images ------------------------------------------------------------------
+
+
+def make_folder(root: Path, classes: dict[str, int], size: tuple[int, int] = (20, 24)) -> None:
+    rng = np.random.default_rng(0)
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{index}.png")
+
+
+def test_class_folder_gets_a_seeded_stratified_validation_split(tmp_path: Path) -> None:
+    make_folder(tmp_path / "pets", {"cat": 12, "dog": 8})
+    spec = f"folder:{tmp_path / 'pets'}"
+    splits = load_data(spec, request(image_size=(16, 16), in_channels=3))
+    assert splits.class_names == ["cat", "dog"] and splits.test is None
+    # 10 % of 20 images, one per class (12 * 2/20 = 1.2 and 8 * 2/20 = 0.8 round to 1 each).
+    assert class_counts(splits.val) == [1, 1] and class_counts(splits.train) == [11, 7]
+    assert splits.train.images.shape[1:] == (3, 16, 16)
+    again = load_data(spec, request(image_size=(16, 16), in_channels=3))
+    assert torch.equal(again.val.images, splits.val.images)
+
+
+def test_train_val_test_folders_are_used_as_given(tmp_path: Path) -> None:
+    for split, count in (("train", 5), ("val", 2), ("test", 3)):
+        make_folder(tmp_path / split, {"a": count, "b": count})
+    splits = load_data(f"folder:{tmp_path}", request(image_size=(8, 8), in_channels=1))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (10, 4, 6)
+    assert splits.train.images.shape[1:] == (1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "classes, message",
+    [({}, "at least two classes; found none"), ({"only": 3}, "found only 'only'")],
+)
+def test_folder_needs_two_classes(tmp_path: Path, classes: dict, message: str) -> None:
+    make_folder(tmp_path, classes)
+    with pytest.raises(CnnzooError, match=message):
+        load_data(f"folder:{tmp_path}", request())
+
+
+def test_a_corrupt_image_is_named(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"a": 2, "b": 2})
+    (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(CnnzooError, match="cannot read image .*broken.png"):
+        load_data(f"folder:{tmp_path}", request())
