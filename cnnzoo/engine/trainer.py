@@ -405,8 +405,13 @@ class Trainer:
         return tracker
 
     def _train_step(
-        self, images: Tensor, targets: Tensor, global_batch: int, signals: StopSignals
+        self,
+        images: Tensor,
+        targets: Tensor,
+        global_batch: int | None = None,
+        signals: StopSignals | None = None,
     ) -> tuple[Tensor, Tensor]:
+        """One optimiser step on this process's share of a global batch of ``global_batch``."""
         config = self.config
         with autocast(self.device, config.precision):
             output = self.train_model(images)
@@ -417,7 +422,8 @@ class Trainer:
             loss = loss + config.aux_weight * self.loss_fn(_match_size(aux.float(), main), targets)
         # Every process must agree before the backward pass, or DDP would wait forever.
         not_finite, signum = self.context.any_process(
-            [int(not torch.isfinite(loss)), signals.received or 0], self.device
+            [int(not torch.isfinite(loss)), (signals.received or 0) if signals else 0],
+            self.device,
         )
         if not_finite:
             kept = (
@@ -433,7 +439,8 @@ class Trainer:
         self.stop_signal = signum or None
         self.optimizer.zero_grad(set_to_none=True)
         # Weighted so that DDP's average over processes is the global batch's mean gradient.
-        (loss * self.context.loss_scale(targets.shape[0], global_batch)).backward()
+        share = targets.shape[0]
+        (loss * self.context.loss_scale(share, global_batch or share)).backward()
         for callback in self.callbacks:
             callback.on_after_backward(self.step, self.model)
         if config.grad_clip is not None:
