@@ -284,6 +284,11 @@ class Trainer:
         )
 
     def _restore(self, state: dict[str, Any]) -> None:
+        if list(state["class_names"]) != self.class_names:
+            raise CnnzooError(
+                f"{self.run_dir / 'last.pt'} was trained on the classes {state['class_names']} "
+                f"but {self.config.data!r} now has {self.class_names}; resume on the same data"
+            )
         load_weights(self.model, state, self.run_dir / "last.pt")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -649,7 +654,7 @@ def _best_weights(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     checkpoint = load_checkpoint(path)
-    return {"model_name": checkpoint["model_name"], "model": checkpoint["model"]}
+    return {key: checkpoint[key] for key in ("model_name", "class_names", "model")}
 
 
 def _resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path) -> TrainConfig:
