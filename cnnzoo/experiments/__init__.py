@@ -1,6 +1,7 @@
 """The survey's claims as runnable experiments; importing this registers them."""
 
-from cnnzoo.experiments import inception_reduction  # noqa: F401
+from cnnzoo.experiments import inception_reduction  # noqa: F401, I001  (survey order)
+from cnnzoo.experiments import degradation  # noqa: F401
 from cnnzoo.experiments.base import (
     ExperimentRun,
     get_experiment,
