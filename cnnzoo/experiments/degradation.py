@@ -19,7 +19,7 @@ from typing import Any
 
 from cnnzoo.analysis.gradient_flow import parameterised_layers
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.training import TrainedNetwork, train_network
+from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
 
 # The paper's Fig. 1 pair (20 and 56 layers); 110 layers doubles the run time again.
 DEPTHS = (20, 56)
@@ -45,7 +45,7 @@ def degradation(run: ExperimentRun) -> None:
     for depth in DEPTHS:
         for family in ("plain", "resnet"):
             name = f"{family}{depth}"
-            trained[name] = train_network(name, **{**RECIPE, **budget}, seed=run.seed)
+            trained[name] = train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
 
     rows = []
     for name, network in trained.items():

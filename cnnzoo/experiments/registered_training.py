@@ -1,0 +1,85 @@
+"""Training a registered network inside an experiment: the engine's own run, kept in memory.
+
+Experiments that compare networks of the registry (plain against residual,
+with and without SE, DenseNet against ResNet) call the training engine
+(:func:`cnnzoo.engine.trainer.train`) exactly as ``cnnzoo train NAME`` would,
+in a temporary run directory. The comparison needs each epoch's curves, the
+test metrics and the trained network, not the checkpoints, so nothing of the
+run is left on disk. (Variants that no registry entry describes are trained
+by :mod:`cnnzoo.experiments.training` instead.)
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from cnnzoo.engine.config import TrainConfig
+from cnnzoo.engine.trainer import Callback, Trainer, train
+
+
+@dataclass
+class TrainedNetwork:
+    """What an experiment keeps of one training run."""
+
+    name: str  # the registered network
+    model: nn.Module  # with the weights of the best validation epoch
+    history: list[dict[str, Any]]  # one row per epoch: train_loss, train_top1, val_top1, ...
+    metrics: dict[str, Any]  # the best epoch's weights on the test split (top1, loss, ...)
+
+    @property
+    def test_error(self) -> float:
+        return 1.0 - self.metrics["top1"]
+
+
+@dataclass
+class _EpochRows(Callback):
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+
+def train_registered(
+    name: str,
+    *,
+    data: str = "digits",
+    image_size: int = 8,
+    in_channels: int = 1,
+    epochs: int = 1,
+    iterations: int | None = None,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+    model_options: dict[str, Any] | None = None,
+    callbacks: list[Callback] | None = None,
+) -> TrainedNetwork:
+    """Train the registered network ``name`` with the engine's defaults and return the run.
+
+    The recipe is the engine's (SGD with momentum 0.9, weight decay 5e-4,
+    cosine schedule), without augmentation so that training error measures
+    optimisation alone; ``iterations`` stops after that many steps (quick runs).
+    """
+    epoch_rows = _EpochRows()
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-experiment-") as run_dir:
+        config = TrainConfig(
+            model=name,
+            data=data,
+            image_size=image_size,
+            in_channels=in_channels,
+            model_options=dict(model_options or {}),
+            epochs=epochs,
+            iterations=iterations,
+            batch_size=batch_size,
+            lr=lr,
+            augment="none",
+            seed=seed,
+            out=run_dir,
+            plots=False,
+            quiet=True,
+        )
+        result = train(config, force=True, callbacks=[epoch_rows, *(callbacks or [])])
+    return TrainedNetwork(name, result.model, epoch_rows.rows, result.metrics)
