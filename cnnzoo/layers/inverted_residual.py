@@ -89,5 +89,7 @@ class InvertedResidual(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         branch = self.project(self.se(self.depthwise(self.expand(x))))
         if self.use_residual:
-            return x + self.drop_path(branch)
+            out = self.drop_path(branch)
+            out += x  # in place: the branch's output is a fresh tensor nothing else reads
+            return out
         return branch

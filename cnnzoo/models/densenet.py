@@ -208,7 +208,7 @@ class DenseNet(Classifier):
             x = block(x)
             stages.append(x)
         # The blocks end on a concatenation; BN-ReLU before pooling as in the paper's code.
-        stages[-1] = F.relu(self.final_norm(x))
+        stages[-1] = F.relu(self.final_norm(x), inplace=True)
         return stages
 
     def forward_head(self, features: Tensor) -> Tensor:

@@ -102,7 +102,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.residual(x)
         if self.shortcut is not None:
-            out = out + self.shortcut(x)  # y = F(x) + x
+            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
         return self.relu(out)
 
 
@@ -153,7 +153,7 @@ class Bottleneck(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = self.residual(x)
         if self.shortcut is not None:
-            out = out + self.shortcut(x)  # y = F(x) + x
+            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
         return self.relu(out)
 
 

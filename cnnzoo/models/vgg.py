@@ -153,8 +153,8 @@ class VGG(Classifier):
 
     def forward_head(self, features: Tensor) -> Tensor:
         x = torch.flatten(self.avgpool(features), 1)
-        x = self.dropout(F.relu(self.fc6(x)))
-        x = self.dropout(F.relu(self.fc7(x)))
+        x = self.dropout(F.relu(self.fc6(x), inplace=True))
+        x = self.dropout(F.relu(self.fc7(x), inplace=True))
         return self.fc8(x)
 
 
