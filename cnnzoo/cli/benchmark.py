@@ -126,7 +126,7 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
         "MFU",
     ]
     if vs_torchvision:
-        columns += ["torchvision img/s", "ours/torchvision"]
+        columns += ["torchvision img/s", "ours/torchvision", "p10-p90"]
     rows = []
     for r in results:
         c, h, w = r.input_size
@@ -143,9 +143,13 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
         ]
         if vs_torchvision:
             row += (
-                [f"{r.torchvision_images_per_second:.1f}", f"{r.speedup_vs_torchvision:.3f}"]
+                [
+                    f"{r.torchvision_images_per_second:.1f}",
+                    f"{r.speedup_vs_torchvision:.3f}",
+                    f"{r.speedup_p10:.2f}-{r.speedup_p90:.2f}",
+                ]
                 if r.speedup_vs_torchvision is not None
-                else ["-", "-"]
+                else ["-", "-", "-"]
             )
         rows.append(row)
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]

@@ -18,7 +18,9 @@ weights (torchvision's, mapped onto ours by the registry's converter, so both
 compute the same function), get the same settings and the same images, and
 are timed *interleaved*, one step of each in turn, the order alternating
 every round, so that load from other processes and frequency changes fall on
-both alike. The speed-up is torchvision's median step time over ours.
+both alike. Each round gives one ratio, torchvision's step time over ours,
+measured seconds apart; the speed-up is the median of these paired ratios,
+and their 10th and 90th percentiles say how much the machine's noise moved it.
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ class BenchmarkResult:
     mfu: float  # gflops_per_second / peak_gflops_per_second
     torchvision_images_per_second: float | None = None
     speedup_vs_torchvision: float | None = None  # > 1: ours is faster
+    speedup_p10: float | None = None  # 10th percentile of the per-round ratios
+    speedup_p90: float | None = None  # 90th percentile of the per-round ratios
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,9 +194,11 @@ def _benchmark_one(
         notes=notes,
     )
     if theirs is not None:
-        their_p50 = statistics.median(latencies[1])
-        result.torchvision_images_per_second = settings.batch_size / their_p50
-        result.speedup_vs_torchvision = their_p50 / p50
+        result.torchvision_images_per_second = settings.batch_size / statistics.median(latencies[1])
+        ratios = [their / our for our, their in zip(latencies[0], latencies[1])]
+        result.speedup_vs_torchvision = statistics.median(ratios)
+        result.speedup_p10 = _percentile(ratios, 0.1)
+        result.speedup_p90 = _percentile(ratios, 0.9)
     return result
 
 
