@@ -270,9 +270,15 @@ def wrap_model(
     per-process segmentation batches otherwise give noisy statistics (Zhang et
     al. 2018, "Context Encoding for Semantic Segmentation", arXiv:1803.08904).
     The conversion keeps parameter and buffer names, so checkpoints are unchanged.
+    PyTorch implements SyncBatchNorm for CUDA devices only.
     """
     if not context.is_distributed:
         return model
+    if sync_bn and device.type != "cuda":
+        raise CnnzooError(
+            "--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm runs on GPUs only); "
+            "drop it on CPU, where each process normalises over its own share"
+        )
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [device.index] if device.type == "cuda" else None

@@ -1,0 +1,299 @@
+"""Distributed training: torchrun on two CPU processes matches one process, batch for batch.
+
+The end-to-end test starts ``torchrun --nproc-per-node 2 -m cnnzoo train`` with gloo
+and compares its final weights with a single-process run of the same global batch
+and seed. The other tests check the pieces without a process group (sharding,
+loss weighting, the environment) or with two spawned gloo processes (metric
+reduction, flags, results and errors handed from the main process, SyncBatchNorm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from cnnzoo.cli import build_parser
+from cnnzoo.cli.train import build_config
+from cnnzoo.data.in_memory import InMemoryImages, Normalization
+from cnnzoo.data.transforms import augment_policy
+from cnnzoo.engine import TrainConfig, Trainer, train
+from cnnzoo.engine.checkpoint import load_checkpoint
+from cnnzoo.engine.distributed import (
+    SINGLE_PROCESS,
+    DistributedContext,
+    context_from_environment,
+    wrap_model,
+)
+from cnnzoo.engine.evaluate import iterate_batches
+from cnnzoo.engine.metrics import MetricTracker
+from cnnzoo.errors import CnnzooError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _images(count: int = 37, side: int = 8) -> InMemoryImages:
+    generator = torch.Generator().manual_seed(1)
+    pixels = torch.randint(0, 256, (count, 1, side, side), dtype=torch.uint8, generator=generator)
+    return InMemoryImages(
+        pixels,
+        torch.arange(count) % 3,
+        Normalization((0.5,), (0.25,)),
+        augment=augment_policy("strong", mirror_invariant=True),
+    )
+
+
+def _contexts(world: int) -> list[DistributedContext]:
+    return [DistributedContext(rank=rank, world_size=world) for rank in range(world)]
+
+
+# --- the whole command under torchrun -----------------------------------------------------
+
+
+def test_torchrun_on_two_processes_reaches_the_single_process_weights(tmp_path: Path) -> None:
+    recipe = dict(model="lenet5", data="mnist5k", iterations=6, batch_size=32, augment="basic")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        "-m", "cnnzoo", "train", "lenet5", "--data", "mnist5k", "--iterations", "6",
+        "--batch-size", "32", "--augment", "basic", "--out", str(tmp_path / "ddp"),
+        "--quiet", "--no-plots",
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # The two-process run starts first; the single-process one runs here meanwhile.
+    ddp = subprocess.Popen(
+        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        single = train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
+        stdout, stderr = ddp.communicate(timeout=240)
+    finally:
+        ddp.kill()
+    assert ddp.returncode == 0, stderr[-3000:]
+    assert stdout.count("run directory:") == 1  # only the main process reports
+
+    ddp_state = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    single_state = load_checkpoint(tmp_path / "single" / "last.pt")
+    assert ddp_state["step"] == single_state["step"] == 6
+    difference = max(
+        (ddp_state["model"][name] - tensor).abs().max().item()
+        for name, tensor in single_state["model"].items()
+    )
+    assert difference <= 1e-5
+    # Training and test metrics are summed over both processes: the same as one process's.
+    assert ddp_state["history"][0]["train_top1"] == single_state["history"][0]["train_top1"]
+    assert ddp_state["history"][0]["train_loss"] == pytest.approx(
+        single_state["history"][0]["train_loss"], rel=1e-5
+    )
+    ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert ddp_metrics["top1"] == pytest.approx(single.metrics["top1"], abs=1e-3)
+
+
+# --- sharding and loss weighting ------------------------------------------------------
+
+
+def test_process_shares_reassemble_the_single_process_batches_and_augmentation() -> None:
+    dataset = _images(count=40)
+    batch_size, world = 12, 2
+    expected = list(
+        iterate_batches(
+            dataset, batch_size, shuffle=True, generator=torch.Generator().manual_seed(5),
+            training=True,
+        )
+    )  # fmt: skip
+    shares = [
+        list(context.train_batches(dataset, batch_size, generator=torch.Generator().manual_seed(5)))
+        for context in _contexts(world)
+    ]
+    assert len(expected) == len(shares[0]) == len(shares[1]) == 4  # 40 = 3 x 12 + 4, two each
+    for step, (images, targets) in enumerate(expected):
+        parts = [share[step] for share in shares]
+        assert all(global_batch == targets.shape[0] for _, _, global_batch in parts)
+        assert torch.equal(torch.cat([p[0] for p in parts]), images)
+        assert torch.equal(torch.cat([p[1] for p in parts]), targets)
+
+
+def test_files_on_disk_are_read_by_each_process_for_its_own_share_only() -> None:
+    dataset = TensorDataset(torch.arange(20).float().view(20, 1), torch.arange(20))
+    single = [
+        targets
+        for _, targets, _ in SINGLE_PROCESS.train_batches(
+            dataset, 8, generator=torch.Generator().manual_seed(3)
+        )
+    ]
+    shares = [
+        [t for _, t, _ in c.train_batches(dataset, 8, generator=torch.Generator().manual_seed(3))]
+        for c in _contexts(2)
+    ]
+    assert [len(t) for t in single] == [8, 8, 4]
+    for step, targets in enumerate(single):
+        assert torch.equal(torch.cat([share[step] for share in shares]), targets)
+
+
+def test_a_last_batch_too_small_for_two_images_per_process_is_left_out() -> None:
+    # 100 = 3 x 32 + 4: four images give two processes two each, but not three.
+    assert SINGLE_PROCESS.steps_per_epoch(100, 32) == 4
+    assert DistributedContext(rank=0, world_size=2).steps_per_epoch(100, 32) == 4
+    assert DistributedContext(rank=0, world_size=3).steps_per_epoch(100, 32) == 3
+    assert DistributedContext(rank=0, world_size=2).steps_per_epoch(96, 32) == 3
+
+
+def test_weighted_losses_average_to_the_global_batch_mean() -> None:
+    losses = torch.rand(11, dtype=torch.float64)
+    for world in (2, 3, 4):
+        contexts = _contexts(world)
+        shares = [context.shard(losses) for context in contexts]
+        # DDP averages the processes' gradients, i.e. the mean of their weighted losses.
+        weighted = [
+            share.mean() * context.loss_scale(len(share), len(losses))
+            for share, context in zip(shares, contexts)
+        ]
+        assert torch.stack(weighted).mean().item() == pytest.approx(losses.mean().item())
+
+
+def test_an_interrupted_epoch_continues_with_the_same_batches() -> None:
+    dataset = _images()
+    straight = list(
+        SINGLE_PROCESS.train_batches(dataset, 8, generator=torch.Generator().manual_seed(2))
+    )
+    generator = torch.Generator().manual_seed(2)
+    head = SINGLE_PROCESS.train_batches(dataset, 8, generator=generator)
+    next(head), next(head)  # two steps, then the run stops and saves the generator
+    state = generator.get_state()
+    tail = list(
+        SINGLE_PROCESS.train_batches(
+            dataset, 8, generator=torch.Generator().manual_seed(2), start=2, generator_state=state
+        )
+    )
+    assert len(tail) == len(straight) - 2
+    for (images, targets, _), (expected_images, expected_targets, _) in zip(tail, straight[2:]):
+        assert torch.equal(images, expected_images) and torch.equal(targets, expected_targets)
+
+
+def test_evaluation_shares_partition_the_split() -> None:
+    dataset = _images(count=10)
+    shares = [context.shard_dataset(dataset) for context in _contexts(3)]
+    assert [len(share) for share in shares] == [4, 3, 3]
+    assert torch.equal(torch.cat([share.targets for share in shares]), dataset.targets)
+    plain = TensorDataset(torch.arange(10))
+    parts = [context.shard_dataset(plain) for context in _contexts(3)]
+    assert [int(item[0]) for part in parts for item in part] == list(range(10))
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+def test_the_environment_torchrun_sets_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert context_from_environment() == SINGLE_PROCESS
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    context = context_from_environment()
+    assert (context.rank, context.world_size, context.local_rank) == (3, 4, 1)
+    assert context.is_distributed and not context.is_main
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(CnnzooError, match="RANK 4 does not fit WORLD_SIZE 4"):
+        context_from_environment()
+    monkeypatch.setenv("RANK", "one")
+    with pytest.raises(CnnzooError, match="whole numbers"):
+        context_from_environment()
+
+
+def test_the_global_batch_must_give_every_process_two_images(tmp_path: Path) -> None:
+    config = TrainConfig(model="lenet1989", data="digits", batch_size=8, out=str(tmp_path))
+    with pytest.raises(CnnzooError, match="global batch; 8 cannot give each of 8 processes"):
+        Trainer(config, context=DistributedContext(rank=0, world_size=8))
+
+
+def test_sync_bn_is_a_flag_and_one_process_trains_the_model_itself() -> None:
+    args = build_parser().parse_args(["train", "segnet_basic", "--data", "shapes", "--sync-bn"])
+    assert build_config(args).sync_bn
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    assert wrap_model(model, SINGLE_PROCESS, torch.device("cpu"), sync_bn=True) is model
+
+
+# --- collective operations on two spawned gloo processes ------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _collectives(rank: int, port: int, results: dict) -> None:
+    """One of two processes: every collective the trainer relies on, results to the parent."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    context = DistributedContext(rank=rank, world_size=2)
+    cpu = torch.device("cpu")
+    try:
+        tracker = MetricTracker("classification", 5)
+        scores = torch.eye(5)[[rank, 4]]  # rank 0 predicts 0 and 4, rank 1 predicts 1 and 4
+        tracker.update(scores, torch.tensor([rank, 0]), loss=float(rank + 1))
+        context.reduce_tracker(tracker, cpu)
+        flags = context.any_process([rank, 0, 7 * rank], cpu)
+        shared = context.from_main(lambda: {"weights": torch.full((2,), 3.0), "epoch": 4}, cpu)
+        try:
+            context.from_main(lambda: _refuse(), cpu)
+            error = None
+        except CnnzooError as raised:
+            error = str(raised)
+        model = wrap_model(nn.Sequential(nn.Conv2d(1, 2, 3)), context, cpu, sync_bn=False)
+        try:
+            wrap_model(nn.Sequential(nn.BatchNorm2d(2)), context, cpu, sync_bn=True)
+            sync_bn_error = None
+        except CnnzooError as raised:
+            sync_bn_error = str(raised)
+        results[rank] = {
+            "matrix": tracker.confusion.matrix.tolist(),
+            "loss": tracker.loss,
+            "top5": tracker.top5_correct,
+            "flags": flags,
+            "shared": (shared["weights"].tolist(), shared["epoch"]),
+            "error": error,
+            "ddp": isinstance(model, nn.parallel.DistributedDataParallel),
+            "sync_bn_error": sync_bn_error,
+        }
+    finally:
+        dist.destroy_process_group()
+
+
+def _refuse() -> None:
+    raise CnnzooError("run directory runs/x already holds a run")
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch: about 30 s on two busy cores
+def test_metrics_flags_and_main_process_results_reach_every_process() -> None:
+    results = mp.Manager().dict()
+    mp.spawn(_collectives, args=(_free_port(), results), nprocs=2, join=True)
+    main, other = results[0], results[1]
+    # The main process raises its own error; the other is told the main process stopped.
+    assert main.pop("error") == "run directory runs/x already holds a run"
+    assert (
+        other.pop("error") == "the main process stopped: run directory runs/x already holds a run"
+    )
+    assert main == other
+    outcome = main
+    expected = torch.zeros(5, 5, dtype=torch.int64)
+    expected[0, 0] = expected[1, 1] = 1  # each rank's first image, right
+    expected[0, 4] = 2  # each rank's second image (class 0) predicted as 4
+    assert outcome["matrix"] == expected.tolist()
+    assert outcome["loss"] == pytest.approx((1 * 2 + 2 * 2) / 4)
+    assert outcome["top5"] == 4
+    assert outcome["flags"] == [1, 0, 7]
+    assert outcome["shared"] == ([3.0, 3.0], 4)
+    assert outcome["ddp"]
+    assert "needs CUDA devices" in outcome["sync_bn_error"]
