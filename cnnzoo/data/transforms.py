@@ -2,7 +2,8 @@
 
 Small data sets are decoded once and kept as one uint8 tensor, so nothing is
 decoded per sample per epoch; resizing and grey/colour conversion use
-``torchvision.transforms.v2.functional`` on the whole stack. Augmentation is
+``torchvision.transforms.v2.functional`` on the whole stack (imported when
+first needed: torchvision takes seconds to import). Augmentation is
 drawn per sample but applied to the batch at once: every image gets its own
 random affine map (shift, and for ``strong`` also rotation and scale), all
 resampled by a single ``grid_sample`` call, and a label mask goes through the
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from cnnzoo.errors import CnnzooError
 
@@ -67,6 +67,8 @@ def convert_channels(images: Tensor, channels: int) -> Tensor:
     if channels == 3 and images.shape[1] == 1:
         return images.expand(-1, 3, -1, -1).contiguous()
     if channels == 1 and images.shape[1] == 3:
+        from torchvision.transforms.v2 import functional as TF
+
         return TF.rgb_to_grayscale(images, num_output_channels=1)
     raise CnnzooError(f"cannot convert {images.shape[1]}-channel images to {channels} channels")
 
@@ -75,6 +77,8 @@ def resize_images(images: Tensor, size: tuple[int, int], chunk: int = 2048) -> T
     """Resize a uint8 or float stack to ``size`` (H, W) with antialiased bilinear filtering."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images
+    from torchvision.transforms.v2 import functional as TF
+
     return torch.cat([TF.resize(part, list(size), antialias=True) for part in images.split(chunk)])
 
 
@@ -82,6 +86,8 @@ def resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
     """Resize (N, H, W) label masks with nearest-neighbour sampling (labels are not numbers)."""
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
+    from torchvision.transforms.v2 import functional as TF
+
     resized = TF.resize(masks.unsqueeze(1), list(size), TF.InterpolationMode.NEAREST_EXACT)
     return resized.squeeze(1)
 

@@ -436,7 +436,7 @@ class Trainer:
                 if self.epoch > 0 or self.resume_state is not None
                 else "no epoch had finished, so there is no checkpoint yet"
             )
-            value = float(loss) if not torch.isfinite(loss) else "non-finite in another process"
+            value = loss.item() if not torch.isfinite(loss) else "non-finite in another process"
             raise CnnzooError(
                 f"the loss became {value} at step {self.step + 1}, so training stopped before "
                 f"applying it and {kept}; lower --lr, or add --grad-clip or --warmup"
