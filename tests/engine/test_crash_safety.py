@@ -1,9 +1,10 @@
 """Runs survive SIGKILL, SIGINT and SIGTERM, stop on a diverging loss, and check their disk.
 
-The command-line tests run ``cnnzoo train`` in a subprocess whose training step
-is slowed down (and reports its step number to a file), so that a signal can be
-sent at a known point of an epoch. Every interrupted run is resumed and must end
-with the weights of a run that was never interrupted.
+The slow tests run ``cnnzoo train`` in a subprocess whose training step is
+slowed down (and reports its step number to a file), so that a signal can be
+sent from outside at a known point of an epoch; the others raise the signal
+from inside one process. Every interrupted run is resumed and must end with the
+weights of a run that was never interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import cnnzoo.engine.trainer as trainer_module
 from cnnzoo.cli import main
 from cnnzoo.engine import Callback, TrainConfig, Trainer, train
 from cnnzoo.engine.checkpoint import load_checkpoint
@@ -105,9 +107,10 @@ def _assert_complete_run(run_dir: Path) -> None:
     load_checkpoint(run_dir / "best.pt")
 
 
-# --- the command line under real signals ------------------------------------------------
+# --- the command line, signalled from outside ------------------------------------------
 
 
+@pytest.mark.slow  # a fresh interpreter: about 18 s on two busy cores
 def test_sigkill_in_the_middle_of_an_epoch_loses_only_that_epoch(
     tmp_path: Path, straight_weights: dict[str, torch.Tensor]
 ) -> None:
@@ -127,7 +130,8 @@ def test_sigkill_in_the_middle_of_an_epoch_loses_only_that_epoch(
     _assert_same_weights(run_dir, straight_weights)
 
 
-def test_sigint_saves_a_resumable_checkpoint_and_exits_with_status_130(
+@pytest.mark.slow  # a fresh interpreter: about 18 s on two busy cores
+def test_sigint_from_outside_saves_a_resumable_checkpoint_and_exits_with_status_130(
     tmp_path: Path, straight_weights: dict[str, torch.Tensor]
 ) -> None:
     run_dir, progress = tmp_path / "run", tmp_path / "step"
@@ -149,7 +153,52 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_with_status_130(
     _assert_same_weights(run_dir, straight_weights)
 
 
-# --- signals, divergence and disk space inside one process --------------------------------
+# --- crashes, signals, divergence and disk space inside one process -------------------------
+
+
+class Crash(Callback):
+    """Fails after a given step, as a power cut or an out-of-memory kill would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_after_backward(self, step: int, model: torch.nn.Module) -> None:
+        if step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_a_crash_mid_epoch_keeps_the_last_epoch_and_resumes_exactly(
+    tmp_path: Path, straight_weights: dict[str, torch.Tensor]
+) -> None:
+    config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(config, callbacks=[Crash(STEPS_PER_EPOCH + 5)])
+    kept = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert kept["epoch"] == 1 and kept["step"] == STEPS_PER_EPOCH
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "best.pt", "config.yaml", "last.pt", "log.csv",
+    ]  # fmt: skip
+    assert train(config, resume=True).completed
+    _assert_complete_run(tmp_path / "run")
+    _assert_same_weights(tmp_path / "run", straight_weights)
+
+
+def test_the_command_line_reports_an_interrupt_with_status_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    train_step = trainer_module.Trainer._train_step
+
+    def interrupted_step(self: Trainer, *args: object, **kwargs: object) -> object:
+        if self.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return train_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_train_step", interrupted_step)
+    assert main(["train", *FLAGS, "--out", str(tmp_path / "run")]) == 130
+    output = capsys.readouterr()
+    assert "SIGINT received: finishing the current step and saving last.pt" in output.err
+    assert f"continue with: cnnzoo train --resume --out {tmp_path / 'run'}" in output.out
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch_progress"] is not None
 
 
 class SendSignal(Callback):
@@ -163,7 +212,7 @@ class SendSignal(Callback):
             os.kill(os.getpid(), self.signum)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_epoch_stops_after_the_step_and_resumes_exactly(
     tmp_path: Path, straight_weights: dict[str, torch.Tensor], signum: int
 ) -> None:
