@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "benchmark",
     "export",
     "info",
+    "compare",
+    "explain",
 )
 
 

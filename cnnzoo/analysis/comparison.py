@@ -1,0 +1,206 @@
+"""Networks side by side: parameters, FLOPs, latency and, from training runs, accuracy.
+
+The survey's closing question -- how much accuracy each design buys for its
+size and cost -- is answered by one table and one chart: accuracy (top-1 or
+mean IoU, when run directories are given) or latency against
+multiply-accumulates, with each network's bubble sized by its parameters.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import nn
+
+from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.latency import measure_latencies
+from cnnzoo.analysis.layer_table import human
+from cnnzoo.analysis.loading import build_model, load_analysed, resolve_input
+from cnnzoo.errors import CnnzooError
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One row of a comparison."""
+
+    label: str  # the model name, or MODEL (RUN_DIR) for a trained run
+    model: str  # registry name
+    input_shape: tuple[int, int, int]
+    params: int
+    flops: int  # FLOPs (= 2 x MACs) of one image
+    latency_ms: float | None  # median milliseconds per image on this machine
+    metric: str | None  # "top1" or "miou" for runs
+    score: float | None  # value of ``metric`` on the run's test split
+
+    @property
+    def macs(self) -> float:
+        return self.flops / 2
+
+
+@dataclass
+class _Candidate:
+    label: str
+    model_name: str
+    model: nn.Module  # real weights, for timing
+    shape: tuple[int, int, int]
+    metric: str | None = None
+    score: float | None = None
+
+
+def _named(name: str, input_shape: Sequence[int] | None) -> _Candidate:
+    shape = resolve_input(name, input_shape)
+    return _Candidate(name, name, build_model(name, shape[0]), shape)
+
+
+def _trained(run_dir: Path) -> _Candidate:
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise CnnzooError(
+            f"{run_dir} has no metrics.json; give the directory of a finished `cnnzoo train` run"
+        )
+    metrics = json.loads(metrics_path.read_text())
+    analysed = load_analysed(str(run_dir))
+    metric = "top1" if analysed.task == "classification" else "miou"
+    height, width = analysed.image_size
+    return _Candidate(
+        label=f"{analysed.name} ({run_dir.name})",
+        model_name=analysed.name,
+        model=analysed.model,
+        shape=(analysed.in_channels, height, width),
+        metric=metric,
+        score=metrics.get(metric),
+    )
+
+
+def compare_models(
+    names: Sequence[str] = (),
+    runs: Sequence[str | Path] = (),
+    *,
+    input_shape: Sequence[int] | None = None,
+    latency: bool = True,
+    repeats: int = 10,
+) -> list[ModelSummary]:
+    """Registered networks (random weights, ``input_shape`` or their paper size) and trained
+    runs (their trained size and test score), with latencies timed interleaved."""
+    candidates = [_named(n, input_shape) for n in names] + [_trained(Path(r)) for r in runs]
+    timings = (
+        measure_latencies([(c.model, c.shape) for c in candidates], repeats=repeats)
+        if latency
+        else [None] * len(candidates)
+    )
+    return [
+        ModelSummary(
+            label=c.label,
+            model=c.model_name,
+            input_shape=c.shape,
+            params=sum(p.numel() for p in c.model.parameters()),
+            flops=count_flops(c.model, c.shape).total,
+            latency_ms=None if timing is None else timing.median_ms,
+            metric=c.metric,
+            score=c.score,
+        )
+        for c, timing in zip(candidates, timings)
+    ]
+
+
+_HEADER = ("model", "input", "params", "GMACs", "FLOPs", "latency (ms)", "score")
+
+
+def _cells(row: ModelSummary) -> tuple[str, ...]:
+    score = "-" if row.score is None else f"{row.metric} {row.score:.4f}"
+    latency = "-" if row.latency_ms is None else f"{row.latency_ms:.2f}"
+    return (
+        row.label,
+        "x".join(map(str, row.input_shape)),
+        f"{row.params:,}",
+        f"{row.macs / 1e9:.3f}",
+        human(row.flops),
+        latency,
+        score,
+    )
+
+
+def format_comparison(rows: Sequence[ModelSummary]) -> str:
+    """The comparison as an aligned text table."""
+    body = [_cells(r) for r in rows]
+    widths = [max(len(r[i]) for r in [_HEADER, *body]) for i in range(len(_HEADER))]
+    lines = [
+        "  ".join(
+            c.rjust(w) if 2 <= i <= 5 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        )
+        for r in [_HEADER, *body]
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append(
+        "GMACs: multiply-accumulates of one image (FLOPs = 2 x MACs); latency: median, batch 1"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_comparison(rows: Sequence[ModelSummary], out_dir: Path) -> list[Path]:
+    """``comparison.csv``, ``comparison.json`` and the chart ``comparison.png`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [{**asdict(r), "macs": r.macs} for r in rows]
+    with open(out_dir / "comparison.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        for record in records:
+            writer.writerow({**record, "input_shape": "x".join(map(str, record["input_shape"]))})
+    (out_dir / "comparison.json").write_text(json.dumps(records, indent=2) + "\n")
+    plot_comparison(rows, out_dir / "comparison.png")
+    return [out_dir / "comparison.csv", out_dir / "comparison.json", out_dir / "comparison.png"]
+
+
+def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
+    """Score (when every row has one) or latency against GMACs; bubble area ~ parameters."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_score = all(r.score is not None for r in rows)
+    if not by_score and any(r.latency_ms is None for r in rows):
+        raise CnnzooError("the chart needs latencies (or scores from --runs for every model)")
+    metrics = {r.metric for r in rows}
+    y_label = (
+        (
+            "top-1 accuracy"
+            if metrics == {"top1"}
+            else "mean IoU"
+            if metrics == {"miou"}
+            else "score"
+        )
+        if by_score
+        else "latency per image (ms)"
+    )
+    x = [r.macs / 1e9 for r in rows]
+    y = [r.score if by_score else r.latency_ms for r in rows]
+    largest = max(r.params for r in rows)
+    sizes = [60 + 1500 * r.params / largest for r in rows]
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    colours = plt.cm.tab10([i % 10 for i in range(len(rows))])
+    axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
+    for row, x_value, y_value in zip(rows, x, y):
+        axes.annotate(
+            f"{row.label}\n{row.params / 1e6:.2f}M params",
+            (x_value, y_value),
+            textcoords="offset points",
+            xytext=(8, 6),
+            fontsize=8,
+        )
+    if max(x) > 10 * min(x) > 0:
+        axes.set_xscale("log")
+    if not by_score and max(y) > 10 * min(y) > 0:
+        axes.set_yscale("log")
+    axes.set_xlabel("GMACs per image (multiply-accumulates)")
+    axes.set_ylabel(y_label)
+    axes.set_title("Bubble area proportional to parameters")
+    axes.margins(x=0.25, y=0.25)
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

@@ -1,0 +1,70 @@
+"""One image through a network, explained: Grad-CAM, feature maps or SE channel weights.
+
+Shared by ``cnnzoo explain`` and the Python API: loads the network (trained
+from a run directory, or random from a name), feeds the image as in training
+(resized to the training size for classifiers, normalised with the training
+statistics) and writes one PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import Tensor
+
+from cnnzoo.analysis.feature_maps import feature_maps, save_feature_grid
+from cnnzoo.analysis.gradcam import default_layer, grad_cam, save_grad_cam
+from cnnzoo.analysis.loading import AnalysedModel, load_analysed
+from cnnzoo.analysis.se_weights import resolve_se_block, save_se_weights, se_channel_weights
+from cnnzoo.errors import CnnzooError
+
+METHODS = ("gradcam", "features", "se")
+
+
+def prepare_image(analysed: AnalysedModel, path: Path) -> tuple[Tensor, Tensor]:
+    """(pixels in [0, 1] as (C, H, W), the network's input (1, C, H, W))."""
+    from cnnzoo.data.transforms import resize_images
+    from cnnzoo.engine.inference import read_image
+
+    pixels = read_image(path, analysed.in_channels)
+    if analysed.task == "classification":
+        pixels = resize_images(pixels.unsqueeze(0), analysed.image_size)[0].clamp(0, 1)
+    batch = pixels.unsqueeze(0)
+    if analysed.normalization is not None:
+        batch = analysed.normalization.apply(batch)
+    device = next(analysed.model.parameters()).device
+    return pixels, batch.to(device)
+
+
+def explain(
+    source: str,
+    image_path: Path,
+    method: str = "gradcam",
+    layer: str | None = None,
+    class_index: int | None = None,
+    out_dir: Path = Path("explain"),
+) -> Path:
+    """Write ``IMAGE_METHOD_LAYER.png`` into ``out_dir`` and return its path."""
+    if method not in METHODS:
+        raise CnnzooError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if class_index is not None and method != "gradcam":
+        raise CnnzooError("--class applies to --method gradcam only")
+    analysed = load_analysed(source)
+    pixels, batch = prepare_image(analysed, Path(image_path))
+    model = analysed.model
+    stem = Path(image_path).stem
+    if method == "se":
+        block = resolve_se_block(model, layer)
+        weights = se_channel_weights(model, batch, block)
+        path = out_dir / f"{stem}_se_{block}.png"
+        title = f"{analysed.name}: SE channel weights of {block} ({len(weights)} channels)"
+        return save_se_weights(weights.cpu(), path, title)
+    layer = layer or default_layer(model, tuple(batch.shape))
+    if method == "features":
+        maps = feature_maps(model, batch, layer).cpu()
+        title = f"{analysed.name}: {layer}, {maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}"
+        return save_feature_grid(maps, out_dir / f"{stem}_features_{layer}.png", title)
+    result = grad_cam(model, batch, layer, class_index)
+    names = analysed.class_names
+    class_name = names[result.class_index] if result.class_index < len(names) else "?"
+    return save_grad_cam(pixels.cpu(), result, out_dir / f"{stem}_gradcam_{layer}.png", class_name)
