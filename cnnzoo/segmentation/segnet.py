@@ -26,10 +26,11 @@ decoders likewise, no biases and no ReLU in the decoder.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 
+from cnnzoo.errors import CnnzooError
 from cnnzoo.models.vgg import VGG_CONFIGS
 from cnnzoo.registry import register_model
 from cnnzoo.segmentation.base import SegmentationModel, init_weights
@@ -173,5 +174,11 @@ def segnet(num_classes: int = 11, in_channels: int = 3) -> SegNet:
 
 
 @register_model(**_ENTRY)
-def segnet_basic(num_classes: int = 11, in_channels: int = 3) -> SegNet:
-    return SegNet(SEGNET_CONFIGS["segnet_basic"], num_classes, in_channels)
+def segnet_basic(num_classes: int = 11, in_channels: int = 3, width: int = 64) -> SegNet:
+    """``width`` other than the paper's 64 channels scales every layer (for small machines)."""
+    if not isinstance(width, int) or width < 1:
+        raise CnnzooError(f"width must be a positive integer (64 in the paper), got {width!r}")
+    config = SEGNET_CONFIGS["segnet_basic"]
+    return SegNet(
+        replace(config, stages=((width,),) * len(config.stages)), num_classes, in_channels
+    )

@@ -21,6 +21,8 @@ def test_segnet_basic_is_four_7x7_layers_of_64_without_decoder_relu_or_bias() ->
     assert all(c.out_channels == 64 and c.bias is None for c in convs[:-1])
     assert not any(isinstance(m, torch.nn.ReLU) for m in model.decoder.modules())
     assert convs[-1].kernel_size == (1, 1) and convs[-1].out_channels == 11
+    narrow = cnnzoo.create_model("segnet_basic", num_classes=11, width=16)
+    assert {m.out_channels for m in narrow.modules() if isinstance(m, torch.nn.Conv2d)} == {16, 11}
 
 
 def test_unpooling_puts_each_value_at_its_recorded_index() -> None:
