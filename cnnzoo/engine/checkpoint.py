@@ -168,14 +168,24 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def _unpickler_reason(message: str) -> str:
-    """The one informative paragraph of PyTorch's long weights-only refusal."""
+    """The one informative sentence of PyTorch's long weights-only refusal.
+
+    It is either a paragraph of its own ("Trying to load unsupported GLOBAL
+    posix.system whose module posix is blocked.") or follows "WeightsUnpickler
+    error:" ("Unsupported global: GLOBAL io.open was not an allowed global by
+    default"), followed by advice to allow-list the global, which is exactly
+    what a user must not do with a file that asks for it.
+    """
+    _, found, detail = message.partition("WeightsUnpickler error:")
+    if found:
+        return detail.strip().split("\n")[0].split(". ")[0].strip() or "unsupported content"
     paragraphs = [p.strip() for p in message.split("\n\n") if p.strip()]
     details = [
-        p.rpartition("WeightsUnpickler error:")[2].strip()
+        p
         for p in paragraphs
         if not p.startswith(("Weights only load failed", "Check the documentation"))
     ]
-    return next((d for d in details if d), "unsupported content")
+    return details[0] if details else "unsupported content"
 
 
 def _fsync_directory(directory: Path) -> None:
