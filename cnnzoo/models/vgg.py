@@ -152,10 +152,24 @@ class VGG(Classifier):
         return stages
 
     def forward_head(self, features: Tensor) -> Tensor:
-        x = torch.flatten(self.avgpool(features), 1)
-        x = self.dropout(F.relu(self.fc6(x), inplace=True))
+        x = self.dropout(F.relu(self.fc6_of_pool5(features), inplace=True))
         x = self.dropout(F.relu(self.fc7(x), inplace=True))
         return self.fc8(x)
+
+    def fc6_of_pool5(self, features: Tensor) -> Tensor:
+        """fc6 applied to the pool5 map average-pooled to 7x7.
+
+        A 1x1 pool5 map (a 32x32 input, as for CIFAR or MNIST) is pooled to 7x7
+        by repeating it 49 times, so fc6 would multiply each channel by 49
+        weights and add the products. Summing those 49 weights first gives the
+        same outputs and the same gradients for 1/49 of fc6's multiply-adds.
+        """
+        if features.shape[-2:] != (1, 1):
+            return self.fc6(torch.flatten(self.avgpool(features), 1))
+        area = self.avgpool.output_size**2
+        weight = self.fc6.weight.unflatten(1, (features.shape[1], area)).sum(-1)
+        parameters = {"weight": weight, "bias": self.fc6.bias}
+        return torch.func.functional_call(self.fc6, parameters, (torch.flatten(features, 1),))
 
 
 def torchvision_converter(config_name: str, batch_norm: bool) -> StateDictConverter:

@@ -15,6 +15,7 @@ import pytest
 import torch
 import torchvision
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo
 from cnnzoo.registry import get_model_entry
@@ -82,3 +83,28 @@ def test_no_more_work_than_torchvision(name: str, mode: str) -> None:
         our_log.operations - their_log.operations
     )
     assert our_log.allocated_bytes <= their_log.allocated_bytes
+
+
+def test_vgg_head_on_a_1x1_pool5_map_computes_what_torchvision_does() -> None:
+    """At 32x32 VGG's fc6 sums its 49 repeated weights instead of repeating the map."""
+    if "vgg11" not in cnnzoo.list_models():
+        pytest.skip("vgg11 is not registered")
+    theirs = torchvision.models.vgg11(num_classes=10)
+    ours = cnnzoo.create_model("vgg11", num_classes=10)
+    ours.load_state_dict(get_model_entry("vgg11").from_torchvision(theirs.state_dict()))
+    images = torch.randn(2, 3, 32, 32)
+    outputs = []
+    for model in (ours.eval(), theirs.eval()):
+        output = model(images)
+        output.square().sum().backward()
+        outputs.append(output)
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-6)
+    assert torch.allclose(ours.fc6.weight.grad, theirs.classifier[0].weight.grad, atol=1e-6)
+    flops = []
+    for model in (ours, theirs):
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(images)
+        flops.append(counter.get_total_flops())
+    fc6_saving = 2 * 2 * 512 * 4096 * 48  # batch x 2 FLOPs per multiply-add x 48 of 49 weights
+    assert flops[1] - flops[0] == fc6_saving
