@@ -35,9 +35,16 @@ class Normalization:
     std: tuple[float, ...]
 
     def apply(self, images: Tensor) -> Tensor:
+        """(images - mean) / std for float images in [0, 1]."""
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device)
         return (images - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+    def apply_to_bytes(self, images: Tensor) -> Tensor:
+        """The same for images on the 0..255 scale, as one multiply-add per pixel."""
+        scale = torch.tensor([1 / (255 * s) for s in self.std]).view(1, -1, 1, 1)
+        shift = torch.tensor([-m / s for m, s in zip(self.mean, self.std)]).view(1, -1, 1, 1)
+        return torch.addcmul(shift, images.float(), scale)
 
 
 class InMemoryImages(Dataset):
@@ -90,12 +97,11 @@ class InMemoryImages(Dataset):
             images = resize_images(images, self.size)
             if targets.dim() == 3:
                 targets = resize_masks(targets, self.size)
-        images = images.float().div_(255)
         masks = targets if targets.dim() == 3 else None
         images, masks = augment_batch(images, masks, self.augment, generator, self.ignore_index)
         if masks is not None:
             targets = masks
-        return self.normalization.apply(images), targets
+        return self.normalization.apply_to_bytes(images), targets
 
     def subset(self, indices: Tensor) -> InMemoryImages:
         """The samples at ``indices`` with the same preparation (shares no storage)."""

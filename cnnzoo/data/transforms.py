@@ -106,8 +106,10 @@ def augment_batch(
     generator: torch.Generator | None = None,
     ignore_index: int | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Apply ``policy`` to float images (N, C, H, W) in [0, 1] and, if given, masks (N, H, W).
+    """Apply ``policy`` to images (N, C, H, W) and, if given, label masks (N, H, W).
 
+    Shifts and flips keep the images' dtype (uint8 stays uint8); rotation and
+    scaling resample, returning float images on the same 0..255 or 0..1 scale.
     Pixels shifted in from outside the image are black; in a mask they become
     ``ignore_index`` (or 0 when there is none).
     """
@@ -130,26 +132,30 @@ def _shift_and_flip(
     generator: torch.Generator | None,
     outside: int,
 ) -> tuple[Tensor, Tensor | None]:
-    """Whole-pixel shifts and mirroring as one gather: a third of the cost of resampling."""
+    """Whole-pixel shifts and mirroring as one gather, in the images' own dtype.
+
+    Each output pixel reads one source pixel; pixels whose source lies outside
+    the image read an extra zero pixel appended to every image.
+    """
     count, channels, height, width = images.shape
-    shift_y = torch.round(_uniform(count, policy.shift * height, generator)).long()
-    shift_x = torch.round(_uniform(count, policy.shift * width, generator)).long()
-    rows = torch.arange(height).unsqueeze(0) - shift_y.unsqueeze(1)  # source row of each row
-    cols = torch.arange(width).unsqueeze(0) - shift_x.unsqueeze(1)
+    limit_y, limit_x = round(policy.shift * height), round(policy.shift * width)
+    shift_y = torch.randint(-limit_y, limit_y + 1, (count, 1), generator=generator)
+    shift_x = torch.randint(-limit_x, limit_x + 1, (count, 1), generator=generator)
+    rows = torch.arange(height) - shift_y  # (N, H): the source row of each output row
+    cols = torch.arange(width) - shift_x
     if policy.flip:
-        mirrored = torch.rand(count, generator=generator) < 0.5
-        cols = torch.where(mirrored.unsqueeze(1), width - 1 - cols, cols)
+        mirrored = torch.rand(count, 1, generator=generator) < 0.5
+        cols = torch.where(mirrored, width - 1 - cols, cols)
     inside = ((rows >= 0) & (rows < height)).unsqueeze(2) & (
         (cols >= 0) & (cols < width)
     ).unsqueeze(1)
-    source = rows.clamp(0, height - 1).unsqueeze(2) * width + cols.clamp(0, width - 1).unsqueeze(1)
+    source = (rows.unsqueeze(2) * width + cols.unsqueeze(1)).masked_fill_(~inside, height * width)
     source = source.view(count, 1, height * width)
-    flat = images.reshape(count, channels, height * width)
+    flat = F.pad(images.reshape(count, channels, height * width), (0, 1))
     images = flat.gather(2, source.expand(-1, channels, -1)).view_as(images)
-    images = images * inside.unsqueeze(1)
     if masks is not None:
-        moved = masks.reshape(count, height * width).gather(1, source.squeeze(1)).view_as(masks)
-        masks = torch.where(inside, moved, torch.full_like(moved, outside))
+        flat_masks = F.pad(masks.reshape(count, height * width), (0, 1), value=outside)
+        masks = flat_masks.gather(1, source.squeeze(1)).view_as(masks)
     return images, masks
 
 
@@ -164,7 +170,7 @@ def _warp(
     count, _, height, width = images.shape
     theta = _random_affine(count, height, width, policy, generator)
     grid = F.affine_grid(theta, [count, 1, height, width], align_corners=False)
-    images = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+    images = F.grid_sample(images.float(), grid, mode="bilinear", align_corners=False)
     if masks is not None:
         # Shift labels by one so that 0 marks pixels that came from outside.
         shifted = (masks + 1).unsqueeze(1).float()
