@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 import cnnzoo.engine.trainer as trainer_module
@@ -67,6 +68,14 @@ def test_run_directory_holds_every_artefact_and_metrics(tmp_path: Path) -> None:
     for key in ("top1", "top5", "loss", "epochs", "train_seconds", "images_per_second"):
         assert key in metrics
     assert metrics["split"] == "test" and metrics["epochs"] == 1
+
+
+def test_bf16_channels_last_and_tensorboard(tmp_path: Path) -> None:
+    config = tiny_config(
+        tmp_path / "run", epochs=1, precision="bf16", channels_last=True, tensorboard=True
+    )
+    assert math.isfinite(train(config).metrics["loss"])
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_existing_run_is_not_overwritten_without_force(tmp_path: Path) -> None:
@@ -161,3 +170,12 @@ def test_segmentation_runs_through_the_same_loop(
     assert len(metrics["iou_per_class"]) == 3
     assert metrics["pixel_acc"] > 0.9  # each class has its own grey level: easy to learn
     assert (tmp_path / "run" / "confusion.png").is_file()
+
+    # predict writes a mask and an overlay per image for segmentation networks.
+    import cnnzoo.engine.inference as inference
+
+    monkeypatch.setattr(inference, "create_model", trainer_module.create_model)
+    Image.fromarray(images[0].permute(1, 2, 0).numpy()).save(tmp_path / "toy.png")
+    loaded = inference.load_model(tmp_path / "run")
+    (result,) = inference.predict_images(loaded, [tmp_path / "toy.png"], out_dir=tmp_path / "p")
+    assert [Path(f).name for f in result["files"]] == ["toy_mask.png", "toy_overlay.png"]
