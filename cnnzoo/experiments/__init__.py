@@ -1,5 +1,6 @@
 """The survey's claims as runnable experiments; importing this registers them."""
 
+from cnnzoo.experiments import small_kernels  # noqa: F401, I001  (survey order)
 from cnnzoo.experiments import inception_reduction  # noqa: F401, I001  (survey order)
 from cnnzoo.experiments import degradation  # noqa: F401
 from cnnzoo.experiments import vanishing_gradients  # noqa: F401
