@@ -35,6 +35,8 @@ REQUIRED_KEYS = ("format", "model_name", "task", "class_names", "model", "config
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:

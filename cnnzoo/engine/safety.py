@@ -4,7 +4,9 @@
   do not kill a training run mid-write: :class:`StopSignals` records the signal,
   the loop finishes its current step, saves a resumable ``last.pt`` and exits
   with the shell's status for that signal, 128 + its number (130, 143). A
-  second signal aborts at once, for a run that will not stop.
+  second signal aborts at once, for a run that will not stop; copies of the
+  first that arrive together are one request (Ctrl-C under torchrun reaches
+  each worker from the terminal and again from torchrun, which forwards it).
 * The output directory is checked for free space before the first step, so a
   full disk is reported up front instead of as a failed write hours later.
 
@@ -18,6 +20,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -26,6 +29,8 @@ from torch import nn
 from cnnzoo.errors import CnnzooError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Signals this soon after the first are copies of it, not a second request.
+REPEAT_WINDOW_SECONDS = 2.0
 # Room for the checkpoint files a run holds at once: best.pt, last.pt and the
 # temporary file a new last.pt is written to before it replaces the old one.
 CHECKPOINT_COPIES = 3
@@ -51,6 +56,7 @@ class StopSignals:
     def __init__(self, announce: bool = True) -> None:
         self.announce = announce
         self.received: int | None = None
+        self._received_at = 0.0
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopSignals:
@@ -69,9 +75,11 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
+            if time.monotonic() - self._received_at < REPEAT_WINDOW_SECONDS:
+                return
             self._restore()
             raise KeyboardInterrupt
-        self.received = signum
+        self.received, self._received_at = signum, time.monotonic()
         if self.announce:
             print(
                 f"\n{signal.Signals(signum).name} received: finishing the current step and "

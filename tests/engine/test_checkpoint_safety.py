@@ -187,6 +187,12 @@ def test_a_failed_write_leaves_the_previous_checkpoint_whole(
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
 
 
+def test_a_temporary_file_left_by_a_killed_write_is_cleared_by_the_next(tmp_path: Path) -> None:
+    (tmp_path / ".last.pt.k1ll3d").write_bytes(b"PK\x03\x04 half a checkpoint")
+    save_checkpoint(_lenet_checkpoint(), tmp_path / "last.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
 def test_a_torn_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "last.pt"
     save_checkpoint(_lenet_checkpoint(), path)

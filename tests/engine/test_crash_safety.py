@@ -243,11 +243,20 @@ def test_a_signal_during_the_last_step_of_an_epoch_waits_for_its_checkpoint(
     assert len(saved["history"]) == 1  # validated and logged like any finished epoch
 
 
-def test_a_second_signal_aborts_at_once(tmp_path: Path) -> None:
+def test_a_second_signal_aborts_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cnnzoo.engine.safety.REPEAT_WINDOW_SECONDS", 0.0)
     config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
     with pytest.raises(KeyboardInterrupt):
         train(config, callbacks=[SendSignal(signal.SIGINT, 2, 3)])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_copies_of_one_signal_arriving_together_are_one_request(tmp_path: Path) -> None:
+    # Ctrl-C under torchrun: from the terminal and forwarded by torchrun, a few ms apart.
+    config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
+    stopped = train(config, callbacks=[SendSignal(signal.SIGINT, 2), SendSignal(signal.SIGINT, 2)])
+    assert stopped.stop_signal == signal.SIGINT
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
 
 
 class PoisonWeights(Callback):
