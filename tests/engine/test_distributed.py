@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,77 @@ def test_torchrun_on_two_processes_reaches_the_single_process_weights(tmp_path: 
     )
     ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert ddp_metrics["top1"] == pytest.approx(single.metrics["top1"], abs=1e-3)
+
+
+# Rank 0 reports its step to a file and every step takes at least 50 ms, so that a test
+# can interrupt the run at a known point.
+SLOW_TRAINING = """
+import os, sys, time
+from pathlib import Path
+import cnnzoo.engine.trainer as trainer_module
+from cnnzoo.cli import main
+
+progress = Path(sys.argv[1])
+train_step = trainer_module.Trainer._train_step
+
+def slow_step(self, *args, **kwargs):
+    result = train_step(self, *args, **kwargs)
+    if os.environ["RANK"] == "0":
+        progress.write_text(str(self.step))
+    time.sleep(0.05)
+    return result
+
+trainer_module.Trainer._train_step = slow_step
+sys.exit(main(["train", *sys.argv[2:]]))
+"""
+
+
+@pytest.mark.slow  # three torchrun launches: about a minute on two busy cores
+def test_ctrl_c_under_torchrun_saves_once_and_the_run_resumes(tmp_path: Path) -> None:
+    flags = [
+        "lenet1989", "--data", "digits", "--image-size", "16", "--epochs", "2",
+        "--batch-size", "64", "--out", str(tmp_path / "ddp"), "--quiet", "--no-plots",
+    ]  # fmt: skip
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+    ]
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    driver, progress = tmp_path / "slow_training.py", tmp_path / "step"
+    driver.write_text(SLOW_TRAINING)
+    # A session of its own stands for a terminal: Ctrl-C signals its whole process group.
+    run = subprocess.Popen(
+        [*launcher, str(driver), str(progress), *flags], env=environment, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while not (progress.is_file() and progress.read_text() and int(progress.read_text()) >= 5):
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()[-3000:]
+        time.sleep(0.01)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    # torchrun prints its own SignalException; the workers save instead of aborting.
+    assert "SIGINT received" in stderr and "KeyboardInterrupt" not in stderr
+    saved = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert saved["epoch_progress"] is not None and 5 <= saved["step"] < 21
+
+    resumed = subprocess.run(
+        [*launcher, "-m", "cnnzoo", "train", "--resume", "--out", str(tmp_path / "ddp"), "--quiet"],
+        env=environment, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    config = TrainConfig(
+        model="lenet1989", data="digits", image_size=16, epochs=2, batch_size=64, quiet=True,
+        plots=False, out=str(tmp_path / "single"),
+    )  # fmt: skip
+    train(config)
+    expected = load_checkpoint(tmp_path / "single" / "last.pt")["model"]
+    weights = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    assert max((weights[k] - expected[k]).abs().max().item() for k in expected) <= 1e-5
 
 
 # --- sharding and loss weighting ------------------------------------------------------
