@@ -285,6 +285,15 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         train(TrainConfig(**RECIPE, out=str(tmp_path / "early")), callbacks=[PoisonWeights(0)])
 
 
+def test_the_command_line_reports_a_diverging_loss_as_one_line_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    flags = [*FLAGS, "--lr", "1e30", "--schedule", "none", "--out", str(tmp_path / "run")]
+    assert main(["train", *flags]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("cnnzoo: error: the loss became") and "Traceback" not in error
+
+
 def test_a_disk_too_full_for_the_checkpoints_is_refused_before_training(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
