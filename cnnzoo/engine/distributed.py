@@ -76,13 +76,21 @@ class DistributedContext:
     # --- batches -----------------------------------------------------------------------
 
     def steps_per_epoch(self, samples: int, batch_size: int) -> int:
-        """Global batches per epoch; a last batch too small to give every process two
-        images (batch normalisation needs two) is left out when there are several."""
+        """Global batches per epoch, as :func:`batches_per_epoch` counts them for one process.
+
+        With several processes, a last batch too small to give each two images
+        (batch normalisation needs two) is left out.
+        """
         steps = batches_per_epoch(samples, batch_size)
         if self.is_distributed and steps * batch_size > samples:
             remainder = samples - (steps - 1) * batch_size
             if remainder < 2 * self.world_size:
                 steps -= 1
+        if steps == 0:
+            raise CnnzooError(
+                f"{samples} training images cannot give each of {self.world_size} processes "
+                "two; use fewer processes or more data"
+            )
         return steps
 
     def shard(self, batch: Tensor) -> Tensor:

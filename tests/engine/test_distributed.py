@@ -219,6 +219,8 @@ def test_a_last_batch_too_small_for_two_images_per_process_is_left_out() -> None
     assert DistributedContext(rank=0, world_size=2).steps_per_epoch(100, 32) == 4
     assert DistributedContext(rank=0, world_size=3).steps_per_epoch(100, 32) == 3
     assert DistributedContext(rank=0, world_size=2).steps_per_epoch(96, 32) == 3
+    with pytest.raises(CnnzooError, match="5 training images cannot give each of 3 processes"):
+        DistributedContext(rank=0, world_size=3).steps_per_epoch(5, 32)
 
 
 def test_weighted_losses_average_to_the_global_batch_mean() -> None:
