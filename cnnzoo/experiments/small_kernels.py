@@ -46,7 +46,7 @@ CHANNELS = {"quick": 8, "full": 16}
 TABLE_CHANNELS = 64
 # Quick: the 8x8 digits, a few steps. Full: the 28x28 MNIST sample, a few seeds.
 DATA = {"quick": ("digits", 8), "full": ("mnist5k", 28)}
-RECIPE = {"quick": dict(iterations=30, batch_size=32), "full": dict(epochs=6, batch_size=64)}
+RECIPE = {"quick": dict(iterations=30, batch_size=32), "full": dict(epochs=3, batch_size=64)}
 SEEDS = {"quick": 1, "full": 3}
 
 
