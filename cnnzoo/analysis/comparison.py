@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -184,12 +185,16 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     colours = plt.cm.tab10([i % 10 for i in range(len(rows))])
     axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
-    for row, x_value, y_value in zip(rows, x, y):
+    # A label goes above its bubble when the nearest neighbour along x lies lower, else below.
+    for index, row in enumerate(rows):
+        others = [j for j in range(len(rows)) if j != index]
+        nearest = min(others, key=lambda j: abs(math.log(x[j] / x[index]))) if others else index
+        above = y[index] >= y[nearest]
         axes.annotate(
             f"{row.label}\n{row.params / 1e6:.2f}M params",
-            (x_value, y_value),
+            (x[index], y[index]),
             textcoords="offset points",
-            xytext=(8, 6),
+            xytext=(8, 6 if above else -24),
             fontsize=8,
         )
     if max(x) > 10 * min(x) > 0:
