@@ -21,14 +21,16 @@ class changes -- what the skips are meant to improve.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Dataset, TensorDataset
 
 from cnnzoo.analysis.receptive_field import receptive_fields
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import DataRequest, DataSplits, load_data
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.evaluate import iterate_batches
 from cnnzoo.errors import CnnzooError
@@ -114,9 +116,17 @@ def predict(model: nn.Module, dataset: Any, batch_size: int = 100) -> Tensor:
     return torch.cat(labels)
 
 
-def targets_of(dataset: Any, batch_size: int = 100) -> Tensor:
-    """The label maps (N, H, W) of a segmentation data set, in its order."""
-    return torch.cat([targets for _images, targets in iterate_batches(dataset, batch_size)])
+def load_shapes(side: int, seed: int) -> tuple[DataSplits, Dataset]:
+    """The shapes data set with its test split computed once and held as tensors.
+
+    Shapes are generated on demand, and the test split is scored several
+    times (metrics, predictions, boundaries); the generating split is returned
+    too, for drawing its images.
+    """
+    data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=seed))
+    images, masks = zip(*(data.test[index] for index in range(len(data.test))))
+    held = TensorDataset(torch.stack(images), torch.stack(masks))
+    return dataclasses.replace(data, test=held), data.test
 
 
 def finest_score_stride(model: nn.Module, side: int) -> int:
@@ -165,8 +175,8 @@ def fcn_variant(variant: str, num_classes: int, divisor: int = WIDTH_DIVISOR) ->
 def fcn_skips(run: ExperimentRun) -> None:
     mode = "quick" if run.quick else "full"
     side = SIDE[mode]
-    data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=run.seed))
-    truth = targets_of(data.test)
+    data, generated_test = load_shapes(side, run.seed)
+    truth = data.test.tensors[1]
     measured: dict[str, dict[str, Any]] = {}
     predictions: dict[str, Tensor] = {}
     for name in VARIANTS:
@@ -222,7 +232,7 @@ def fcn_skips(run: ExperimentRun) -> None:
             for name, m in measured.items()
         ],
     )
-    _plot_examples(run, data.test, truth, predictions, data.class_names)
+    _plot_examples(run, generated_test, truth, predictions, data.class_names)
     run.check(
         "the finest scores fused come from stride 32, 16 and 8 in FCN-32s, 16s and 8s",
         [measured[name]["finest_score_stride"] for name in VARIANTS] == [32, 16, 8],
