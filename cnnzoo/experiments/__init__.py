@@ -6,6 +6,7 @@ from cnnzoo.experiments import degradation  # noqa: F401
 from cnnzoo.experiments import vanishing_gradients  # noqa: F401
 from cnnzoo.experiments import fcn_skips  # noqa: F401
 from cnnzoo.experiments import segnet_unet_fcn  # noqa: F401
+from cnnzoo.experiments import dilation  # noqa: F401
 from cnnzoo.experiments import se_attention  # noqa: F401
 from cnnzoo.experiments import dense_reuse  # noqa: F401
 from cnnzoo.experiments.base import (
