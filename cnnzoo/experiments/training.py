@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from cnnzoo.data import DataSplits
@@ -68,16 +67,3 @@ def train_network(model: nn.Module, data: DataSplits, config: TrainConfig) -> di
         batch_size=config.eval_batch_size,
     )
     return {**tracker.summary(), "steps": step, "epochs": epoch}
-
-
-def trained_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def clone_untrained(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with its weights as they are now (before any training)."""
-    import copy
-
-    with torch.no_grad():
-        return copy.deepcopy(model)
