@@ -5,16 +5,16 @@ it. Along one axis a feature map is described by three numbers (Araujo,
 Norris, Sim, "Computing Receptive Fields of Convolutional Neural Networks",
 Distill 2019, doi:10.23915/distill.00021):
 
-* ``rf``    -- the field's size in input pixels,
-* ``jump``  -- input pixels between two neighbouring units (the total stride),
-* ``start`` -- input coordinate of the centre of unit 0's field.
+* ``extent`` -- the field's size in input pixels,
+* ``jump``   -- input pixels between two neighbouring units (the total stride),
+* ``start``  -- input coordinate of the centre of unit 0's field.
 
 A convolution or pooling with kernel k, stride s, left padding p and dilation
 d (effective kernel k' = d (k - 1) + 1) maps them to::
 
-    rf'    = rf + (k' - 1) * jump
-    jump'  = jump * s
-    start' = start + ((k' - 1) / 2 - p) * jump
+    extent' = extent + (k' - 1) * jump
+    jump'   = jump * s
+    start'  = start + ((k' - 1) / 2 - p) * jump
 
 Instead of reading a network's definition, :class:`ReceptiveFieldTracker`
 follows the tensors: as a ``TorchFunctionMode`` it sees every operation a
@@ -28,11 +28,11 @@ Conventions:
 
 * Global pooling (an adaptive pool to 1x1, a mean over H and W, a flatten
   before a fully connected layer) sees every unit of its input: its field is
-  the union of all of them, ``rf + (n - 1) * jump``, which covers the whole
+  the union of all of them, ``extent + (n - 1) * jump``, which covers the whole
   image, and the tensor is marked ``is_global``.
 * A global summary multiplied back onto a map (squeeze-and-excitation gates,
   DeepLab's image pooling) makes every unit depend on the whole image. The
-  reported ``rf`` stays the *local* field of the convolutional paths, and the
+  reported ``extent`` stays the *local* field of the convolutional paths, and the
   map is marked ``global_context``.
 * Upsampling (interpolation, transposed convolution, max-unpooling) and
   adaptive pools whose windows do not tile evenly give each unit a field of at
@@ -70,8 +70,8 @@ FIELD_ATTRIBUTE = "_cnnzoo_receptive_field"
 class AxisField:
     """A feature map's receptive-field description along one spatial axis."""
 
-    size: int  # units along this axis
-    rf: float  # receptive field of each unit, in input pixels
+    units: int  # units (pixels of the feature map) along this axis
+    extent: float  # receptive field of each unit, in input pixels
     jump: float  # input pixels between neighbouring units (total stride)
     start: float  # input coordinate of the centre of unit 0's field
 
@@ -81,22 +81,22 @@ class AxisField:
         """After a sliding window (convolution or pooling) with these parameters."""
         effective = dilation * (kernel - 1) + 1
         return AxisField(
-            size=size,
-            rf=self.rf + (effective - 1) * self.jump,
+            units=size,
+            extent=self.extent + (effective - 1) * self.jump,
             jump=self.jump * stride,
             start=self.start + ((effective - 1) / 2 - padding) * self.jump,
         )
 
     def whole(self) -> AxisField:
         """The union of the fields of all units: what a global pool sees."""
-        low = self.start - (self.rf - 1) / 2
-        high = self.start + (self.size - 1) * self.jump + (self.rf - 1) / 2
-        return AxisField(1, high - low + 1, self.jump * self.size, (low + high) / 2)
+        low = self.start - (self.extent - 1) / 2
+        high = self.start + (self.units - 1) * self.jump + (self.extent - 1) / 2
+        return AxisField(1, high - low + 1, self.jump * self.units, (low + high) / 2)
 
     def bounds(self, unit: int) -> tuple[float, float]:
         """First and last input pixel of the field of ``unit`` (unclipped)."""
         centre = self.start + unit * self.jump
-        return centre - (self.rf - 1) / 2, centre + (self.rf - 1) / 2
+        return centre - (self.extent - 1) / 2, centre + (self.extent - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class FieldInfo:
     @property
     def size(self) -> tuple[float, float]:
         """(height, width) of the receptive field in input pixels."""
-        return self.height.rf, self.width.rf
+        return self.height.extent, self.width.extent
 
     @property
     def jump(self) -> tuple[float, float]:
@@ -137,8 +137,8 @@ def union(fields: Sequence[FieldInfo], sizes: tuple[int, int]) -> FieldInfo:
     """The field of a map that merges maps of the same size: the union over the paths."""
 
     def merge(axes: list[AxisField], size: int) -> tuple[AxisField, bool]:
-        low = min(a.start - (a.rf - 1) / 2 for a in axes)
-        high = max(a.start + (a.rf - 1) / 2 for a in axes)
+        low = min(a.start - (a.extent - 1) / 2 for a in axes)
+        high = max(a.start + (a.extent - 1) / 2 for a in axes)
         jumps = {a.jump for a in axes}
         return AxisField(size, high - low + 1, max(jumps), (low + high) / 2), len(jumps) == 1
 
@@ -274,7 +274,7 @@ def _adaptive_field(field: FieldInfo, out: Tensor) -> FieldInfo:
         return field.whole()
     axes, exact = [], field.exact
     for axis, outputs in ((field.height, out.shape[-2]), (field.width, out.shape[-1])):
-        inputs = axis.size
+        inputs = axis.units
         if inputs % outputs == 0:
             kernel = inputs // outputs
             axes.append(axis.window(kernel, kernel, 0, 1, outputs))
@@ -286,7 +286,7 @@ def _adaptive_field(field: FieldInfo, out: Tensor) -> FieldInfo:
         axes.append(
             AxisField(
                 outputs,
-                axis.rf + (widest - 1) * axis.jump,
+                axis.extent + (widest - 1) * axis.jump,
                 axis.jump * inputs / outputs,
                 axis.start + (first - 1) / 2 * axis.jump,
             )
@@ -316,7 +316,7 @@ def _transposed_field(
         axes.append(
             AxisField(
                 out.shape[2 + i],
-                axis.rf + (taps - 1) * axis.jump,
+                axis.extent + (taps - 1) * axis.jump,
                 axis.jump / stride[i],
                 axis.start + centre * axis.jump,
             )
@@ -336,7 +336,7 @@ def _interpolated_field(field: FieldInfo, bound: dict, out: Tensor) -> FieldInfo
     align_corners = bool(bound.get("align_corners"))
     axes, exact = [], field.exact
     for i, axis in enumerate((field.height, field.width)):
-        inputs, outputs = axis.size, out.shape[2 + i]
+        inputs, outputs = axis.units, out.shape[2 + i]
         if inputs == outputs:
             axes.append(axis)
             continue
@@ -349,7 +349,7 @@ def _interpolated_field(field: FieldInfo, bound: dict, out: Tensor) -> FieldInfo
         axes.append(
             AxisField(
                 outputs,
-                axis.rf + (taps - 1) * axis.jump,
+                axis.extent + (taps - 1) * axis.jump,
                 axis.jump * scale,
                 axis.start + first * axis.jump,
             )
@@ -363,16 +363,16 @@ def _padded_field(field: FieldInfo, bound: dict, out: Tensor) -> FieldInfo:
     left, top = pad[0], pad[2]
     exact = field.exact and bound.get("mode", "constant") == "constant"
     height = replace(
-        field.height, size=out.shape[-2], start=field.height.start - top * field.height.jump
+        field.height, units=out.shape[-2], start=field.height.start - top * field.height.jump
     )
     width = replace(
-        field.width, size=out.shape[-1], start=field.width.start - left * field.width.jump
+        field.width, units=out.shape[-1], start=field.width.start - left * field.width.jump
     )
     return replace(field, height=height, width=width, exact=exact)
 
 
 def _cropped_axis(axis: AxisField, first: int, step: int, size: int) -> AxisField:
-    return AxisField(size, axis.rf, axis.jump * step, axis.start + first * axis.jump)
+    return AxisField(size, axis.extent, axis.jump * step, axis.start + first * axis.jump)
 
 
 def _sliced_field(field: FieldInfo, source: Tensor, index: Any, out: Tensor) -> FieldInfo | None:
@@ -405,7 +405,8 @@ def _narrowed_field(field: FieldInfo, bound: dict, source: Tensor, out: Tensor) 
 
 
 def _spatial(tensor: Tensor) -> tuple[int, int] | None:
-    return tuple(tensor.shape[-2:]) if tensor.dim() == 4 else None  # type: ignore[return-value]
+    """(H, W) of a map: the last two dimensions of (N, C, H, W), or of a stack of maps."""
+    return tuple(tensor.shape[-2:]) if tensor.dim() >= 4 else None  # type: ignore[return-value]
 
 
 def _merged_field(inputs: list[FieldInfo], out: Tensor) -> FieldInfo:
@@ -416,7 +417,7 @@ def _merged_field(inputs: list[FieldInfo], out: Tensor) -> FieldInfo:
     map of the same size (flatten, a mean over H and W) summarises the whole input.
     """
     sizes = _spatial(out)
-    local = [f for f in inputs if not f.is_global and (f.height.size, f.width.size) == sizes]
+    local = [f for f in inputs if not f.is_global and (f.height.units, f.width.units) == sizes]
     if local:
         merged = union(local, sizes)
         if len(local) < len(inputs):
@@ -424,8 +425,8 @@ def _merged_field(inputs: list[FieldInfo], out: Tensor) -> FieldInfo:
         return merged
     whole = union([f if f.is_global else f.whole() for f in inputs], (1, 1))
     if sizes is not None:
-        whole = replace(whole, height=replace(whole.height, size=sizes[0]))
-        whole = replace(whole, width=replace(whole.width, size=sizes[1]))
+        whole = replace(whole, height=replace(whole.height, units=sizes[0]))
+        whole = replace(whole, width=replace(whole.width, units=sizes[1]))
     return replace(whole, is_global=True)
 
 
@@ -618,10 +619,10 @@ def _detach_global_context(args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     fields = [f for f in fields if f is not None]
     if len(fields) < 2:
         return args, kwargs
-    largest = max(f.height.size * f.width.size for f in fields)
+    largest = max(f.height.units * f.width.units for f in fields)
 
     def is_local(field: FieldInfo) -> bool:
-        return not field.is_global and field.height.size * field.width.size == largest
+        return not field.is_global and field.height.units * field.width.units == largest
 
     if all(is_local(f) for f in fields) or not any(is_local(f) for f in fields):
         return args, kwargs
@@ -697,7 +698,7 @@ def main_tensor(output: Any) -> Tensor | None:
 
     def area(tensor: Tensor) -> float:
         field = field_of(tensor)
-        return -1.0 if field is None else field.height.rf * field.width.rf
+        return -1.0 if field is None else field.height.extent * field.width.extent
 
     return tensors[max(range(len(tensors)), key=lambda i: (area(tensors[i]), -i))]
 
@@ -792,8 +793,15 @@ def verifiable_layers(fields: dict[str, FieldInfo]) -> list[str]:
     return [
         name
         for name, field in fields.items()
-        if not field.is_global and field.exact and field.height.size * field.width.size > 0
+        if not field.is_global and field.exact and field.height.units * field.width.units > 0
     ]
+
+
+def layers_to_check(model: nn.Module, fields: dict[str, FieldInfo]) -> list[str]:
+    """The default layers of the gradient check: every stage and the deepest verifiable map."""
+    candidates = verifiable_layers(fields)
+    stages = [info.name for info in getattr(model, "feature_info", [])]
+    return list(dict.fromkeys([n for n in stages if n in candidates] + candidates[-1:]))
 
 
 def _materialised(model: nn.Module) -> nn.Module:
@@ -826,7 +834,7 @@ def verify_receptive_field(
     The input is all ones in float64, so the smallest contributions at a
     field's edge do not underflow.
 
-    For each layer (default: the deepest verifiable one) the unit at the centre
+    For each layer (default: :func:`layers_to_check`) the unit at the centre
     of its map is differentiated with respect to the input; the rows and columns
     with a non-zero gradient are compared with the analytic field clipped to
     the image.
@@ -844,7 +852,7 @@ def verify_receptive_field(
         name: field for name in hooks.order if (field := field_of(hooks.outputs[name])) is not None
     }
     if layers is None:
-        layers = verifiable_layers(fields)[-1:]
+        layers = layers_to_check(model, fields)
     unknown = [name for name in layers if name not in fields]
     if unknown:
         raise CnnzooError(
@@ -854,7 +862,7 @@ def verify_receptive_field(
     checks = []
     for name in layers:
         output, field = hooks.outputs[name], fields[name]
-        row, column = field.height.size // 2, field.width.size // 2
+        row, column = field.height.units // 2, field.width.units // 2
         (gradient,) = torch.autograd.grad(
             output[0, :, row, column].sum(), x, retain_graph=True, allow_unused=True
         )

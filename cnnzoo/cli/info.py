@@ -57,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise CnnzooError(f"--num-classes must be at least 1, got {args.num_classes}")
     shape = resolve_input(args.model, args.input)
     model = build_model(args.model, shape[0], args.num_classes, meta=True)
-    table = layer_table(model, shape, args.model)
+    try:
+        table = layer_table(model, shape, args.model)
+    except NotImplementedError:  # an operation without a shape-only (meta) kernel: compute
+        model = build_model(args.model, shape[0], args.num_classes)
+        table = layer_table(model, shape, args.model)
     print(format_table(table, args.format, args.depth))
     if args.verify_rf:
         print()
@@ -67,18 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _verification(model, shape: tuple[int, int, int]) -> str:
     """Analytic against measured receptive field at each stage and at the deepest map."""
-    from cnnzoo.analysis.receptive_field import (
-        receptive_fields,
-        verifiable_layers,
-        verify_receptive_field,
-    )
+    from cnnzoo.analysis.receptive_field import verify_receptive_field
 
-    candidates = verifiable_layers(receptive_fields(model, shape))
-    stage_names = [info.name for info in getattr(model, "feature_info", [])]
-    layers = list(dict.fromkeys([n for n in stage_names if n in candidates] + candidates[-1:]))
-    if not layers:
+    checks = verify_receptive_field(model, shape)
+    if not checks:
         raise CnnzooError("no layer of this model keeps a spatial map to check")
-    checks = verify_receptive_field(model, shape, layers)
     header = ("layer", "unit", "analytic", "analytic in image", "gradient support", "agrees")
     rows = []
     for check in checks:

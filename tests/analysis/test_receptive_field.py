@@ -113,6 +113,24 @@ def test_inception_branches_merge_to_the_widest() -> None:
     assert all(c.agrees for c in verify_receptive_field(model, (2, 20, 20), ["0", "1"]))
 
 
+class SummedRates(nn.Module):
+    """DeepLab v2's ASPP: parallel dilated branches summed through a stacked tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(1, 1, 3, padding=r, dilation=r) for r in (1, 4))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([branch(x) for branch in self.branches]).sum(0)
+
+
+def test_stacked_branches_stay_local() -> None:
+    fields = receptive_fields(nn.Sequential(SummedRates()), (1, 24, 24))
+    assert fields["0"].size == (9, 9) and not fields["0"].is_global  # rate 4: 1 + 2 * 4
+    (check,) = verify_receptive_field(nn.Sequential(SummedRates()), (1, 24, 24), ["0"])
+    assert check.agrees
+
+
 def test_dilation_padding_and_stride() -> None:
     model = nn.Sequential(
         nn.Conv2d(1, 1, 3, stride=2),  # rf 3, jump 2, unit 0 centred on pixel 1
@@ -121,7 +139,7 @@ def test_dilation_padding_and_stride() -> None:
         nn.Conv2d(1, 1, 3, dilation=3, padding=1),  # valid-ish: rf 13 + 6 * 4 = 37
     )
     fields = receptive_fields(model, (1, 64, 64))
-    assert [fields[str(i)].height.rf for i in range(4)] == [3, 11, 13, 37]
+    assert [fields[str(i)].height.extent for i in range(4)] == [3, 11, 13, 37]
     assert [fields[str(i)].height.jump for i in range(4)] == [2, 2, 4, 4]
     assert fields["0"].height.start == 1
     checks = verify_receptive_field(model, (1, 64, 64), ["0", "1", "2", "3"])
@@ -190,27 +208,36 @@ def test_upsampling_gives_an_upper_bound(mode: str, field: int) -> None:
 # --- every registered classifier ----------------------------------------------------
 
 
-def _check_layers(name: str) -> tuple[nn.Module, tuple[int, int, int], list[str]]:
-    """The model at a small input and the layers to check: each stage and the deepest map.
-
-    The input is the smallest multiple of 32 (at least the model's minimum) on
-    which the first stage's field fits, so that stage is checked unclipped.
-    """
+def _check_input(name: str) -> tuple[int, int, int]:
+    """The smallest multiple of 32 (at least the model's minimum) on which the first
+    stage's field fits, so that stage is checked unclipped."""
     model = _meta_model(name)
     size = max(get_model_entry(name).min_size, 32)
     first_stage = receptive_fields(model, (3, size, size))[model.feature_info[0].name]
-    size = max(size, 32 * (int(first_stage.height.rf) // 32 + 1))
-    shape = (3, size, size)
-    candidates = verifiable_layers(receptive_fields(model, shape))
-    stages = [info.name for info in model.feature_info if info.name in candidates]
-    return model, shape, list(dict.fromkeys(stages + candidates[-1:]))
+    side = max(size, 32 * (int(first_stage.height.extent) // 32 + 1))
+    return 3, side, side
 
 
-@pytest.mark.parametrize("name", CLASSIFIERS)
+# Networks too deep to check in the fast suite (float64, one backward pass per stage).
+SLOW_TO_CHECK = {"resnet1202": "1,202 layers: about 15 s"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_CHECK else n for n in CLASSIFIERS],
+)
 def test_analytic_field_equals_gradient_support(name: str) -> None:
-    model, shape, layers = _check_layers(name)
-    assert layers, f"{name}: no layer with a local feature map"
-    checks = verify_receptive_field(model, shape, layers)
+    checks = verify_receptive_field(_meta_model(name), _check_input(name))
+    assert len(checks) >= 2, f"{name}: the check needs the stages and the deepest map"
     failures = [c for c in checks if not c.agrees]
     assert not failures, failures
     assert any(not c.clipped for c in checks), "choose an input where some field fits"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", cnnzoo.list_models(task="segmentation"))
+def test_segmentation_fields_equal_gradient_support(name: str) -> None:
+    # The deepest layer whose fields step evenly (before the upsampling), at 64x64.
+    model = _meta_model(name)
+    (check,) = verify_receptive_field(model, (3, 64, 64))
+    assert check.agrees, check
