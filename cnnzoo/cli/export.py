@@ -11,10 +11,6 @@ from cnnzoo.cli import parse_shape
 from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.export import FORMATS, SUFFIXES, export_model
 
-# Largest difference allowed between the exported model and PyTorch, in fp32, for outputs of
-# order one (a trained network's logits); outputs of larger magnitude are held to it relatively.
-TOLERANCE = 1e-4
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -48,16 +44,16 @@ def run(args: argparse.Namespace) -> int:
     input_size = args.input or input_size
     out = args.out or default_out.with_suffix(SUFFIXES[args.export_format])
     report = export_model(model, input_size, out, args.export_format, metadata=metadata)
-    allowed = TOLERANCE * max(1.0, report.output_scale)
-    if report.max_abs_diff > allowed:
+    if not report.matches:
         raise CnnzooError(
             f"the exported file {out} differs from PyTorch by {report.max_abs_diff:.2e} "
-            f"(allowed {allowed:.1e}); the format cannot express this model faithfully"
+            f"(allowed {report.tolerance:.1e}); the format cannot express this model faithfully"
         )
     print(
         f"wrote {out} ({args.export_format}, input {'x'.join(map(str, input_size))}); "
         f"max |exported - PyTorch| = {report.max_abs_diff:.2e} on a batch of "
-        f"{report.input_shape[0]} (outputs up to {report.output_scale:.2g})"
+        f"{report.input_shape[0]} (allowed {report.tolerance:.1e}; PyTorch's own float32 "
+        f"error {report.float32_error:.1e}, outputs up to {report.output_scale:.2g})"
     )
     return 0
 

@@ -20,9 +20,7 @@ import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import get_model_entry
-from cnnzoo.speed.export import export_model
-
-TOLERANCE = 1e-4  # max |exported - PyTorch| in fp32
+from cnnzoo.speed.export import TOLERANCE, export_model
 
 # What a format cannot express, and why (the README's export table says the same).
 CANNOT_EXPRESS = {
@@ -65,7 +63,7 @@ def _check_round_trip(name: str, export_format: str, tmp_path) -> None:  # noqa:
     path = tmp_path / f"{name}.{export_format}"
     report = export_model(model, input_size, path, export_format)
     assert path.is_file()
-    assert report.max_abs_diff <= TOLERANCE, report
+    assert report.matches, report
 
 
 @pytest.mark.parametrize(("name", "export_format"), _registered(FAST))
