@@ -46,3 +46,32 @@ def test_wildcards_expand_and_mistakes_are_errors(
     assert "at least one model" in capsys.readouterr().err
     assert main(["compare", "nosuch*"]) == 2
     assert "no model matches" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished (three-step) training run of LeNet-1989 on scikit-learn's digits."""
+    from cnnzoo.engine import TrainConfig, train
+
+    run_dir = tmp_path_factory.mktemp("lenet1989-digits")
+    config = TrainConfig(
+        model="lenet1989", data="digits", iterations=3, in_channels=1, augment="none",
+        quiet=True, plots=False, out=str(run_dir),
+    )  # fmt: skip
+    train(config, force=True)
+    return run_dir
+
+
+def test_runs_add_their_test_score(
+    digits_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["compare", "--runs", str(digits_run), "--repeats", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    (record,) = json.loads((tmp_path / "comparison.json").read_text())
+    metrics = json.loads((digits_run / "metrics.json").read_text())
+    assert record["label"] == f"lenet1989 ({digits_run.name})"
+    assert record["metric"] == "top1" and record["score"] == metrics["top1"]
+    assert record["input_shape"] == [1, *metrics["image_size"]]
+    assert record["params"] == metrics["params"]
+    assert f"top1 {metrics['top1']:.4f}" in capsys.readouterr().out
+    _is_picture(tmp_path / "comparison.png")
