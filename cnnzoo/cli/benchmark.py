@@ -8,7 +8,13 @@ import json
 from cnnzoo.cli import parse_shape
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import list_models
-from cnnzoo.speed.benchmark import MODES, PRECISIONS, BenchmarkResult, BenchmarkSettings
+from cnnzoo.speed.benchmark import (
+    MODES,
+    PRECISIONS,
+    BenchmarkResult,
+    BenchmarkSettings,
+    FastPathResult,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +58,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="time one training epoch on --data and split data loading from compute",
     )
     parser.add_argument("--data", default="mnist5k", help="data set for --epoch")
+    parser.add_argument(
+        "--fast-paths",
+        action="store_true",
+        help="time channels_last, bf16, folding (and --compile) against plain fp32, interleaved",
+    )
     parser.set_defaults(run=run)
 
 
@@ -84,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         iters=args.iters,
     )
+    if args.fast_paths:
+        from cnnzoo.speed.benchmark import benchmark_fast_paths
+
+        paths = [row for name in names for row in benchmark_fast_paths(name, settings)]
+        if args.format == "json":
+            print(json.dumps([r.as_dict() for r in paths], indent=2))
+        else:
+            print(format_fast_paths(paths))
+        return 0
     results = benchmark_models(names, settings, vs_torchvision=args.vs_torchvision)
     if args.format == "json":
         print(json.dumps([r.as_dict() for r in results], indent=2))
@@ -160,4 +180,28 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
     notes = sorted({note for r in results for note in r.notes})
     if notes:
         lines.append("note: ours " + "; ".join(notes))
+    return "\n".join(lines)
+
+
+def format_fast_paths(results: list[FastPathResult]) -> str:
+    """One row per (network, fast path): images/s and the speed-up over plain fp32."""
+    columns = ["model", "mode", "fast path", "img/s", "p50 ms", "speed-up", "p10-p90"]
+    rows = [
+        [
+            r.model,
+            r.mode,
+            r.fast_path,
+            f"{r.images_per_second:.1f}",
+            f"{r.latency_p50_ms:.1f}",
+            f"{r.speedup:.2f}x",
+            f"{r.speedup_p10:.2f}-{r.speedup_p90:.2f}",
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
+    lines = []
+    for row in [columns, *rows]:
+        left = [v.ljust(w) for v, w in zip(row[:3], widths[:3])]
+        right = [v.rjust(w) for v, w in zip(row[3:], widths[3:])]
+        lines.append("  ".join(left + right))
     return "\n".join(lines)

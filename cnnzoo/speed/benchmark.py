@@ -26,6 +26,7 @@ and their 10th and 90th percentiles say how much the machine's noise moved it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import statistics
 import time
@@ -40,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
-from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_pairs
+from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
 
 MODES = ("train", "infer")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -141,9 +142,83 @@ def benchmark_models(
     ]
 
 
-def _benchmark_one(
-    entry: ModelEntry, settings: BenchmarkSettings, peak: float, vs_torchvision: bool
-) -> BenchmarkResult:
+@dataclass
+class FastPathResult:
+    """One way of running a network, timed interleaved with the plain fp32 way."""
+
+    model: str
+    mode: str
+    fast_path: str  # e.g. "channels_last + bf16"; "baseline" is fp32, NCHW, eager, no folding
+    images_per_second: float
+    latency_p50_ms: float
+    speedup: float  # median over rounds of baseline step time / this path's step time
+    speedup_p10: float
+    speedup_p90: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPathResult]:
+    """Time each fast path of ``name`` against the plain fp32 eager network, interleaved.
+
+    The paths are channels_last, bf16 autocast, both, and for inference
+    batch-norm folding alone and with the others; ``settings.compile`` adds
+    ``torch.compile`` on top of the fastest combination. ``settings``'
+    own precision, layout and folding are ignored: every path sets its own.
+    """
+    _check_settings(settings)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    entry = get_model_entry(name)
+    input_size, num_classes = _input_and_classes(entry, settings, vs_torchvision=False)
+    base = replace(settings, precision="fp32", channels_last=False, compile=False)
+    paths = {
+        "baseline": replace(base, fold_batchnorm=False),
+        "channels_last": replace(base, fold_batchnorm=False, channels_last=True),
+        "bf16": replace(base, fold_batchnorm=False, precision="bf16"),
+        "channels_last + bf16": replace(
+            base, fold_batchnorm=False, channels_last=True, precision="bf16"
+        ),
+    }
+    if settings.mode == "infer":
+        paths["fold"] = replace(base, fold_batchnorm=True)
+        paths["fold + channels_last + bf16"] = replace(
+            base, fold_batchnorm=True, channels_last=True, precision="bf16"
+        )
+    if settings.compile:
+        fastest = list(paths)[-1]
+        paths[f"{fastest} + compile"] = replace(paths[fastest], compile=True)
+    template = create_model(name, num_classes=num_classes, in_channels=input_size[0])
+    images, targets = _batch(entry, settings.batch_size, input_size, num_classes)
+    steps = []
+    for path in paths.values():
+        model = copy.deepcopy(template)
+        if path.mode == "infer" and path.fold_batchnorm:
+            model = fold_conv_batchnorm(model, images[:1])
+        steps.append(_make_step(model, images, targets, path))
+    latencies = _interleaved_latencies(steps, settings.warmup, settings.iters)
+    results = []
+    for label, times in zip(paths, latencies):
+        ratios = [base_time / time for base_time, time in zip(latencies[0], times)]
+        results.append(
+            FastPathResult(
+                model=name,
+                mode=settings.mode,
+                fast_path=label,
+                images_per_second=settings.batch_size / statistics.median(times),
+                latency_p50_ms=statistics.median(times) * 1e3,
+                speedup=statistics.median(ratios),
+                speedup_p10=_percentile(ratios, 0.1),
+                speedup_p90=_percentile(ratios, 0.9),
+            )
+        )
+    return results
+
+
+def _input_and_classes(
+    entry: ModelEntry, settings: BenchmarkSettings, *, vs_torchvision: bool
+) -> tuple[tuple[int, int, int], int]:
     input_size = settings.input_size or entry.input_size
     num_classes = settings.num_classes or (1000 if entry.task == "classification" else 21)
     if vs_torchvision and input_size[0] != 3:
@@ -155,6 +230,13 @@ def _benchmark_one(
             f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size}; "
             f"use --input {input_size[0]},{entry.min_size},{entry.min_size} or larger"
         )
+    return tuple(input_size), num_classes
+
+
+def _benchmark_one(
+    entry: ModelEntry, settings: BenchmarkSettings, peak: float, vs_torchvision: bool
+) -> BenchmarkResult:
+    input_size, num_classes = _input_and_classes(entry, settings, vs_torchvision=vs_torchvision)
     ours = create_model(entry.name, num_classes=num_classes, in_channels=input_size[0])
     notes = []
     theirs = None

@@ -105,3 +105,19 @@ def test_epoch_split(capsys) -> None:  # noqa: ANN001
     assert timing["compute_seconds"] == pytest.approx(
         timing["epoch_seconds"] - timing["data_seconds"]
     )
+
+
+def test_fast_paths_are_timed_against_plain_fp32(capsys) -> None:  # noqa: ANN001
+    command = ["benchmark", "resnet18", "--fast-paths", "--input", "3,32,32", "--format", "json"]
+    assert main([*command, *QUICK]) == 0
+    paths = {row["fast_path"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(paths) == {
+        "baseline",
+        "channels_last",
+        "bf16",
+        "channels_last + bf16",
+        "fold",
+        "fold + channels_last + bf16",
+    }
+    assert paths["baseline"]["speedup"] == 1.0
+    assert all(row["images_per_second"] > 0 for row in paths.values())
