@@ -27,7 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help="names or wildcards")
     parser.add_argument("--mode", choices=MODES, default="infer")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per step (default: 8; with --epoch, the training default)",
+    )
     parser.add_argument(
         "--input",
         type=parse_shape,
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = BenchmarkSettings(
         mode=args.mode,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or BenchmarkSettings.batch_size,
         input_size=args.input,
         precision=args.precision,
         channels_last=args.channels_last,
