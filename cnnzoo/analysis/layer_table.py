@@ -83,7 +83,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int], model_name: str = 
     finally:
         outputs.remove()
     modules = dict(model.named_modules())
-    called = set(outputs.order)
+    called = set(outputs.names)
 
     def depth(name: str) -> int:
         # A container the forward pass bypasses (it calls the children directly) is no level.
@@ -101,7 +101,7 @@ def layer_table(model: nn.Module, input_shape: Sequence[int], model_name: str = 
             calls=outputs.calls[name],
             depth=depth(name),
         )
-        for name in outputs.order
+        for name in outputs.names
     ]
     idle = [
         name

@@ -704,29 +704,39 @@ def main_tensor(output: Any) -> Tensor | None:
 
 
 class ModuleOutputs:
-    """Forward hooks that keep the last output tensor of every named submodule."""
+    """Hooks that keep the last output tensor of every named submodule and its call count."""
 
     def __init__(self, model: nn.Module, names: Iterable[str] | None = None) -> None:
         wanted = None if names is None else set(names)
         self.outputs: dict[str, Tensor] = {}
         self.calls: dict[str, int] = {}
-        self.order: list[str] = []  # names in the order of their first call
-        self._handles = [
-            module.register_forward_hook(self._hook(name))
-            for name, module in model.named_modules()
-            if name and (wanted is None or name in wanted)
-        ]
+        self.order: list[str] = []  # names in the order the forward pass first enters them
+        self._handles = []
+        for name, module in model.named_modules():
+            if name and (wanted is None or name in wanted):
+                self._handles.append(module.register_forward_pre_hook(self._enter(name)))
+                self._handles.append(module.register_forward_hook(self._keep(name)))
 
-    def _hook(self, name: str) -> Callable:
+    def _enter(self, name: str) -> Callable:
+        def enter(module: nn.Module, inputs: Any) -> None:
+            if name not in self.calls:
+                self.order.append(name)
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+        return enter
+
+    def _keep(self, name: str) -> Callable:
         def keep(module: nn.Module, inputs: Any, output: Any) -> None:
             tensor = main_tensor(output)
             if tensor is not None:
-                if name not in self.outputs:
-                    self.order.append(name)
                 self.outputs[name] = tensor
-                self.calls[name] = self.calls.get(name, 0) + 1
 
         return keep
+
+    @property
+    def names(self) -> list[str]:
+        """Modules that returned a tensor, in the order they were first entered."""
+        return [name for name in self.order if name in self.outputs]
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -759,7 +769,7 @@ def receptive_fields(model: nn.Module, input_shape: Sequence[int]) -> dict[str, 
     finally:
         hooks.remove()
     return {
-        name: field for name in hooks.order if (field := field_of(hooks.outputs[name])) is not None
+        name: field for name in hooks.names if (field := field_of(hooks.outputs[name])) is not None
     }
 
 
@@ -849,7 +859,7 @@ def verify_receptive_field(
     finally:
         hooks.remove()
     fields = {
-        name: field for name in hooks.order if (field := field_of(hooks.outputs[name])) is not None
+        name: field for name in hooks.names if (field := field_of(hooks.outputs[name])) is not None
     }
     if layers is None:
         layers = layers_to_check(model, fields)

@@ -35,7 +35,8 @@ def test_records_every_layer_on_the_chosen_steps(tmp_path: Path) -> None:
     assert all(float(r["grad_norm"]) > 0 for r in rows)
     image = Image.open(tmp_path / "grad_norms.png")
     assert image.size[0] > 300 and image.size[1] > 200
-    assert len(set(image.convert("L").getdata())) > 2
+    low, high = image.convert("L").getextrema()
+    assert high - low > 50, "the plot is blank"
 
 
 def test_sigmoid_stack_shows_vanishing_gradients() -> None:
