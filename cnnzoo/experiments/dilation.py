@@ -125,10 +125,17 @@ def _full_size_variants() -> dict[str, nn.Module]:
     return dict(zip(VARIANTS, (dilated, without_dilation(dilated), strided)))
 
 
-def _output_field(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int]:
-    """Field and stride (jump) of the score map, before it is upsampled."""
-    field = receptive_fields(model, input_shape)["classifier"]
-    return int(field.size[0]), int(field.jump[0])
+def _output_field(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """Field, stride (jump) and side of the score map, before it is upsampled."""
+    score_sides: list[int] = []
+    hook = model.classifier.register_forward_hook(
+        lambda module, inputs, output: score_sides.append(output.shape[-1])
+    )
+    try:
+        field = receptive_fields(model, input_shape)["classifier"]
+    finally:
+        hook.remove()
+    return int(field.size[0]), int(field.jump[0]), score_sides[-1]
 
 
 def _parameters(model: nn.Module) -> int:
@@ -294,15 +301,18 @@ def _full_size(run: ExperimentRun) -> None:
     variants = _full_size_variants()
     rows, measured = [], {}
     for name, model in variants.items():
-        field, stride = _output_field(model, FULL_SIZE_INPUT)
+        field, stride, map_side = _output_field(model, FULL_SIZE_INPUT)
         measured[name] = {
             "params": _parameters(model),
             "flops": count_flops(model, FULL_SIZE_INPUT).total,
             "receptive_field": field,
             "output_stride": stride,
+            "score_map_side": map_side,
         }
         m = measured[name]
-        rows.append([name, m["params"], f"{m['flops'] / 1e9:.1f}", stride, field])
+        rows.append(
+            [name, m["params"], f"{m['flops'] / 1e9:.1f}", stride, f"{map_side}x{map_side}", field]
+        )
     run.results["deeplab_v1_vgg16"] = measured
     run.write(
         "**DeepLab-v1 LargeFOV at full size** (VGG-16, 21 classes, 321x321 input): as "
@@ -310,7 +320,9 @@ def _full_size(run: ExperimentRun) -> None:
         "network whose pool4 and pool5 keep stride 2 (VGG-16 at output stride 32, nothing "
         "to dilate, fc6 at rate 1). Field = receptive field of one score before upsampling."
     )
-    run.table(["network", "params", "GFLOPs", "output stride", "receptive field"], rows)
+    run.table(
+        ["network", "params", "GFLOPs", "output stride", "score map", "receptive field"], rows
+    )
     dilated, plain, strided = (measured[v] for v in VARIANTS)
     _check_variants(run, "VGG-16", dilated, plain, strided)
 
@@ -340,7 +352,7 @@ def _train_on_shapes(run: ExperimentRun) -> None:
     num_classes = len(data.class_names)
     measured: dict[str, dict[str, Any]] = {}
     for name, model in _reduced_variants(num_classes, run.seed).items():
-        field, stride = _output_field(model, (3, side, side))
+        field, stride, map_side = _output_field(model, (3, side, side))
         params, flops = _parameters(model), count_flops(model, (3, side, side)).total
         config = TrainConfig(
             optimizer="adam", lr=2e-3, weight_decay=1e-4, seed=run.seed, augment="none",
@@ -352,6 +364,7 @@ def _train_on_shapes(run: ExperimentRun) -> None:
             "flops": flops,
             "receptive_field": field,
             "output_stride": stride,
+            "score_map_side": map_side,
             "miou": metrics["miou"],
             "pixel_acc": metrics["pixel_acc"],
             "iou_per_class": metrics["iou_per_class"],
@@ -366,13 +379,23 @@ def _train_on_shapes(run: ExperimentRun) -> None:
         "augmentation. Test mIoU of the last weights."
     )
     run.table(
-        ["network", "params", "MFLOPs", "output stride", "receptive field", "mIoU", "pixel acc"],
+        [
+            "network",
+            "params",
+            "MFLOPs",
+            "output stride",
+            "score map",
+            "receptive field",
+            "mIoU",
+            "pixel acc",
+        ],
         [
             [
                 name,
                 m["params"],
                 f"{m['flops'] / 1e6:.1f}",
                 m["output_stride"],
+                f"{m['score_map_side']}x{m['score_map_side']}",
                 m["receptive_field"],
                 f"{m['miou']:.4f}",
                 f"{m['pixel_acc']:.4f}",
@@ -381,8 +404,18 @@ def _train_on_shapes(run: ExperimentRun) -> None:
         ],
     )
     dilated, plain, strided = (measured[v] for v in VARIANTS)
+    if dilated["score_map_side"] <= LARGEFOV_RATE:
+        run.write(
+            f"At {side}x{side} the stride-8 score map is {dilated['score_map_side']}x"
+            f"{dilated['score_map_side']}, no wider than fc6's rate of {LARGEFOV_RATE}: "
+            "all its taps but the centre one fall on padding, so the dilated fc6 acts as a "
+            "1x1 convolution, and every variant's field already exceeds the "
+            f"{side}-pixel image (DeepLab v3, arXiv:1706.05587, section 3.3, describes "
+            "the same degeneration as the rate nears the map size). LargeFOV's rate was "
+            "chosen for 321x321 crops, whose score map is 41x41."
+        )
     _check_variants(run, f"VGG-16/{WIDTH_DIVISOR}", dilated, plain, strided)
-    _plot_shapes(run, measured)
+    _plot_shapes(run, measured, side)
     run.finding(
         "DeepLab-v1 segments better with its dilation than with rate 1 at the same stride",
         dilated["miou"] > plain["miou"],
@@ -395,7 +428,7 @@ def _train_on_shapes(run: ExperimentRun) -> None:
     )
 
 
-def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
+def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -405,6 +438,8 @@ def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> Non
     fig, (field_ax, miou_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
     colours = ["tab:green", "tab:red", "tab:gray"]
     field_ax.barh(names, [measured[n]["receptive_field"] for n in names], color=colours)
+    field_ax.axvline(side, color="k", linestyle="--", label=f"image side ({side})")
+    field_ax.legend(fontsize=8, loc="lower right")
     field_ax.set_xlabel("receptive field of a score (pixels)")
     field_ax.invert_yaxis()
     miou_ax.barh(names, [measured[n]["miou"] for n in names], color=colours)
