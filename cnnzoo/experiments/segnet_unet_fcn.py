@@ -53,7 +53,7 @@ WIDTH_DIVISOR = 8
 SIDE = {"quick": 32, "full": 64}
 RECIPE = {
     "quick": dict(iterations=2, batch_size=16),
-    "full": dict(epochs=3, batch_size=16),
+    "full": dict(epochs=6, batch_size=16),
 }
 LATENCY_RUNS = {"quick": 3, "full": 20}
 
