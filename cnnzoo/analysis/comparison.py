@@ -185,16 +185,20 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     colours = plt.cm.tab10([i % 10 for i in range(len(rows))])
     axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
-    # A label goes above its bubble when the nearest neighbour along x lies lower, else below.
+    # A label goes above its bubble when the nearest neighbour along x lies lower, else
+    # below; labels of the right-most bubbles go to their left so they stay in the frame.
+    low, high = math.log(min(x)), math.log(max(x))
     for index, row in enumerate(rows):
         others = [j for j in range(len(rows)) if j != index]
         nearest = min(others, key=lambda j: abs(math.log(x[j] / x[index]))) if others else index
         above = y[index] >= y[nearest]
+        right_side = high == low or (math.log(x[index]) - low) / (high - low) < 0.75
         axes.annotate(
             f"{row.label}\n{row.params / 1e6:.2f}M params",
             (x[index], y[index]),
             textcoords="offset points",
-            xytext=(8, 6 if above else -24),
+            xytext=(8 if right_side else -8, 6 if above else -24),
+            ha="left" if right_side else "right",
             fontsize=8,
         )
     if max(x) > 10 * min(x) > 0:
