@@ -59,6 +59,7 @@ class InceptionBlock(nn.Module):
         ch5x5_reduce: int,
         ch5x5: int,
         pool_proj: int,
+        kernel5x5: int = 3,
     ) -> None:
         super().__init__()
         self.branch1x1 = ConvBNReLU(in_channels, ch1x1, kernel_size=1)
@@ -67,10 +68,11 @@ class InceptionBlock(nn.Module):
             ConvBNReLU(ch3x3_reduce, ch3x3, kernel_size=3, padding=1),
         )
         # The paper's branch is 1x1 -> 5x5; torchvision's released network has a 3x3
-        # kernel here (a known slip it keeps for its weights), mirrored for equality.
+        # kernel here (a known slip it keeps for its weights). The default mirrors
+        # torchvision for weight compatibility; kernel5x5=5 builds the paper's branch.
         self.branch5x5 = nn.Sequential(
             ConvBNReLU(in_channels, ch5x5_reduce, kernel_size=1),
-            ConvBNReLU(ch5x5_reduce, ch5x5, kernel_size=3, padding=1),
+            ConvBNReLU(ch5x5_reduce, ch5x5, kernel_size=kernel5x5, padding=kernel5x5 // 2),
         )
         self.branch_pool = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
@@ -138,6 +140,7 @@ class GoogLeNet(Classifier):
         aux_logits: bool = True,
         transform_input: bool = False,
         dropout: float = 0.4,
+        paper_kernels: bool = False,
     ) -> None:
         super().__init__()
         if transform_input and in_channels != 3:
@@ -155,8 +158,9 @@ class GoogLeNet(Classifier):
         self.conv2 = ConvBNReLU(64, 64, kernel_size=1)
         self.conv3 = ConvBNReLU(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        kernel5x5 = 5 if paper_kernels else 3
         for name, *channels in INCEPTION_CONFIGS:
-            self.add_module(name, InceptionBlock(*channels))
+            self.add_module(name, InceptionBlock(*channels, kernel5x5=kernel5x5))
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.aux1 = AuxiliaryClassifier(512, num_classes) if aux_logits else None
@@ -250,5 +254,11 @@ def from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
     torchvision="googlenet",
     from_torchvision=from_torchvision,
 )
-def googlenet(num_classes: int = 1000, in_channels: int = 3, aux_logits: bool = True) -> GoogLeNet:
-    return GoogLeNet(num_classes, in_channels, aux_logits=aux_logits)
+def googlenet(
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    aux_logits: bool = True,
+    paper_kernels: bool = False,
+) -> GoogLeNet:
+    """``paper_kernels=True``: Table 1's 5x5 branch instead of torchvision's 3x3."""
+    return GoogLeNet(num_classes, in_channels, aux_logits=aux_logits, paper_kernels=paper_kernels)

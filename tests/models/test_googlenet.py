@@ -88,3 +88,17 @@ def test_transform_input_rescales_imagenet_normalised_input() -> None:
 def test_transform_input_needs_three_channels() -> None:
     with pytest.raises(cnnzoo.CnnzooError, match="in_channels=3"):
         GoogLeNet(in_channels=1, transform_input=True)
+
+
+def test_paper_kernels_give_the_5x5_branch_of_table_1() -> None:
+    paper = cnnzoo.create_model("googlenet", paper_kernels=True, aux_logits=False)
+    default = cnnzoo.create_model("googlenet", aux_logits=False)
+    assert paper.inception3a.branch5x5[1].conv.kernel_size == (5, 5)
+    assert default.inception3a.branch5x5[1].conv.kernel_size == (3, 3)
+    # Each 5x5 branch adds 16 weights per (reduce, output) channel pair over the 3x3.
+    extra = sum(16 * cfg[5] * cfg[6] for cfg in INCEPTION_CONFIGS)
+    parameters = [sum(p.numel() for p in m.parameters()) for m in (paper, default)]
+    assert parameters[0] - parameters[1] == extra
+    paper.eval()
+    with torch.no_grad():
+        assert paper(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
