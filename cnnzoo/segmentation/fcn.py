@@ -14,8 +14,9 @@ for boundaries, so FCN-16s adds scores predicted from pool4 (stride 16) to the
 semantic information fused with shallow, fine, appearance information (§4.2).
 
 On VGG-16 the network follows the reference implementation
-(fcn.berkeleyvision.org, ``voc-fcn*s/net.py``): the input is padded by 100
-pixels so that the unpadded 7x7 fc6 works on any image, the transposed
+(fcn.berkeleyvision.org, ``voc-fcn*s/net.py``): the input (first padded to a
+multiple of 32) is padded by 100 pixels so that the unpadded 7x7 fc6 works on
+any image, the transposed
 convolutions have no padding, and each fused map is aligned by cropping it at
 the offset given by the layers' coordinate maps (5 for pool4, 9 for pool3; 19,
 27 or 31 for the final map). On any other backbone the score layers read its
@@ -150,8 +151,8 @@ class FCN(SegmentationModel):
         self.min_segment_size = max(encoder.min_input_size, coarsest)
         self.input_padding, self.skip_offsets, self.final_offset = 0, (0, 0), 0
         if reference_geometry:
-            # Caffe's pools round up, ours (torchvision's) round down: on sides that are
-            # multiples of 32 both agree, and every crop stays inside its map.
+            # Caffe's pools round up, ours (torchvision's) round down, which can leave a map
+            # a pixel short of its crop; inputs padded to a multiple of 32 always leave room.
             self.input_padding = REFERENCE_INPUT_PADDING - 1  # conv1_1 pads the last pixel
             self.skip_offsets = REFERENCE_SKIP_OFFSETS[: len(skip_strides)]
             self.final_offset = REFERENCE_FINAL_OFFSETS[strides[-1]]
