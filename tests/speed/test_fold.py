@@ -1,4 +1,4 @@
-"""Folding batch norms into convolutions keeps every network's outputs (to 1e-5 relative)."""
+"""Folding batch norms into convolutions keeps every network's outputs (to 1e-4 relative)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import cnnzoo
 from cnnzoo.registry import get_model_entry
 from cnnzoo.speed import find_conv_batchnorm_pairs, fold_conv_batchnorm
 
-RELATIVE_TOLERANCE = 1e-5
+# float32 rounding: folding rescales weights by gamma / sqrt(var + eps), and in depthwise
+# layers with small variances that amplifies the last bits (3e-5 seen on MobileNet-v2 with
+# one thread); a wrong fold is off by order 1.
+RELATIVE_TOLERANCE = 1e-4
 
 
 def _with_batchnorm(name: str) -> bool:
