@@ -26,7 +26,7 @@ class DataRequest:
     argument: str | None = None  # the text after ':' in --data NAME:ARGUMENT (e.g. a path)
     data_dir: Path | None = None  # where downloadable sets live (--data-dir)
     download: bool = False  # fetch the set if it is missing (--download); never implicit
-    image_size: tuple[int, int] | None = None  # (H, W) the network needs; None keeps the native size
+    image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
     in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
     augment: str = "none"  # "none", "basic" or "strong"
     seed: int = 0  # fixes validation splits and synthetic data
@@ -58,7 +58,9 @@ class DataSourceEntry:
 _SOURCES: dict[str, DataSourceEntry] = {}
 
 
-def register_dataset(name: str, *, task: str, description: str) -> Callable[[DataSource], DataSource]:
+def register_dataset(
+    name: str, *, task: str, description: str
+) -> Callable[[DataSource], DataSource]:
     """Register a data source under ``name`` (duplicates are an error)."""
 
     def decorate(load: DataSource) -> DataSource:

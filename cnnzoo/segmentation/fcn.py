@@ -18,8 +18,8 @@ On VGG-16 the network follows the reference implementation
 multiple of 32) is padded by 100 pixels so that the unpadded 7x7 fc6 works on
 any image, the transposed convolutions have no padding, and each fused map is
 aligned by cropping it at the offset given by the layers' coordinate maps (5
-for pool4, 9 for pool3; 19, 27 or 31 for the final map). On any other backbone the score layers read its
-stages at strides 32, 16 and 8; the input is padded to a multiple of 32 and the
+for pool4, 9 for pool3; 19, 27 or 31 for the final map). On any other backbone the score
+layers read its stages at strides 32, 16 and 8; the input is padded to a multiple of 32 and the
 upsampling is padded so that every map is exactly twice the size of the last.
 
 ``fcn_dilated`` is torchvision's ``fcn_resnet50`` design (not the paper's): a
