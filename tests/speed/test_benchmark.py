@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -51,13 +52,20 @@ def test_flops_are_those_of_the_network() -> None:
     step (forward + backward) costs about three forward passes."""
     settings = BenchmarkSettings(batch_size=2, input_size=(3, 64, 64), iters=1, warmup=0)
     (infer,) = benchmark_models(["resnet18"], settings)
-    (train,) = benchmark_models(["resnet18"], BenchmarkSettings(**{**settings.__dict__,
-                                                                   "mode": "train"}))  # fmt: skip
+    (train,) = benchmark_models(["resnet18"], replace(settings, mode="train"))
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         torchvision.models.resnet18().eval()(torch.randn(1, 3, 64, 64))
     assert infer.flops_per_image == pytest.approx(counter.get_total_flops(), rel=1e-6)
     assert 2.5 < train.flops_per_image / infer.flops_per_image < 3.1
+
+
+def test_depthwise_convolutions_backward_costs_twice_their_forward() -> None:
+    settings = BenchmarkSettings(batch_size=2, input_size=(3, 64, 64), iters=1, warmup=0)
+    (infer,) = benchmark_models(["mobilenet_v2"], replace(settings, fold_batchnorm=False))
+    (train,) = benchmark_models(["mobilenet_v2"], replace(settings, mode="train"))
+    # The first convolution's input needs no gradient: a little under 3x.
+    assert 2.8 < train.flops_per_image / infer.flops_per_image <= 3.0
 
 
 def test_interleaving_alternates_the_order() -> None:
