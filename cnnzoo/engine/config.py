@@ -22,7 +22,7 @@ from cnnzoo.errors import CnnzooError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
-LOSSES = ("ce", "mse", "dice")
+LOSSES = ("ce", "mse", "dice", "border")
 AUGMENTATIONS = ("none", "basic", "strong")
 PRECISIONS = ("fp32", "bf16")
 CLASS_WEIGHTS = ("none", "median_frequency")
@@ -67,7 +67,8 @@ class TrainConfig:
     min_lr: float = 0.0  # floor of the cosine and poly schedules
 
     # Loss.
-    loss: str = "ce"  # ce | mse (one-hot +-1 targets, LeCun 1989) | dice
+    # ce | mse (one-hot +-1 targets, LeCun 1989) | dice | border (U-Net's weight map, eq. 2)
+    loss: str = "ce"
     label_smoothing: float = 0.0  # cross-entropy label smoothing (Szegedy et al. 2016)
     aux_weight: float = 0.3  # weight of auxiliary-head losses (Szegedy et al. 2014, sec. 5)
     class_weights: str = "none"  # none | median_frequency (Badrinarayanan et al. 2015)

@@ -210,9 +210,6 @@ class Trainer:
         self.stop_signal: int | None = None
         self.epoch_progress: dict[str, Any] | None = None  # where an interrupted epoch stopped
         self.entry = get_model_entry(config.model)
-        self.context.from_main(
-            lambda: prepare_run_dir(self.run_dir, resume=resume, force=force), self.device
-        )
         if config.threads:
             torch.set_num_threads(config.threads)
 
@@ -233,6 +230,11 @@ class Trainer:
         self.task = check_task(self.entry, self.data, config.data)
         self.class_names = list(self.data.class_names)
         self.model = self._build_model()
+        # The run directory is made only once data and network are known to load, so that a
+        # bad --data or model option leaves no empty directory behind.
+        self.context.from_main(
+            lambda: prepare_run_dir(self.run_dir, resume=resume, force=force), self.device
+        )
         self.context.from_main(lambda: check_free_space(self.run_dir, self.model), self.device)
         # What a training step calls: DDP around the model when there are several processes.
         self.train_model = wrap_model(self.model, self.context, self.device, sync_bn=config.sync_bn)

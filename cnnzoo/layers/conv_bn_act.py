@@ -32,7 +32,7 @@ class ConvBNAct(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         dilation: int = 1,
-        activation: Callable[..., nn.Module] | None = nn.ReLU,
+        activation: Callable[..., nn.Module] | None = nn.ReLU,  # a module class taking inplace=
         norm_layer: Callable[..., nn.Module] = nn.BatchNorm2d,
     ) -> None:
         # Keeps H x W at stride 1 for any odd kernel and dilation.
@@ -51,7 +51,9 @@ class ConvBNAct(nn.Sequential):
             bn=norm_layer(out_channels),
         )
         if activation is not None:
-            layers["act"] = activation()
+            # In place, as torchvision's Conv2dNormActivation: batch norm's backward does not
+            # need its output, so overwriting it saves one tensor's memory traffic per layer.
+            layers["act"] = activation(inplace=True)
         super().__init__(layers)
         self.out_channels = out_channels
 

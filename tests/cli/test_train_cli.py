@@ -146,10 +146,18 @@ def _write(path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(
-    case: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    case: str,
+    trained_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     build, message = BAD_INPUTS[case]
+    monkeypatch.chdir(tmp_path)  # where a default run directory (runs/...) would appear
+    before = sorted(trained_run.iterdir())
     code, _, err = run(build(tmp_path, trained_run), capsys)
     assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert message in err
+    assert not (tmp_path / "runs").exists(), "a failed command left a run directory behind"
+    assert sorted(trained_run.iterdir()) == before

@@ -53,3 +53,20 @@ def test_median_frequency_weights_follow_segnet() -> None:
     median = frequency.quantile(0.5)
     assert weights[:2].tolist() == pytest.approx((median / frequency).tolist())
     assert weights[2] == 0.0  # never seen
+
+
+def test_border_loss_weighs_the_gap_between_touching_objects_most() -> None:
+    # Two cells (class 1) separated by a one-pixel membrane column (class 0).
+    target = torch.ones(1, 9, 9, dtype=torch.long)
+    target[0, :, 4] = 0
+    border = build_loss("border")
+    wrong_in_gap, wrong_in_cell = torch.zeros(1, 2, 9, 9), torch.zeros(1, 2, 9, 9)
+    wrong_in_gap[0, 1, 4, 4] = 10.0  # scores "cell" on one gap pixel
+    wrong_in_cell[0, 0, 4, 1] = 10.0  # scores "membrane" on one cell pixel
+    baseline = border(torch.zeros(1, 2, 9, 9), target)
+    # Class balance alone weighs the gap 8x a cell pixel here (72 vs 9 pixels); the border
+    # term adds w0 * exp(-(1 + 1)^2 / 2 sigma^2) = 9.2 on top of the gap's 4.5.
+    ratio = (border(wrong_in_gap, target) - baseline) / (border(wrong_in_cell, target) - baseline)
+    assert 20 < ratio < 30
+    with pytest.raises(CnnzooError, match="segmentation masks"):
+        border(torch.zeros(2, 3), torch.tensor([0, 1]))

@@ -129,3 +129,26 @@ def test_fast_paths_are_timed_against_plain_fp32(capsys) -> None:  # noqa: ANN00
     }
     assert paths["baseline"]["speedup"] == 1.0
     assert all(row["images_per_second"] > 0 for row in paths.values())
+
+
+@pytest.mark.parametrize("folded_faster", [True, False])
+def test_inference_folds_batch_norms_only_where_that_measures_faster(
+    folded_faster: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cnnzoo.speed.benchmark as benchmark
+
+    def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
+        for step in steps:
+            step()
+        plain, folded = [2.0] * iters, [1.0 if folded_faster else 3.0] * iters
+        return [plain, folded]
+
+    monkeypatch.setattr(benchmark, "_interleaved_latencies", latencies)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    notes: list[str] = []
+    settings = BenchmarkSettings(batch_size=1, input_size=(3, 32, 32))
+    images, targets = torch.randn(1, 3, 32, 32), torch.tensor([0])
+    kept = benchmark._fold_where_faster(model, images, targets, settings, notes)
+    batch_norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules())
+    assert (batch_norms == 0) == folded_faster
+    assert ("folded" if folded_faster else "kept") in notes[0]
