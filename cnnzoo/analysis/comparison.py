@@ -36,6 +36,8 @@ class ModelSummary:
     latency_ms: float | None  # median milliseconds per image on this machine
     metric: str | None  # "top1" or "miou" for runs
     score: float | None  # value of ``metric`` on the run's test split
+    epochs: int | None = None  # a run's training epochs
+    train_seconds: float | None = None  # a run's wall time of training and validation
 
     @property
     def macs(self) -> float:
@@ -50,6 +52,8 @@ class _Candidate:
     shape: tuple[int, int, int]
     metric: str | None = None
     score: float | None = None
+    epochs: int | None = None
+    train_seconds: float | None = None
 
 
 def _named(name: str, input_shape: Sequence[int] | None) -> _Candidate:
@@ -74,6 +78,8 @@ def _trained(run_dir: Path) -> _Candidate:
         shape=(analysed.in_channels, height, width),
         metric=metric,
         score=metrics.get(metric),
+        epochs=metrics.get("epochs"),
+        train_seconds=metrics.get("train_seconds"),
     )
 
 
@@ -103,12 +109,25 @@ def compare_models(
             latency_ms=None if timing is None else timing.median_ms,
             metric=c.metric,
             score=c.score,
+            epochs=c.epochs,
+            train_seconds=c.train_seconds,
         )
         for c, timing in zip(candidates, timings)
     ]
 
 
-_HEADER = ("model", "input", "params", "GMACs", "FLOPs", "latency (ms)", "score")
+_HEADER = (
+    "model",
+    "input",
+    "params",
+    "GMACs",
+    "FLOPs",
+    "latency (ms)",
+    "epochs",
+    "train s",
+    "score",
+)
+_RIGHT_ALIGNED = range(2, 8)
 
 
 def _cells(row: ModelSummary) -> tuple[str, ...]:
@@ -121,6 +140,8 @@ def _cells(row: ModelSummary) -> tuple[str, ...]:
         f"{row.macs / 1e9:.3f}",
         human(row.flops),
         latency,
+        "-" if row.epochs is None else str(row.epochs),
+        "-" if row.train_seconds is None else f"{row.train_seconds:.0f}",
         score,
     )
 
@@ -131,7 +152,8 @@ def format_comparison(rows: Sequence[ModelSummary]) -> str:
     widths = [max(len(r[i]) for r in [_HEADER, *body]) for i in range(len(_HEADER))]
     lines = [
         "  ".join(
-            c.rjust(w) if 2 <= i <= 5 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            c.rjust(w) if i in _RIGHT_ALIGNED else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
         )
         for r in [_HEADER, *body]
     ]

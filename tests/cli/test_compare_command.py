@@ -73,5 +73,8 @@ def test_runs_add_their_test_score(
     assert record["metric"] == "top1" and record["score"] == metrics["top1"]
     assert record["input_shape"] == [1, *metrics["image_size"]]
     assert record["params"] == metrics["params"]
-    assert f"top1 {metrics['top1']:.4f}" in capsys.readouterr().out
+    assert record["epochs"] == metrics["epochs"] == 1
+    assert record["train_seconds"] == metrics["train_seconds"]
+    table = capsys.readouterr().out
+    assert f"top1 {metrics['top1']:.4f}" in table and "train s" in table
     _is_picture(tmp_path / "comparison.png")
