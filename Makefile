@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint format clean
+.PHONY: demo test test-slow bench lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -n 2 -m slow
+
+# The README's speed table: ours against torchvision, interleaved in one process, fp32 on
+# every core; training and inference at batch 8, 224x224 and batch 64, 32x32.
+BENCH_MODELS := resnet18 resnet50 vgg16 googlenet densenet121 mobilenet_v2 efficientnet_b0
+bench: $(STAMP)
+	mkdir -p runs/benchmark
+	for mode in train infer; do \
+	  $(BIN)/cnnzoo benchmark $(BENCH_MODELS) --mode $$mode --batch-size 8 --input 3,224,224 \
+	    --vs-torchvision --iters 20 --format json > runs/benchmark/$$mode-224.json && \
+	  $(BIN)/cnnzoo benchmark $(BENCH_MODELS) --mode $$mode --batch-size 64 --input 3,32,32 \
+	    --vs-torchvision --iters 20 --format json > runs/benchmark/$$mode-32.json || exit 1; \
+	done
+	$(BIN)/python -m cnnzoo.speed.report runs/benchmark/*.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

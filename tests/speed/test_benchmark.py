@@ -152,3 +152,21 @@ def test_inference_folds_batch_norms_only_where_that_measures_faster(
     batch_norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules())
     assert (batch_norms == 0) == folded_faster
     assert ("folded" if folded_faster else "kept") in notes[0]
+
+
+def test_speed_report_joins_benchmark_files_into_one_table(tmp_path, capsys) -> None:  # noqa: ANN001
+    from cnnzoo.speed.report import main as report
+
+    assert main(["benchmark", "resnet18", "--input", "3,32,32", "--vs-torchvision",
+                 "--format", "json", *QUICK]) == 0  # fmt: skip
+    (tmp_path / "infer.json").write_text(capsys.readouterr().out)
+    assert main(["benchmark", "resnet18", "--input", "3,32,32", "--mode", "train",
+                 "--vs-torchvision", "--format", "json", *QUICK]) == 0  # fmt: skip
+    (tmp_path / "train.json").write_text(capsys.readouterr().out)
+    assert report([str(tmp_path / "infer.json"), str(tmp_path / "train.json")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| network | train 32x32, batch 2 | infer 32x32, batch 2 |"
+    assert table[2].startswith("| resnet18 | ") and table[2].count("**") == 4
+    (tmp_path / "bad.json").write_text("not json")
+    assert report([str(tmp_path / "bad.json")]) == 2
+    assert "not a benchmark JSON file" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""One markdown table from several ``cnnzoo benchmark --vs-torchvision --format json`` files.
+
+``make bench`` times training and inference at two sizes, one JSON file per
+(mode, size); this joins them into the README's speed table: a row per
+network, a column per setting, each cell ours / torchvision images per second
+with the median paired ratio and its 10th-90th percentile range.
+
+    python -m cnnzoo.speed.report runs/benchmark/*.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cnnzoo.errors import CnnzooError
+
+
+def _setting(result: dict) -> str:
+    channels, height, width = result["input_size"]
+    return f"{result['mode']} {height}x{width}, batch {result['batch_size']}"
+
+
+def _cell(result: dict) -> str:
+    ratio = result.get("speedup_vs_torchvision")
+    if ratio is None:
+        raise CnnzooError(f"{result['model']}: no torchvision timing; run with --vs-torchvision")
+    return (
+        f"{result['images_per_second']:.1f} / {result['torchvision_images_per_second']:.1f} = "
+        f"**{ratio:.2f}** ({result['speedup_p10']:.2f}-{result['speedup_p90']:.2f})"
+    )
+
+
+def speed_table(paths: Sequence[Path]) -> str:
+    """The markdown table of the benchmark results in ``paths``."""
+    cells: dict[str, dict[str, str]] = {}
+    settings: list[str] = []
+    for path in paths:
+        try:
+            results = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise CnnzooError(f"{path} is not a benchmark JSON file: {error}") from None
+        for result in results:
+            setting = _setting(result)
+            if setting not in settings:
+                settings.append(setting)
+            cells.setdefault(result["model"], {})[setting] = _cell(result)
+    if not cells:
+        raise CnnzooError("no benchmark results in the files given")
+    settings.sort(key=lambda s: (not s.startswith("train"), s))
+    lines = [
+        "| network | " + " | ".join(settings) + " |",
+        "|---|" + "---|" * len(settings),
+    ]
+    for model, row in cells.items():
+        lines.append(f"| {model} | " + " | ".join(row.get(s, "-") for s in settings) + " |")
+    lines.append("")
+    lines.append(
+        "images/s ours / torchvision = **median of the per-round ratios** "
+        "(10th-90th percentile of those ratios)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
+    try:
+        print(speed_table(paths))
+    except CnnzooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
