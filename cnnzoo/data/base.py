@@ -77,9 +77,21 @@ def list_datasets(task: str | None = None) -> list[DataSourceEntry]:
     return [e for e in _SOURCES.values() if task is None or e.task == task]
 
 
+def source_name(spec: str) -> str:
+    """The registered source a ``--data`` spec names.
+
+    ``folder:IMAGES,MASKS`` (two folders) is the segmentation folder pair,
+    ``seg-folder``; ``folder:PATH`` (one) is the classification class folders.
+    """
+    name, _, argument = spec.partition(":")
+    if name == "folder" and "," in argument:
+        return "seg-folder"
+    return name
+
+
 def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
     """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``)."""
-    name, _, argument = spec.partition(":")
+    name, argument = source_name(spec), spec.partition(":")[2]
     if name not in _SOURCES:
         close = difflib.get_close_matches(name, list(_SOURCES), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""

@@ -1,7 +1,8 @@
 """Segmentation data sources: synthetic shapes, image/mask folders, CamVid, VOC and ISBI 2012.
 
-``seg-folder:IMAGES,MASKS`` is the image/mask folder pair (``folder:PATH`` is the
-class-per-folder tree of classification).
+``folder:IMAGES,MASKS`` (also ``seg-folder:IMAGES,MASKS``) is the image/mask
+folder pair; ``folder:PATH`` with one folder is the class-per-folder tree of
+classification.
 
 Every source returns :class:`~cnnzoo.data.base.DataSplits` whose items are
 ``(image, mask)``: a float (C, H, W) image in [0, 1] with ``in_channels``
@@ -299,7 +300,7 @@ def _image_files(folder: Path) -> dict[str, Path]:
 @register_dataset(
     "seg-folder",
     task="segmentation",
-    description="seg-folder:IMAGES,MASKS -- images and same-named class-index PNG masks "
+    description="folder:IMAGES,MASKS (or seg-folder:) -- images and same-named class-index PNG masks "
     "(0/255 masks read as binary; 255 = void otherwise; optional MASKS/classes.txt)",
 )
 def load_folder(request: DataRequest) -> DataSplits:

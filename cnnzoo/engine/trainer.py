@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.data import DataRequest, DataSplits, list_datasets, load_data
+from cnnzoo.data.base import source_name
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
     capture_rng_state,
@@ -607,7 +608,7 @@ def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
 
 def check_data_task(entry: ModelEntry, data_spec: str) -> None:
     """Fail fast, before loading anything, when a registered source has the other task."""
-    name = data_spec.partition(":")[0]
+    name = source_name(data_spec)
     source = next((s for s in list_datasets() if s.name == name), None)
     if source is not None:
         _check_same_task(entry, source.task, data_spec)

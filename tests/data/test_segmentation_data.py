@@ -111,7 +111,11 @@ def test_folder_of_binary_masks(tmp_path: Path) -> None:
         f"cell{i}": np.where(_blocks(np.random.default_rng(i), (24, 32), 2), 255, 0)
         for i in range(5)
     }
-    splits = load_data(_folder(tmp_path, masks), DataRequest(augment="none"))
+    spec = _folder(tmp_path, masks)
+    splits = load_data(spec, DataRequest(augment="none"))
+    # folder:IMAGES,MASKS (two folders) is the same source as seg-folder:IMAGES,MASKS.
+    alias = load_data(spec.replace("seg-folder:", "folder:"), DataRequest(augment="none"))
+    assert alias.task == "segmentation" and len(alias.train) == len(splits.train)
     assert splits.class_names == ["background", "foreground"]
     assert (len(splits.train), len(splits.val)) == (4, 1)
     _check_items(splits.train, 3, 2, 255)
