@@ -300,8 +300,8 @@ def _image_files(folder: Path) -> dict[str, Path]:
 @register_dataset(
     "seg-folder",
     task="segmentation",
-    description="folder:IMAGES,MASKS (or seg-folder:) -- images and same-named class-index PNG masks "
-    "(0/255 masks read as binary; 255 = void otherwise; optional MASKS/classes.txt)",
+    description="folder:IMAGES,MASKS (or seg-folder:) -- images and same-named class-index "
+    "PNG masks (0/255 masks read as binary; 255 = void otherwise; optional MASKS/classes.txt)",
 )
 def load_folder(request: DataRequest) -> DataSplits:
     check_in_channels(request.in_channels)
