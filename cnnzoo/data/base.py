@@ -28,7 +28,7 @@ class DataRequest:
     download: bool = False  # fetch the set if it is missing (--download); never implicit
     image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
     in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
-    augment: str = "none"  # "none", "basic" or "strong"
+    augment: str = "none"  # "none", "basic", "affine" or "strong"
     seed: int = 0  # fixes validation splits and synthetic data
 
 

@@ -28,7 +28,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 # (low, high) scale factors drawn per sample; DeepLab trains with 0.5-2.0 (v3 §4.1).
-SCALE_RANGES = {"none": None, "basic": (0.75, 1.5), "strong": (0.5, 2.0)}
+# "affine" is "strong" without its colour jitter and vertical flips: geometry only.
+SCALE_RANGES = {"none": None, "basic": (0.75, 1.5), "affine": (0.5, 2.0), "strong": (0.5, 2.0)}
 
 
 class RandomScale(v2.Transform):

@@ -5,21 +5,22 @@ decoded per sample per epoch; resizing and grey/colour conversion use
 ``torchvision.transforms.v2.functional`` on the whole stack (imported when
 first needed: torchvision takes seconds to import). Augmentation is
 drawn per sample but applied to the batch at once: every image gets its own
-random affine map (shift, and for ``strong`` also rotation and scale), all
+random affine map (shift, and for ``affine`` and ``strong`` also rotation and scale), all
 resampled by a single ``grid_sample`` call, and a label mask goes through the
 same map with nearest-neighbour sampling so image and mask stay aligned.
 
 The policies follow the papers' practice: ``basic`` is the 4-pixel shift and
 horizontal flip of He et al. 2015 (sec. 4.2, CIFAR-10) scaled to the image
-side; ``strong`` adds rotations up to 15 degrees, scale changes of 10 % and
-random erasing (Zhong et al. 2017, arXiv:1708.04896). Flips are used only
+side; ``affine`` adds rotations up to 15 degrees and scale changes of 10 %;
+``strong`` adds random erasing to those (Zhong et al. 2017, arXiv:1708.04896),
+which on digits can blank the stroke that decides the class. Flips are used only
 where they preserve the label (not for digits: a mirrored 2 is no 2).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -44,18 +45,20 @@ class AugmentPolicy:
 
 
 def augment_policy(name: str, mirror_invariant: bool) -> AugmentPolicy:
-    """The policy behind ``--augment none|basic|strong`` for a data set."""
+    """The policy behind ``--augment none|basic|affine|strong`` for a data set."""
     if name == "none":
         return AugmentPolicy()
     # He et al. 2015: pad 4 pixels of a 32-pixel side and crop back = a shift of 1/8.
     basic = AugmentPolicy(shift=1 / 8, flip=mirror_invariant)
     if name == "basic":
         return basic
+    # Geometric distortions only: what a scanned digit may undergo without changing class.
+    affine = AugmentPolicy(shift=basic.shift, rotation=15.0, scale=0.1, flip=mirror_invariant)
+    if name == "affine":
+        return affine
     if name == "strong":
-        return AugmentPolicy(
-            shift=basic.shift, rotation=15.0, scale=0.1, flip=mirror_invariant, erase=0.5
-        )
-    raise CnnzooError(f"unknown augmentation {name!r}; choose none, basic or strong")
+        return replace(affine, erase=0.5)
+    raise CnnzooError(f"unknown augmentation {name!r}; choose none, basic, affine or strong")
 
 
 def convert_channels(images: Tensor, channels: int) -> Tensor:

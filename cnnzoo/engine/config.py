@@ -23,7 +23,7 @@ from cnnzoo.errors import CnnzooError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
 LOSSES = ("ce", "mse", "dice", "border")
-AUGMENTATIONS = ("none", "basic", "strong")
+AUGMENTATIONS = ("none", "basic", "affine", "strong")
 PRECISIONS = ("fp32", "bf16")
 CLASS_WEIGHTS = ("none", "median_frequency")
 STEP_UNITS = ("epoch", "iteration")
@@ -74,7 +74,8 @@ class TrainConfig:
     class_weights: str = "none"  # none | median_frequency (Badrinarayanan et al. 2015)
 
     # Data handling.
-    augment: str = "basic"  # none | basic (shifts, flips where allowed) | strong
+    # none | basic (shifts, flips where allowed) | affine (+ rotation, scale) | strong (+ erasing)
+    augment: str = "basic"
     workers: int = 0  # DataLoader worker processes for data sets not held in memory
 
     # Numerics and reproducibility.

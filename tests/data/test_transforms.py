@@ -47,7 +47,18 @@ def test_flips_only_where_the_label_survives_them() -> None:
     assert any(mirrored) and not all(mirrored)
 
 
-@pytest.mark.parametrize("policy", ["basic", "strong"])
+def test_affine_is_strong_without_erasing() -> None:
+    affine, strong = augment_policy("affine", False), augment_policy("strong", False)
+    assert affine.rotation == strong.rotation == 15.0 and affine.scale == strong.scale == 0.1
+    assert affine.erase == 0.0 < strong.erase
+    images = torch.full((64, 1, 16, 16), 200, dtype=torch.uint8)
+    generator = torch.Generator().manual_seed(0)
+    warped, _ = augment_batch(images, None, affine, generator)
+    # Only the borders a rotation or shift uncovers go dark, never a patch in the middle.
+    assert bool((warped[:, :, 6:10, 6:10] > 0).all())
+
+
+@pytest.mark.parametrize("policy", ["basic", "affine", "strong"])
 def test_masks_move_with_their_images_and_void_fills_the_border(policy: str) -> None:
     generator = torch.Generator().manual_seed(2)
     masks = torch.randint(0, 4, (8, 4, 4), generator=generator)
