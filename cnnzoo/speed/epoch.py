@@ -117,10 +117,11 @@ def _time_data_pipeline(trainer: Trainer, config: TrainConfig, epoch: int) -> fl
 
 def format_epoch(timing: EpochTiming) -> str:
     """Two lines: the epoch and its split."""
+    threads = f"{timing.threads} thread" + ("" if timing.threads == 1 else "s")
     return (
         f"{timing.model} on {timing.data}: one epoch of {timing.images} images in "
         f"{timing.epoch_seconds:.2f} s ({timing.images_per_second:.0f} img/s, batch "
-        f"{timing.batch_size}, {timing.threads} threads, {timing.precision})\n"
+        f"{timing.batch_size}, {threads}, {timing.precision})\n"
         f"  data pipeline {timing.data_seconds:.3f} s ({100 * timing.data_share:.1f}%), "
         f"compute {timing.compute_seconds:.2f} s ({100 * (1 - timing.data_share):.1f}%)"
     )
