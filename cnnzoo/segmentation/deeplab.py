@@ -94,6 +94,24 @@ def dilated_fc(in_channels: int, rate: int, num_classes: int) -> nn.Sequential:
     )
 
 
+def init_head(head: nn.Module, score_layers: Sequence[nn.Conv2d]) -> None:
+    """He initialisation for ``head``, except its layers that output class scores: N(0, 0.01).
+
+    He's "fan_out" scaling divides by the few output channels of a score layer
+    (2 for a binary task), giving its weights a standard deviation near 1 and
+    logits in the tens: training then starts far off and, without batch norm in
+    the head, diverges. DeepLab's released models start fc8 from a Gaussian
+    of standard deviation 0.01.
+    """
+    init_weights(head)
+    for layer in score_layers:
+        nn.init.normal_(layer.weight, std=0.01)
+
+
+def _last_conv(branch: nn.Module) -> nn.Conv2d:
+    return branch if isinstance(branch, nn.Conv2d) else branch[-1]
+
+
 class DeepLabV1(DeepLabModel):
     """VGG-16 at output stride 8 -> LargeFOV fc6/fc7/fc8 -> bilinear upsampling x8.
 
@@ -104,7 +122,7 @@ class DeepLabV1(DeepLabModel):
     def __init__(self, encoder: FeatureExtractor, num_classes: int, in_channels: int) -> None:
         super().__init__(encoder, num_classes, in_channels)
         self.classifier = dilated_fc(encoder.feature_info[-1].channels, LARGEFOV_RATE, num_classes)
-        init_weights(self.classifier)
+        init_head(self.classifier, [self.classifier[-1]])
 
     def segment(self, x: Tensor) -> Tensor:
         return bilinear_resize(self.classifier(self.encoder(x)[-1]), x.shape[-2:])
@@ -142,7 +160,7 @@ class DeepLabV2(DeepLabModel):
         super().__init__(encoder, num_classes, in_channels)
         channels = encoder.feature_info[-1].channels
         self.aspp = SummedASPP(channels, num_classes, ASPP_V2_RATES, fully_connected)
-        init_weights(self.aspp)
+        init_head(self.aspp, [_last_conv(branch) for branch in self.aspp.branches])
 
     def segment(self, x: Tensor) -> Tensor:
         return bilinear_resize(self.aspp(self.encoder(x)[-1]), x.shape[-2:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
@@ -68,3 +69,13 @@ def test_v3_equals_torchvision_deeplabv3_resnet50() -> None:
     x = torch.randn(2, 3, 64, 72)
     with torch.no_grad():
         assert (reference(x)["out"] - ours(x)).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["deeplab_v1_largefov", "deeplab_v2"])
+def test_score_layers_start_small_so_training_does_not_diverge(name: str) -> None:
+    """fc8 starts from N(0, 0.01); He's fan_out scaling over 2 outputs would give std 1."""
+    model = cnnzoo.create_model(name, num_classes=2, in_channels=1, backbone="resnet18").eval()
+    score_layers = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.out_channels == 2]
+    assert score_layers and all(layer.weight.std() < 0.02 for layer in score_layers)
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 64, 64)).abs().max() < 5
