@@ -92,6 +92,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--aux-weight", type=float, help="weight of auxiliary-head losses")
     group.add_argument("--class-weights", choices=CLASS_WEIGHTS)
     group.add_argument("--augment", choices=AUGMENTATIONS)
+    group.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of the training images held out to pick best.pt (default 0.1)",
+    )
     group.add_argument("--image-size", type=int, help="square input side (default: the paper's)")
     group.add_argument("--in-channels", type=int, choices=(1, 3))
     group.add_argument(

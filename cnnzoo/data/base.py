@@ -30,6 +30,7 @@ class DataRequest:
     in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
     augment: str = "none"  # "none", "basic", "affine" or "strong"
     seed: int = 0  # fixes validation splits and synthetic data
+    val_fraction: float = 0.1  # share of the training split held out where a set has no val split
 
 
 @dataclass

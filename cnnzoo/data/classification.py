@@ -36,7 +36,6 @@ from cnnzoo.data.transforms import (
 )
 from cnnzoo.errors import CnnzooError
 
-VALIDATION_FRACTION = 0.1  # share of the training split held out when a set has no validation
 FIXED_SPLIT_SEED = 0  # the test splits of digits and mnist5k never change with --seed
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 DIGIT_NAMES = [str(d) for d in range(10)]
@@ -83,7 +82,7 @@ def in_memory_splits(
     """
     images, targets = convert_channels(train[0], request.in_channels), train[1].long()
     if val is None:
-        holdout = max(len(class_names), round(VALIDATION_FRACTION * targets.numel()))
+        holdout = max(len(class_names), round(request.val_fraction * targets.numel()))
         kept, held = stratified_split(targets, holdout, request.seed)
         val = (images[held], targets[held])
         images, targets = images[kept], targets[kept]

@@ -76,6 +76,9 @@ class TrainConfig:
     # Data handling.
     # none | basic (shifts, flips where allowed) | affine (+ rotation, scale) | strong (+ erasing)
     augment: str = "basic"
+    # Share of the training images held out to pick best.pt where a set has no validation
+    # split; a small share leaves more to train on when the test split is fixed (mnist5k).
+    val_fraction: float = 0.1
     workers: int = 0  # DataLoader worker processes for data sets not held in memory
 
     # Numerics and reproducibility.
@@ -123,6 +126,8 @@ class TrainConfig:
             raise CnnzooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise CnnzooError(f"grad_clip must be positive, got {self.grad_clip}")
+        if not 0.0 < self.val_fraction < 0.5:
+            raise CnnzooError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if self.workers < 0 or self.warmup < 0:
             raise CnnzooError("workers and warmup cannot be negative")
         if sorted(self.milestones) != list(self.milestones):

@@ -226,6 +226,7 @@ class Trainer:
                 in_channels=self.in_channels,
                 augment=config.augment,
                 seed=config.seed,
+                val_fraction=config.val_fraction,
             ),
         )
         self.task = check_task(self.entry, self.data, config.data)

@@ -45,6 +45,9 @@ def test_mnist5k_is_a_fixed_stratified_4000_1000_split() -> None:
     other_seed = load_data("mnist5k", request(seed=1))
     assert torch.equal(other_seed.test.images, splits.test.images)  # the test split never moves
     assert not torch.equal(other_seed.val.images, splits.val.images)
+    smaller_val = load_data("mnist5k", request(val_fraction=0.025))
+    assert class_counts(smaller_val.val) == [10] * 10 and len(smaller_val.train) == 3900
+    assert torch.equal(smaller_val.test.images, splits.test.images)
 
 
 def test_digits_are_upsampled_and_converted_to_colour() -> None:
