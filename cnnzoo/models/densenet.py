@@ -21,7 +21,8 @@ DenseNet, L=40, k=12) and ``densenet_bc100_k12`` (DenseNet-BC, L=100, k=12).
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,18 +199,28 @@ class DenseNet(Classifier):
             elif isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
+    def stages(self, x: Tensor) -> Iterator[Tensor]:
+        """Each stage's output in turn, computed only as it is asked for."""
         x = self.stem(x)
-        stages = [x] if self.stem_is_stage else []
+        if self.stem_is_stage:
+            yield x
         x = self.pool(x)
         for index, block in enumerate(self.blocks):
             if index:
                 x = self.transitions[index - 1](x)
             x = block(x)
-            stages.append(x)
-        # The blocks end on a concatenation; BN-ReLU before pooling as in the paper's code.
-        stages[-1] = F.relu(self.final_norm(x), inplace=True)
-        return stages
+            if index == len(self.blocks) - 1:
+                # The blocks end on a concatenation; BN-ReLU before pooling as in the paper's code.
+                x = F.relu(self.final_norm(x), inplace=True)
+            yield x
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        return list(self.stages(x))
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        # Keeping only the latest stage frees each block's concatenated map once the next
+        # transition has read it, so inference reuses that memory.
+        return deque(self.stages(x), maxlen=1)[0]
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))

@@ -151,6 +151,11 @@ class VGG(Classifier):
             stages.append(x)
         return stages
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        # Without the list of stages, each block's output is freed as soon as the next has
+        # read it: inference reuses that memory instead of holding every stage's map.
+        return self.features(x)
+
     def forward_head(self, features: Tensor) -> Tensor:
         x = self.dropout(F.relu(self.fc6_of_pool5(features), inplace=True))
         x = self.dropout(F.relu(self.fc7(x), inplace=True))
