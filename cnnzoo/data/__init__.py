@@ -10,6 +10,14 @@ from cnnzoo.data.base import (
     list_datasets,
     load_data,
     register_dataset,
+    source_name,
 )
 
-__all__ = ["DataRequest", "DataSplits", "list_datasets", "load_data", "register_dataset"]
+__all__ = [
+    "DataRequest",
+    "DataSplits",
+    "list_datasets",
+    "load_data",
+    "register_dataset",
+    "source_name",
+]

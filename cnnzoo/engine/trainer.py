@@ -42,8 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnnzoo.data import DataRequest, DataSplits, list_datasets, load_data
-from cnnzoo.data.base import source_name
+from cnnzoo.data import DataRequest, DataSplits, list_datasets, load_data, source_name
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
     capture_rng_state,

@@ -19,7 +19,7 @@ from cnnzoo.errors import CnnzooError
 
 
 def _setting(result: dict) -> str:
-    channels, height, width = result["input_size"]
+    _, height, width = result["input_size"]
     return f"{result['mode']} {height}x{width}, batch {result['batch_size']}"
 
 
