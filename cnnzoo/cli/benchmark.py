@@ -41,7 +41,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="input size (default: the size the paper used)",
     )
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
-    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="NHWC for both networks (--no-channels-last: NCHW for both); default: each its "
+        "own, torchvision NCHW, ours NHWC in training and the faster one in inference",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile first")
     parser.add_argument(
         "--no-fold",
@@ -136,7 +141,7 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
     c, h, w = first.input_size
     header_line = (
         f"mode={first.mode} precision={first.precision} threads={first.threads} "
-        f"channels_last={first.channels_last} compile={first.compile} "
+        f"compile={first.compile} "
         f"matmul peak={first.peak_gflops_per_second:.0f} GFLOP/s"
     )
     columns = [
@@ -149,9 +154,10 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
         "GFLOP/img",
         "GFLOP/s",
         "MFU",
+        "layout",
     ]
     if vs_torchvision:
-        columns += ["torchvision img/s", "ours/torchvision", "p10-p90"]
+        columns += ["torchvision img/s", "layout", "ours/torchvision", "p10-p90"]
     rows = []
     for r in results:
         c, h, w = r.input_size
@@ -165,16 +171,18 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
             f"{r.flops_per_image / 1e9:.3f}",
             f"{r.gflops_per_second:.1f}",
             f"{100 * r.mfu:.1f}%",
+            "NHWC" if r.channels_last else "NCHW",
         ]
         if vs_torchvision:
             row += (
                 [
                     f"{r.torchvision_images_per_second:.1f}",
+                    "NHWC" if r.torchvision_channels_last else "NCHW",
                     f"{r.speedup_vs_torchvision:.3f}",
                     f"{r.speedup_p10:.2f}-{r.speedup_p90:.2f}",
                 ]
                 if r.speedup_vs_torchvision is not None
-                else ["-", "-", "-"]
+                else ["-", "-", "-", "-"]
             )
         rows.append(row)
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]

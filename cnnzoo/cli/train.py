@@ -110,7 +110,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     group = parser.add_argument_group("run")
     group.add_argument("--precision", choices=PRECISIONS)
-    group.add_argument("--channels-last", action="store_true")
+    group.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="NHWC memory layout (default: on for CPU, off for GPU)",
+    )
     group.add_argument("--seed", type=int)
     group.add_argument("--device", choices=DEVICES)
     group.add_argument("--threads", type=int, help="CPU threads (default: one per core)")

@@ -83,7 +83,8 @@ class TrainConfig:
 
     # Numerics and reproducibility.
     precision: str = "fp32"  # fp32 | bf16 (autocast)
-    channels_last: bool = False  # NHWC memory layout, faster for convolutions on some CPUs
+    # NHWC memory layout; None: NHWC on CPU, where it trains 1.0-3.3x faster (engine.layout)
+    channels_last: bool | None = None
     seed: int = 0  # seeds weights, shuffling, augmentation and validation splits
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = None  # CPU threads for PyTorch; None: its default (one per core)

@@ -60,6 +60,7 @@ from cnnzoo.engine.distributed import (
     wrap_model,
 )
 from cnnzoo.engine.evaluate import autocast, evaluate, to_device
+from cnnzoo.engine.layout import resolve_channels_last
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.optim import build_optimizer, build_scheduler
@@ -189,6 +190,7 @@ class Trainer:
         config.validate()
         self.context = context or SINGLE_PROCESS
         self.device = process_device(self.context, pick_device(config.device))
+        self.channels_last = resolve_channels_last(config.channels_last, self.device)
         self.run_dir = Path(config.out) if config.out else default_run_dir(config)
         self.resume_state: dict[str, Any] | None = None
         if resume:
@@ -267,7 +269,7 @@ class Trainer:
             **self.config.model_options,
         )
         model = model.to(self.device)
-        if self.config.channels_last:
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
 
@@ -384,7 +386,7 @@ class Trainer:
         for index, (images, targets, global_batch) in enumerate(bar):
             if index == steps:
                 break
-            images, targets = to_device(images, targets, self.device, config.channels_last)
+            images, targets = to_device(images, targets, self.device, self.channels_last)
             loss, scores = self._train_step(images, targets, global_batch, signals)
             tracker.update(scores.detach(), targets, float(loss))
             images_seen += global_batch
@@ -481,7 +483,7 @@ class Trainer:
             batch_size=self.config.eval_batch_size,
             device=self.device,
             precision=self.config.precision,
-            channels_last=self.config.channels_last,
+            channels_last=self.channels_last,
             workers=self.config.workers,
         )
         return self.context.reduce_tracker(tracker, self.device)

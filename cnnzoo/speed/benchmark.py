@@ -14,6 +14,13 @@ an SGD-with-momentum update. Inference mode runs under
 batch norm into the convolution before it (:mod:`cnnzoo.speed.fold`) when
 that measures faster for the network and input at hand.
 
+Each network runs in its own default memory layout unless one is asked for:
+torchvision's NCHW, and cnnzoo's NHWC for training on CPU
+(:mod:`cnnzoo.engine.layout`) and, for inference, whichever of NCHW and NHWC
+measures faster for the network and input at hand. ``channels_last=True``
+(or ``False``) runs both networks NHWC (or NCHW), which compares the
+networks alone with the layout taken out.
+
 Against torchvision, both networks are built in one process with the same
 weights (torchvision's, mapped onto ours by the registry's converter, so both
 compute the same function), get the same settings and the same images, and
@@ -41,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnzoo.engine.layout import resolve_channels_last
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
@@ -64,7 +72,9 @@ class BenchmarkSettings:
     batch_size: int = 8
     input_size: tuple[int, int, int] | None = None  # (C, H, W); None: the size the paper used
     precision: str = "fp32"  # "fp32", or "bf16" autocast on the matrix products
-    channels_last: bool = False  # NHWC memory format for weights and images
+    # NHWC (True) or NCHW (False) for weights and images of both networks; None: each
+    # network's own default (see the module docstring)
+    channels_last: bool | None = None
     compile: bool = False  # torch.compile both networks first (compile time is not timed)
     fold_batchnorm: bool = True  # inference: fold batch norms into convolutions (ours only)
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
@@ -82,7 +92,7 @@ class BenchmarkResult:
     batch_size: int
     input_size: tuple[int, int, int]
     precision: str
-    channels_last: bool
+    channels_last: bool  # the layout ours ran in
     compile: bool
     threads: int
     images_per_second: float
@@ -93,6 +103,7 @@ class BenchmarkResult:
     peak_gflops_per_second: float  # matrix-product peak of this machine in this dtype
     mfu: float  # gflops_per_second / peak_gflops_per_second
     torchvision_images_per_second: float | None = None
+    torchvision_channels_last: bool | None = None  # the layout torchvision's copy ran in
     speedup_vs_torchvision: float | None = None  # > 1: ours is faster
     speedup_p10: float | None = None  # 10th percentile of the per-round ratios
     speedup_p90: float | None = None  # 90th percentile of the per-round ratios
@@ -192,6 +203,7 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
     }
     if settings.mode == "infer":
         paths["fold"] = replace(base, fold_batchnorm=True)
+        paths["fold + channels_last"] = replace(base, fold_batchnorm=True, channels_last=True)
         paths["fold + channels_last + bf16"] = replace(
             base, fold_batchnorm=True, channels_last=True, precision="bf16"
         )
@@ -253,12 +265,19 @@ def _benchmark_one(
         theirs = _torchvision_model(entry, num_classes)
         ours.load_state_dict(entry.from_torchvision(theirs.state_dict()))
     images, targets = _batch(entry, settings.batch_size, input_size, num_classes)
-    if settings.mode == "infer" and settings.fold_batchnorm:
-        ours = _fold_where_faster(ours, images, targets, settings, notes)
-    flops = _count_flops(ours, images, targets, settings) / settings.batch_size
+    if settings.mode == "infer":
+        ours, ours_layout = _fastest_inference(ours, images, targets, settings, notes)
+    else:
+        ours_layout = resolve_channels_last(settings.channels_last, "cpu")
+        if settings.channels_last is None and ours_layout:
+            notes.append("trains NHWC, cnnzoo's default layout on CPU")
+    ours_settings = replace(settings, channels_last=ours_layout)
+    theirs_settings = replace(settings, channels_last=bool(settings.channels_last))
+    flops = _count_flops(ours, images, targets, ours_settings) / settings.batch_size
 
-    timed = [ours] if theirs is None else [ours, theirs]
-    steps = [_make_step(model, images, targets, settings) for model in timed]
+    steps = [_make_step(ours, images, targets, ours_settings)]
+    if theirs is not None:
+        steps.append(_make_step(theirs, images, targets, theirs_settings))
     latencies = _interleaved_latencies(steps, settings.warmup, settings.iters)
     p50 = statistics.median(latencies[0])
     images_per_second = settings.batch_size / p50
@@ -269,7 +288,7 @@ def _benchmark_one(
         batch_size=settings.batch_size,
         input_size=tuple(input_size),
         precision=settings.precision,
-        channels_last=settings.channels_last,
+        channels_last=ours_layout,
         compile=settings.compile,
         threads=torch.get_num_threads(),
         images_per_second=images_per_second,
@@ -283,6 +302,7 @@ def _benchmark_one(
     )
     if theirs is not None:
         result.torchvision_images_per_second = settings.batch_size / statistics.median(latencies[1])
+        result.torchvision_channels_last = theirs_settings.channels_last
         ratios = [their / our for our, their in zip(latencies[0], latencies[1])]
         result.speedup_vs_torchvision = statistics.median(ratios)
         result.speedup_p10 = _percentile(ratios, 0.1)
@@ -290,29 +310,49 @@ def _benchmark_one(
     return result
 
 
-def _fold_where_faster(
+def _fastest_inference(
     model: nn.Module, images: Tensor, targets: Tensor, settings: BenchmarkSettings, notes: list
-) -> nn.Module:
-    """The network with its batch norms folded, if that measures faster here; else unchanged.
+) -> tuple[nn.Module, bool]:
+    """Ours for inference: batch norms folded or kept, NCHW or NHWC, whichever runs fastest.
 
     Folding saves a memory pass per convolution, but a convolution with a
     bias can take a slower kernel: oneDNN's depthwise convolutions on the
     1x1 and 2x2 maps of EfficientNet-B0 at 32x32 input run about 10% slower
-    folded. Both versions are timed interleaved for ``warmup`` rounds (at
-    least three) and the faster is kept, which the notes say.
+    folded. NHWC is 1.1-3.5x faster than NCHW for most networks here, but
+    ResNet-50 at 32x32 runs 8% slower in it. So each candidate the settings
+    allow (folding unless ``fold_batchnorm`` is off, both layouts unless
+    ``channels_last`` names one) is timed, interleaved, for ``warmup``
+    rounds (at least three); the fastest is returned with its layout, and the
+    notes say what was chosen.
     """
-    pairs = find_conv_batchnorm_pairs(model, images[:1])
-    if not pairs:
-        return model
-    folded = copy.deepcopy(model).eval()
-    fold_pairs(folded, pairs)
-    steps = [_make_step(m, images, targets, settings) for m in (model, folded)]
-    plain, fused = _interleaved_latencies(steps, 1, max(3, settings.warmup))
-    if statistics.median(fused) < statistics.median(plain):
-        notes.append("batch norm folded into convolutions")
-        return folded
-    notes.append("batch norms kept: folding measured slower on this input")
-    return model
+    layouts = [False, True] if settings.channels_last is None else [settings.channels_last]
+    variants = [model]
+    pairs = find_conv_batchnorm_pairs(model, images[:1]) if settings.fold_batchnorm else []
+    if pairs:
+        folded = copy.deepcopy(model).eval()
+        fold_pairs(folded, pairs)
+        variants.append(folded)
+    candidates = [(variant, layout) for variant in variants for layout in layouts]
+    if len(candidates) > 1:
+        candidates = [(copy.deepcopy(variant), layout) for variant, layout in candidates]
+        steps = [
+            _make_step(variant, images, targets, replace(settings, channels_last=layout))
+            for variant, layout in candidates
+        ]
+        times = _interleaved_latencies(steps, 1, max(3, settings.warmup))
+        fastest = min(range(len(candidates)), key=lambda i: statistics.median(times[i]))
+    else:
+        fastest = 0
+    chosen, layout = candidates[fastest]
+    if pairs:
+        notes.append(
+            "batch norm folded into convolutions"
+            if fastest >= len(layouts)  # the folded variant's candidates come last
+            else "batch norms kept: folding measured slower on this input"
+        )
+    if len(layouts) > 1:
+        notes.append(f"infers {'NHWC' if layout else 'NCHW'}: measured faster on this input")
+    return chosen, layout
 
 
 def _check_settings(settings: BenchmarkSettings) -> None:
@@ -374,7 +414,7 @@ def _autocast(precision: str) -> contextlib.AbstractContextManager:
 
 def _prepared(model: nn.Module, images: Tensor, settings: BenchmarkSettings) -> tuple:
     model.train(settings.mode == "train")
-    if settings.channels_last:
+    if settings.channels_last:  # None (each network's default) is NCHW here
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     if settings.compile:

@@ -27,8 +27,13 @@ def _cell(result: dict) -> str:
     ratio = result.get("speedup_vs_torchvision")
     if ratio is None:
         raise CnnzooError(f"{result['model']}: no torchvision timing; run with --vs-torchvision")
+    ours, theirs = result["channels_last"], result.get("torchvision_channels_last") or False
+    layouts = ("NHWC " if ours else "NCHW ", "NHWC " if theirs else "NCHW ")
+    if ours == theirs:  # a layout is named only where the two differ
+        layouts = ("", "")
     return (
-        f"{result['images_per_second']:.1f} / {result['torchvision_images_per_second']:.1f} = "
+        f"{layouts[0]}{result['images_per_second']:.1f} / "
+        f"{layouts[1]}{result['torchvision_images_per_second']:.1f} = "
         f"**{ratio:.2f}** ({result['speedup_p10']:.2f}-{result['speedup_p90']:.2f})"
     )
 
@@ -59,7 +64,8 @@ def speed_table(paths: Sequence[Path]) -> str:
     lines.append("")
     lines.append(
         "images/s ours / torchvision = **median of the per-round ratios** "
-        "(10th-90th percentile of those ratios)"
+        "(10th-90th percentile of those ratios); NHWC / NCHW: the memory layout each ran in, "
+        "where the two differ"
     )
     return "\n".join(lines)
 

@@ -68,13 +68,17 @@ def test_yaml_recipe_sets_fields_and_flags_override_it(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("model: lenet1989\ndata: digits\nimage_size: 16\nepochs: 1\nlr: 0.1\n")
+    recipe.write_text(
+        "model: lenet1989\ndata: digits\nimage_size: 16\nepochs: 1\nlr: 0.1\nchannels_last: true\n"
+    )
     out = tmp_path / "run"
     code, stdout, _ = run(["train", "--config", str(recipe), "--lr", "0.2", "--out", str(out),
-                           "--quiet", "--threads", "1", "--no-plots"], capsys)  # fmt: skip
+                           "--quiet", "--threads", "1", "--no-plots", "--no-channels-last"],
+                          capsys)  # fmt: skip
     assert code == 0 and json.loads(stdout.strip().splitlines()[-1])["epochs"] == 1
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["lr"], saved["epochs"], saved["model"]) == (0.2, 1, "lenet1989")
+    assert saved["channels_last"] is False
     code, stdout, _ = run(["train", "--resume", "--out", str(out), "--epochs", "2", "--quiet"],
                           capsys)  # fmt: skip
     assert code == 0 and json.loads(stdout.strip().splitlines()[-1])["epochs"] == 2

@@ -78,6 +78,19 @@ def test_bf16_channels_last_and_tensorboard(tmp_path: Path) -> None:
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.parametrize(("setting", "nhwc"), [(None, True), (True, True), (False, False)])
+def test_networks_train_nhwc_on_cpu_unless_told(
+    setting: bool | None, nhwc: bool, tmp_path: Path
+) -> None:
+    trainer = Trainer(tiny_config(tmp_path / "run", epochs=1, channels_last=setting))
+    layout = torch.channels_last if nhwc else torch.contiguous_format
+    convs = [m for m in trainer.model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and trainer.channels_last == nhwc
+    assert all(c.weight.is_contiguous(memory_format=layout) for c in convs)
+    assert trainer.fit().completed
+    assert all(c.weight.is_contiguous(memory_format=layout) for c in convs)
+
+
 def test_existing_run_is_not_overwritten_without_force(tmp_path: Path) -> None:
     train(tiny_config(tmp_path / "run", epochs=1))
     with pytest.raises(CnnzooError, match="already holds a run.*--resume.*--force"):

@@ -96,6 +96,11 @@ def test_forward_and_backward(name: str, in_channels: int) -> None:
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
+def test_nhwc_computes_the_same_function(name: str, assert_layouts_agree) -> None:  # noqa: ANN001
+    assert_layouts_agree(_build(name, 3), _small_input(name, 3))
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
 def test_feature_info_matches_the_feature_maps(name: str) -> None:
     model = _build(name, 3).eval()
     size = 4 * get_model_entry(name).min_size

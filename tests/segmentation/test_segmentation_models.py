@@ -57,6 +57,11 @@ def test_gradients_reach_every_parameter(name: str) -> None:
     assert not missing, f"no gradient reached {missing[:3]}"
 
 
+@pytest.mark.parametrize("name", SEGMENTERS)
+def test_nhwc_computes_the_same_function(name: str, assert_layouts_agree) -> None:  # noqa: ANN001
+    assert_layouts_agree(_build(name, 3), torch.randn(2, 3, 37, 45))
+
+
 @pytest.mark.parametrize("name", ["fcn_dilated", "deeplab_v3"])
 def test_auxiliary_head_only_in_training(name: str) -> None:
     model = cnnzoo.create_model(name, 4, backbone="resnet18", aux_head=True).train()

@@ -125,33 +125,66 @@ def test_fast_paths_are_timed_against_plain_fp32(capsys) -> None:  # noqa: ANN00
         "bf16",
         "channels_last + bf16",
         "fold",
+        "fold + channels_last",
         "fold + channels_last + bf16",
     }
     assert paths["baseline"]["speedup"] == 1.0
     assert all(row["images_per_second"] > 0 for row in paths.values())
 
 
-@pytest.mark.parametrize("folded_faster", [True, False])
-def test_inference_folds_batch_norms_only_where_that_measures_faster(
-    folded_faster: bool, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fastest", [0, 1, 2, 3])
+def test_inference_keeps_the_fastest_of_folding_and_layout(
+    fastest: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import cnnzoo.speed.benchmark as benchmark
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
         for step in steps:
             step()
-        plain, folded = [2.0] * iters, [1.0 if folded_faster else 3.0] * iters
-        return [plain, folded]
+        return [[1.0 if i == fastest else 2.0] * iters for i in range(len(steps))]
 
     monkeypatch.setattr(benchmark, "_interleaved_latencies", latencies)
     model = torchvision.models.resnet18(num_classes=10).eval()
     notes: list[str] = []
     settings = BenchmarkSettings(batch_size=1, input_size=(3, 32, 32))
     images, targets = torch.randn(1, 3, 32, 32), torch.tensor([0])
-    kept = benchmark._fold_where_faster(model, images, targets, settings, notes)
+    kept, nhwc = benchmark._fastest_inference(model, images, targets, settings, notes)
     batch_norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in kept.modules())
-    assert (batch_norms == 0) == folded_faster
-    assert ("folded" if folded_faster else "kept") in notes[0]
+    folded, expect_nhwc = fastest >= 2, fastest % 2 == 1  # (plain, folded) x (NCHW, NHWC)
+    assert (batch_norms == 0) == folded and nhwc == expect_nhwc
+    assert ("folded" if folded else "kept") in notes[0]
+    assert ("NHWC" if nhwc else "NCHW") in notes[1]
+    conv = next(m for m in kept.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) == nhwc
+
+
+def test_a_layout_asked_for_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cnnzoo.speed.benchmark as benchmark
+
+    def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
+        assert len(steps) == 2  # folded or not, in the one layout asked for
+        return [[2.0] * iters, [1.0] * iters]
+
+    monkeypatch.setattr(benchmark, "_interleaved_latencies", latencies)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    notes: list[str] = []
+    settings = BenchmarkSettings(batch_size=1, input_size=(3, 32, 32), channels_last=False)
+    images, targets = torch.randn(1, 3, 32, 32), torch.tensor([0])
+    _, nhwc = benchmark._fastest_inference(model, images, targets, settings, notes)
+    assert not nhwc and notes == ["batch norm folded into convolutions"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "ours", "theirs"),
+    [([], True, False), (["--channels-last"], True, True), (["--no-channels-last"], False, False)],
+)
+def test_training_layouts(flag: list[str], ours: bool, theirs: bool, capsys) -> None:  # noqa: ANN001
+    """By default each network trains in its own layout: ours NHWC on CPU, torchvision NCHW."""
+    command = ["benchmark", "resnet18", "--mode", "train", "--input", "3,32,32",
+               "--vs-torchvision", "--format", "json", *flag, *QUICK]  # fmt: skip
+    assert main(command) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["channels_last"] == ours and result["torchvision_channels_last"] == theirs
 
 
 def test_speed_report_joins_benchmark_files_into_one_table(tmp_path, capsys) -> None:  # noqa: ANN001
