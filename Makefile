@@ -30,15 +30,19 @@ test-slow: $(STAMP)
 # The README's speed table: ours against torchvision, interleaved in one process, fp32 on
 # every core; training and inference at batch 8, 224x224 and batch 64, 32x32.
 BENCH_MODELS := resnet18 resnet50 vgg16 googlenet densenet121 mobilenet_v2 efficientnet_b0
+# BENCH_FLAGS=--no-channels-last times both networks NCHW (the same-layout control)
+BENCH_FLAGS ?=
+BENCH_DIR ?= runs/benchmark
 bench: $(STAMP)
-	mkdir -p runs/benchmark
+	mkdir -p $(BENCH_DIR)
 	for mode in train infer; do \
 	  $(BIN)/cnnzoo benchmark $(BENCH_MODELS) --mode $$mode --batch-size 8 --input 3,224,224 \
-	    --vs-torchvision --iters 20 --format json > runs/benchmark/$$mode-224.json && \
+	    --vs-torchvision --iters 20 $(BENCH_FLAGS) --format json > $(BENCH_DIR)/$$mode-224.json && \
 	  $(BIN)/cnnzoo benchmark $(BENCH_MODELS) --mode $$mode --batch-size 64 --input 3,32,32 \
-	    --vs-torchvision --iters 20 --format json > runs/benchmark/$$mode-32.json || exit 1; \
+	    --vs-torchvision --iters 20 $(BENCH_FLAGS) --format json > $(BENCH_DIR)/$$mode-32.json \
+	    || exit 1; \
 	done
-	$(BIN)/python -m cnnzoo.speed.report runs/benchmark/*.json
+	$(BIN)/python -m cnnzoo.speed.report $(BENCH_DIR)/*.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -60,7 +60,7 @@ from cnnzoo.engine.distributed import (
     wrap_model,
 )
 from cnnzoo.engine.evaluate import autocast, evaluate, to_device
-from cnnzoo.engine.layout import resolve_channels_last
+from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.optim import build_optimizer, build_scheduler
@@ -270,7 +270,8 @@ class Trainer:
         )
         model = model.to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            example = torch.zeros(2, self.in_channels, *self.image_size, device=self.device)
+            model = to_channels_last(model, example)
         return model
 
     def _build_loss(self) -> LossFunction:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnzoo.engine.layout import resolve_channels_last
+from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
@@ -415,7 +415,7 @@ def _autocast(precision: str) -> contextlib.AbstractContextManager:
 def _prepared(model: nn.Module, images: Tensor, settings: BenchmarkSettings) -> tuple:
     model.train(settings.mode == "train")
     if settings.channels_last:  # None (each network's default) is NCHW here
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model, images[:2])
         images = images.contiguous(memory_format=torch.channels_last)
     if settings.compile:
         model = torch.compile(model)
