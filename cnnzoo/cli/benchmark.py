@@ -82,7 +82,14 @@ def run(args: argparse.Namespace) -> int:
         from cnnzoo.speed.epoch import benchmark_epoch, format_epoch
 
         results = [
-            benchmark_epoch(name, args.data, batch_size=args.batch_size, threads=args.threads)
+            benchmark_epoch(
+                name,
+                args.data,
+                batch_size=args.batch_size,
+                threads=args.threads,
+                precision=args.precision,
+                channels_last=args.channels_last,
+            )
             for name in names
         ]
         if args.format == "json":

@@ -34,6 +34,7 @@ class EpochTiming:
     batch_size: int
     threads: int
     precision: str
+    channels_last: bool  # the layout the network trained in
     images: int  # training images in one epoch
     epoch_seconds: float  # training time of the fastest epoch, as the engine measures it
     data_seconds: float  # drawing that many batches from the data pipeline alone
@@ -62,6 +63,7 @@ def benchmark_epoch(
     batch_size: int | None = None,
     threads: int | None = None,
     precision: str = "fp32",
+    channels_last: bool | None = None,
     epochs: int = 3,
 ) -> EpochTiming:
     """Train ``model`` on ``data`` for ``epochs`` epochs and time the fastest one."""
@@ -75,6 +77,7 @@ def benchmark_epoch(
             batch_size=batch_size or defaults.batch_size,
             threads=threads,
             precision=precision,
+            channels_last=channels_last,
             out=run_dir,
             plots=False,
             quiet=True,
@@ -92,6 +95,7 @@ def benchmark_epoch(
         batch_size=config.batch_size,
         threads=torch.get_num_threads(),
         precision=precision,
+        channels_last=trainer.channels_last,
         images=images,
         epoch_seconds=epoch_seconds,
         data_seconds=data_seconds,
@@ -121,7 +125,8 @@ def format_epoch(timing: EpochTiming) -> str:
     return (
         f"{timing.model} on {timing.data}: one epoch of {timing.images} images in "
         f"{timing.epoch_seconds:.2f} s ({timing.images_per_second:.0f} img/s, batch "
-        f"{timing.batch_size}, {threads}, {timing.precision})\n"
+        f"{timing.batch_size}, {threads}, {timing.precision}, "
+        f"{'NHWC' if timing.channels_last else 'NCHW'})\n"
         f"  data pipeline {timing.data_seconds:.3f} s ({100 * timing.data_share:.1f}%), "
         f"compute {timing.compute_seconds:.2f} s ({100 * (1 - timing.data_share):.1f}%)"
     )

@@ -104,10 +104,12 @@ def test_mistakes_are_one_line_errors(arguments: list[str], message: str, capsys
     assert message in error and error.count("\n") == 1
 
 
-def test_epoch_split(capsys) -> None:  # noqa: ANN001
-    command = ["benchmark", "lenet5", "--epoch", "--data", "digits", "--format", "json"]
+@pytest.mark.parametrize(("flag", "nhwc"), [([], True), (["--no-channels-last"], False)])
+def test_epoch_split(flag: list[str], nhwc: bool, capsys) -> None:  # noqa: ANN001
+    command = ["benchmark", "lenet5", "--epoch", "--data", "digits", "--format", "json", *flag]
     assert main(command) == 0
     (timing,) = json.loads(capsys.readouterr().out)
+    assert timing["channels_last"] == nhwc
     assert timing["images"] > 1000  # digits: 1,797 images less the held-out splits
     assert 0 < timing["data_seconds"] < timing["epoch_seconds"]
     assert timing["compute_seconds"] == pytest.approx(
