@@ -169,7 +169,9 @@ class VGG(Classifier):
         weights and add the products. Summing those 49 weights first gives the
         same outputs and the same gradients for 1/49 of fc6's multiply-adds.
         """
-        if features.shape[-2:] != (1, 1):
+        # torch.jit.trace cannot record the stateless call below; a trace takes the
+        # general path, the same function.
+        if features.shape[-2:] != (1, 1) or torch.jit.is_tracing():
             return self.fc6(torch.flatten(self.avgpool(features), 1))
         area = self.avgpool.output_size**2
         weight = self.fc6.weight.unflatten(1, (features.shape[1], area)).sum(-1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -61,10 +63,17 @@ def _randomise_batchnorm(model: nn.Module, calibration_input: Tensor | None = No
         model.eval()
 
 
-def _assert_close(expected: Tensor, actual: Tensor) -> None:
+def _assert_close(expected: Tensor, actual: Tensor, float32_error: float = 0.0) -> None:
+    """Within 1e-4 of the largest output, or twice the network's own float32 error.
+
+    A deep network with random weights (ResNet-152, Plain-110) computes its outputs in
+    float32 only to 3e-4 relative or worse (against float64); folding moves the rounding,
+    not the function, which a wrong fold would change by order 1.
+    """
     scale = expected.abs().max().item()
     assert torch.isfinite(expected).all()
-    assert (expected - actual).abs().max().item() <= RELATIVE_TOLERANCE * scale
+    allowed = max(RELATIVE_TOLERANCE * scale, 2 * float32_error)
+    assert (expected - actual).abs().max().item() <= allowed
 
 
 def _check_model(name: str) -> None:
@@ -76,7 +85,10 @@ def _check_model(name: str) -> None:
     _randomise_batchnorm(model, calibration_input=torch.randn(8, 3, size, size))
     folded = fold_conv_batchnorm(model, x[:1])
     with torch.no_grad():
-        _assert_close(model(x), folded(x))
+        expected = model(x)
+        float64 = copy.deepcopy(model).double()(x.double())
+        float32_error = (expected.double() - float64).abs().max().item()
+        _assert_close(expected, folded(x), float32_error)
     remaining = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
     total = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if name in NOTHING_TO_FOLD:
