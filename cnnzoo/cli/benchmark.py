@@ -6,6 +6,7 @@ import argparse
 import json
 
 from cnnzoo.cli import parse_shape
+from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import list_models
 from cnnzoo.speed.benchmark import (
@@ -178,13 +179,13 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
             f"{r.flops_per_image / 1e9:.3f}",
             f"{r.gflops_per_second:.1f}",
             f"{100 * r.mfu:.1f}%",
-            "NHWC" if r.channels_last else "NCHW",
+            layout_name(r.channels_last),
         ]
         if vs_torchvision:
             row += (
                 [
                     f"{r.torchvision_images_per_second:.1f}",
-                    "NHWC" if r.torchvision_channels_last else "NCHW",
+                    layout_name(bool(r.torchvision_channels_last)),
                     f"{r.speedup_vs_torchvision:.3f}",
                     f"{r.speedup_p10:.2f}-{r.speedup_p90:.2f}",
                 ]

@@ -41,6 +41,11 @@ def resolve_channels_last(setting: bool | None, device: torch.device | str) -> b
     return torch.device(device).type == "cpu"
 
 
+def layout_name(channels_last: bool) -> str:
+    """ "NHWC" or "NCHW", as tables and notes name a layout."""
+    return "NHWC" if channels_last else "NCHW"
+
+
 def to_channels_last(model: nn.Module, example: Tensor) -> nn.Module:
     """``model`` with its weights NHWC, except convolutions that see 1x1 maps on ``example``.
 

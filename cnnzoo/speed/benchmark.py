@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
+from cnnzoo.engine.layout import layout_name, resolve_channels_last, to_channels_last
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
@@ -351,7 +351,7 @@ def _fastest_inference(
             else "batch norms kept: folding measured slower on this input"
         )
     if len(layouts) > 1:
-        notes.append(f"infers {'NHWC' if layout else 'NCHW'}: measured faster on this input")
+        notes.append(f"infers {layout_name(layout)}: measured faster on this input")
     return chosen, layout
 
 

@@ -22,6 +22,7 @@ import torch
 
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.evaluate import iterate_batches
+from cnnzoo.engine.layout import layout_name
 from cnnzoo.engine.trainer import Callback, Trainer, epoch_generator
 
 
@@ -126,7 +127,7 @@ def format_epoch(timing: EpochTiming) -> str:
         f"{timing.model} on {timing.data}: one epoch of {timing.images} images in "
         f"{timing.epoch_seconds:.2f} s ({timing.images_per_second:.0f} img/s, batch "
         f"{timing.batch_size}, {threads}, {timing.precision}, "
-        f"{'NHWC' if timing.channels_last else 'NCHW'})\n"
+        f"{layout_name(timing.channels_last)})\n"
         f"  data pipeline {timing.data_seconds:.3f} s ({100 * timing.data_share:.1f}%), "
         f"compute {timing.compute_seconds:.2f} s ({100 * (1 - timing.data_share):.1f}%)"
     )

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
 
 
@@ -27,13 +28,12 @@ def _cell(result: dict) -> str:
     ratio = result.get("speedup_vs_torchvision")
     if ratio is None:
         raise CnnzooError(f"{result['model']}: no torchvision timing; run with --vs-torchvision")
-    ours, theirs = result["channels_last"], result.get("torchvision_channels_last") or False
-    layouts = ("NHWC " if ours else "NCHW ", "NHWC " if theirs else "NCHW ")
-    if ours == theirs:  # a layout is named only where the two differ
-        layouts = ("", "")
+    ours, theirs = result["channels_last"], bool(result.get("torchvision_channels_last"))
+    named = ours != theirs  # a layout is named only where the two differ
+    ours_layout, their_layout = (f"{layout_name(c)} " if named else "" for c in (ours, theirs))
     return (
-        f"{layouts[0]}{result['images_per_second']:.1f} / "
-        f"{layouts[1]}{result['torchvision_images_per_second']:.1f} = "
+        f"{ours_layout}{result['images_per_second']:.1f} / "
+        f"{their_layout}{result['torchvision_images_per_second']:.1f} = "
         f"**{ratio:.2f}** ({result['speedup_p10']:.2f}-{result['speedup_p90']:.2f})"
     )
 
