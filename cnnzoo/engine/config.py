@@ -139,6 +139,21 @@ class TrainConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
+# Fields a resumed run may change: how long it runs and how it reports, not what it learns.
+RESUMABLE_FIELDS = (
+    "epochs",
+    "iterations",
+    "workers",
+    "quiet",
+    "tensorboard",
+    "plots",
+    "log_grad_norms",
+    "data_dir",
+    "download",
+    "device",
+    "threads",
+    "out",
+)
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:

@@ -51,7 +51,13 @@ from cnnzoo.engine.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from cnnzoo.engine.config import FIELD_NAMES, TrainConfig, config_from_dict, save_config
+from cnnzoo.engine.config import (
+    FIELD_NAMES,
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    config_from_dict,
+    save_config,
+)
 from cnnzoo.engine.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
@@ -80,21 +86,6 @@ RUN_FILES = (
     "metrics.json",
     "grad_norms.csv",
     "grad_norms.png",
-)
-# Fields a resumed run may change: how long it runs and how it reports, not what it learns.
-RESUMABLE_CHANGES = (
-    "epochs",
-    "iterations",
-    "workers",
-    "quiet",
-    "tensorboard",
-    "plots",
-    "log_grad_norms",
-    "data_dir",
-    "download",
-    "device",
-    "threads",
-    "out",
 )
 
 
@@ -674,12 +665,12 @@ def _resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path
     changed = [
         name
         for name in FIELD_NAMES
-        if name not in RESUMABLE_CHANGES and getattr(requested, name) != getattr(saved, name)
+        if name not in RESUMABLE_FIELDS and getattr(requested, name) != getattr(saved, name)
     ]
     if changed:
         raise CnnzooError(
             f"a resumed run keeps its recipe; {', '.join(changed)} differ from {run_dir}. "
-            f"Only {', '.join(RESUMABLE_CHANGES)} may change; start a new run with --out"
+            f"Only {', '.join(RESUMABLE_FIELDS)} may change; start a new run with --out"
         )
     return requested
 
