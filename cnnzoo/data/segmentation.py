@@ -41,6 +41,7 @@ from cnnzoo.data.segmentation_transforms import SegmentationTransform
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import progress
 
+GREY_OR_COLOUR = (1, 3)  # images are read as grey (L) or colour (RGB)
 FOLDER_IGNORE_INDEX = 255  # void label of class-index PNG masks (the VOC convention)
 
 MaskDecoder = Callable[[np.ndarray, Path], np.ndarray]
@@ -105,11 +106,6 @@ class FileSegmentation(DataSplit):
         for _, mask_path in self.pairs:
             mask = self.decode_mask(read_mask(mask_path), mask_path)
             yield torch.from_numpy(mask.astype(np.int64))
-
-
-def check_in_channels(in_channels: int) -> None:
-    if in_channels not in (1, 3):
-        raise CnnzooError(f"segmentation images have 1 or 3 channels, not {in_channels}")
 
 
 def transforms_for(
@@ -250,14 +246,12 @@ def _shape_region(
     return inside
 
 
-@register_dataset(
-    "shapes",
-    task="segmentation",
-    description="synthetic circles, squares and triangles with texture and noise "
-    "(generated from the seed on demand, 1000/200/200 images of 64x64 or image_size)",
-)
+@register_dataset("shapes", task="segmentation", channels=GREY_OR_COLOUR)
 def load_shapes(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """Synthetic circles, squares and triangles with texture and noise.
+
+    Generated from the seed on demand: 1000/200/200 images of 64x64 or ``image_size``.
+    """
     size = request.image_size or (SHAPES_DEFAULT_SIZE, SHAPES_DEFAULT_SIZE)
     train_transform, eval_transform = transforms_for(request, None, size)
     splits = {
@@ -281,14 +275,13 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return {path.stem: path for path in list_images(folder)}
 
 
-@register_dataset(
-    "seg-folder",
-    task="segmentation",
-    description="folder:IMAGES,MASKS (or seg-folder:) -- images and same-named class-index "
-    "PNG masks (0/255 masks read as binary; 255 = void otherwise; optional MASKS/classes.txt)",
-)
+@register_dataset("seg-folder", task="segmentation", channels=GREY_OR_COLOUR)
 def load_folder(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """``folder:IMAGES,MASKS`` (or ``seg-folder:``): images and same-named mask PNGs.
+
+    Masks hold class indices (255 void), or 0/255 read as binary; MASKS/classes.txt
+    optionally names the classes, one per line.
+    """
     image_dir, mask_dir = _folder_pair_dirs(request.argument or "")
     pairs = _matched_pairs(image_dir, mask_dir)
     values_of, sizes = scan_masks(pairs, "checking masks")
@@ -453,14 +446,12 @@ def _camvid_root(request: DataRequest) -> Path:
     return next((c for c in candidates if (c / "train").is_dir()), candidates[-1])
 
 
-@register_dataset(
-    "camvid",
-    task="segmentation",
-    description="camvid:PATH -- CamVid in SegNet's layout (train/ trainannot/ val/ valannot/ "
-    "test/ testannot/, list files), 11 classes, label 11 void",
-)
+@register_dataset("camvid", task="segmentation", channels=GREY_OR_COLOUR)
 def load_camvid(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """``camvid:PATH``: CamVid in SegNet's layout, 11 classes, label 11 void.
+
+    train/ trainannot/ val/ valannot/ test/ testannot/ and the list files.
+    """
     root = _camvid_root(request)
     if not root.is_dir():
         raise CnnzooError(f"CamVid folder {root} does not exist")
@@ -505,16 +496,14 @@ VOC_VOID = 255  # object borders and difficult regions (Everingham et al. 2010)
 VOC_MAX_SIZE = (500, 500)  # every VOC image fits in 500x500: evaluation pads to it
 
 
-@register_dataset(
-    "voc",
-    task="segmentation",
-    description="PASCAL VOC 2012 segmentation (torchvision), 21 classes, 255 void; "
-    "--download fetches it (2 GB)",
-)
+@register_dataset("voc", task="segmentation", channels=GREY_OR_COLOUR)
 def load_voc(request: DataRequest) -> DataSplits:
+    """PASCAL VOC 2012 segmentation (torchvision), 21 classes, 255 void.
+
+    ``--download`` fetches it (2 GB).
+    """
     from torchvision.datasets import VOCSegmentation
 
-    check_in_channels(request.in_channels)
     root = Path(request.argument or request.data_dir or "data").expanduser()
     voc_dir = root / "VOCdevkit" / "VOC2012"
     if not request.download and not voc_dir.is_dir():
@@ -561,15 +550,13 @@ def _isbi_root(request: DataRequest) -> Path:
     return nested if (nested / "images").is_dir() else request.data_dir
 
 
-@register_dataset(
-    "isbi2012",
-    task="segmentation",
-    description="isbi2012:PATH -- the 30 ISBI 2012 EM slices (images/NN.png, masks/NN.png), "
-    "first 24 train (an epoch: as many random crops per slice as fit), last 6 validate; "
-    "0 membrane, 1 cell",
-)
+@register_dataset("isbi2012", task="segmentation", channels=GREY_OR_COLOUR)
 def load_isbi2012(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """``isbi2012:PATH``: the 30 ISBI 2012 EM slices, 0 membrane and 1 cell.
+
+    images/NN.png and masks/NN.png; the first 24 train (an epoch: as many random
+    crops per slice as fit), the last 6 validate.
+    """
     root = _isbi_root(request)
     image_dir, mask_dir = root / "images", root / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
