@@ -4,7 +4,9 @@ A source is a function decorated with :func:`register_dataset`; the command
 line's ``--data NAME`` (or ``--data NAME:ARGUMENT``, as in ``folder:PATH``)
 picks one. Each returns :class:`DataSplits`: train, validation and test sets
 of ``(image, target)`` pairs, where the target is a class index for
-classification and an (H, W) label mask for segmentation.
+classification and an (H, W) label mask for segmentation, each split meeting
+the contract in :mod:`cnnzoo.data.protocol`. The loader's docstring describes
+the source; image files are read with :mod:`cnnzoo.data.images`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch.utils.data import Dataset
-
+from cnnzoo.data.protocol import Split
 from cnnzoo.errors import CnnzooError
 
 
@@ -39,9 +40,9 @@ class DataSplits:
     """A data set ready for training: splits, class names and task."""
 
     task: str  # "classification" or "segmentation"
-    train: Dataset
-    val: Dataset  # picks the best checkpoint
-    test: Dataset | None  # held-out split reported at the end (None: use val)
+    train: Split  # each split meets the contract of cnnzoo.data.protocol
+    val: Split  # picks the best checkpoint
+    test: Split | None  # held-out split reported at the end (None: use val)
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
 

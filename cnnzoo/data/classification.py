@@ -12,9 +12,10 @@
 
 Every source holds its images in memory as one uint8 tensor converted to the
 network's channels and size (:class:`~cnnzoo.data.in_memory.InMemoryImages`).
-Where a set has no validation split, a seeded, stratified 10 % of the training
-images is held out to choose the best checkpoint, so the test split is never
-looked at during training.
+Where a set has no validation split, a seeded, stratified share of the training
+images (``DataRequest.val_fraction``, ``--val-fraction``, 10 % by default) is held
+out to choose the best checkpoint, so the test split is never looked at during
+training.
 """
 
 from __future__ import annotations

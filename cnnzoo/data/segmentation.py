@@ -13,7 +13,9 @@ channels and an int64 (H, W) mask of class indices, where ``ignore_index``
 whole images); validation and test images stay whole, since the networks are
 fully convolutional. Mistakes in a user's files (a mask that does not match
 its image's size, a label beyond the classes, an image without a mask) are
-reported with the file's name before any training starts.
+reported with the file's name before any training starts. An image/mask
+folder holds out a seeded ``DataRequest.val_fraction`` of its pairs
+(``--val-fraction``) for validation.
 """
 
 from __future__ import annotations
