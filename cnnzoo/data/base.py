@@ -14,10 +14,10 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cnnzoo.data.protocol import Split
+from cnnzoo.data.protocol import Split, as_split
 from cnnzoo.errors import CnnzooError
 
 
@@ -108,7 +108,10 @@ def source_name(spec: str) -> str:
 
 
 def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
-    """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``)."""
+    """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``).
+
+    Every split returned meets :class:`~cnnzoo.data.protocol.Split`.
+    """
     name, argument = source_name(spec), spec.partition(":")[2]
     if name not in _SOURCES:
         close = difflib.get_close_matches(name, list(_SOURCES), n=3, cutoff=0.5)
@@ -125,4 +128,7 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
             f"{name} images have {allowed} channels, not {request.in_channels}; "
             f"choose --in-channels {allowed}"
         )
-    return entry.load(request)
+    splits = entry.load(request)
+    # A source written against plain torch data sets still meets the contract.
+    test = as_split(splits.test) if splits.test is not None else None
+    return replace(splits, train=as_split(splits.train), val=as_split(splits.val), test=test)

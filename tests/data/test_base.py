@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils.data import TensorDataset
 
 from cnnzoo.data import DataRequest, DataSplits, base, list_datasets, load_data, register_dataset
+from cnnzoo.data.protocol import Split
 from cnnzoo.errors import CnnzooError
 
 
@@ -40,3 +43,15 @@ def test_declared_channels_are_checked_before_any_file_is_read(tmp_path: Path) -
         load_data("shapes", DataRequest(in_channels=4))
     with pytest.raises(CnnzooError, match="images have 1 or 3 channels, not 2"):
         load_data(f"seg-folder:{tmp_path / 'nowhere'},{tmp_path}", DataRequest(in_channels=2))
+
+
+def test_plain_torch_data_sets_come_back_as_splits(own_table: None) -> None:
+    @register_dataset("plain", task="classification")
+    def load_plain(request: DataRequest) -> DataSplits:
+        """Four samples in TensorDatasets."""
+        samples = TensorDataset(torch.zeros(4, 1, 2, 2), torch.arange(4))
+        return DataSplits("classification", samples, samples, None, ["a", "b", "c", "d"])
+
+    splits = load_data("plain")
+    assert isinstance(splits.train, Split) and isinstance(splits.val, Split)
+    assert splits.test is None and splits.train.batch is None and len(splits.val) == 4
