@@ -23,10 +23,10 @@ METHODS = ("gradcam", "features", "se")
 
 def prepare_image(analysed: AnalysedModel, path: Path) -> tuple[Tensor, Tensor]:
     """(pixels in [0, 1] as (C, H, W), the network's input (1, C, H, W))."""
+    from cnnzoo.data.images import image_tensor, read_image
     from cnnzoo.data.transforms import resize_images
-    from cnnzoo.engine.inference import read_image
 
-    pixels = read_image(path, analysed.in_channels)
+    pixels = image_tensor(read_image(path, analysed.in_channels))
     if analysed.task == "classification":
         pixels = resize_images(pixels.unsqueeze(0), analysed.image_size)[0].clamp(0, 1)
     batch = pixels.unsqueeze(0)

@@ -12,12 +12,21 @@ from cnnzoo.data.base import (
     register_dataset,
     source_name,
 )
+from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image
+from cnnzoo.data.protocol import ClassificationSplit, SegmentationSplit, Split, as_split
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
+    "ClassificationSplit",
     "DataRequest",
     "DataSplits",
+    "SegmentationSplit",
+    "Split",
+    "as_split",
     "list_datasets",
+    "list_images",
     "load_data",
+    "read_image",
     "register_dataset",
     "source_name",
 ]

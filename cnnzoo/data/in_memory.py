@@ -10,12 +10,13 @@ resized as it is drawn.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
+from cnnzoo.data.protocol import DataSplit
 from cnnzoo.data.transforms import (
     AugmentPolicy,
     augment_batch,
@@ -47,7 +48,7 @@ class Normalization:
         return torch.addcmul(shift, images.float(), scale)
 
 
-class InMemoryImages(Dataset):
+class InMemoryImages(DataSplit):
     """Images (N, C, H, W) uint8 with class targets (N,) or label masks (N, H, W)."""
 
     def __init__(
@@ -102,6 +103,10 @@ class InMemoryImages(Dataset):
         if masks is not None:
             targets = masks
         return self.normalization.apply_to_bytes(images), targets
+
+    def iter_masks(self) -> Iterator[Tensor]:
+        """The stored label masks (N, H, W) one by one, at the stored size."""
+        return iter(self.targets)
 
     def subset(self, indices: Tensor) -> InMemoryImages:
         """The samples at ``indices`` with the same preparation (shares no storage)."""

@@ -13,7 +13,9 @@ channels and an int64 (H, W) mask of class indices, where ``ignore_index``
 whole images); validation and test images stay whole, since the networks are
 fully convolutional. Mistakes in a user's files (a mask that does not match
 its image's size, a label beyond the classes, an image without a mask) are
-reported with the file's name before any training starts.
+reported with the file's name before any training starts. An image/mask
+folder holds out a seeded ``DataRequest.val_fraction`` of its pairs
+(``--val-fraction``) for validation.
 """
 
 from __future__ import annotations
@@ -29,12 +31,20 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
+from cnnzoo.data.images import (
+    IMAGE_EXTENSIONS,
+    list_images,
+    read_image,
+    read_image_size,
+    read_mask,
+)
+from cnnzoo.data.protocol import DataSplit
 from cnnzoo.data.segmentation_transforms import SegmentationTransform
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import progress
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+GREY_OR_COLOUR = (1, 3)  # images are read as grey (L) or colour (RGB)
 FOLDER_IGNORE_INDEX = 255  # void label of class-index PNG masks (the VOC convention)
-FOLDER_VAL_FRACTION = 0.2  # share of an image/mask folder held out for validation
 
 MaskDecoder = Callable[[np.ndarray, Path], np.ndarray]
 
@@ -42,7 +52,7 @@ MaskDecoder = Callable[[np.ndarray, Path], np.ndarray]
 # ----------------------------------------------------------------------------- data sets
 
 
-class InMemorySegmentation(Dataset):
+class InMemorySegmentation(DataSplit):
     """Image/mask pairs held as arrays: (H, W, C) uint8 images, (H, W) label masks.
 
     ``repeats`` lists every image that many times, so that an epoch of random
@@ -73,7 +83,7 @@ class InMemorySegmentation(Dataset):
         return (torch.from_numpy(np.asarray(m, dtype=np.int64)) for m in self.masks)
 
 
-class FileSegmentation(Dataset):
+class FileSegmentation(DataSplit):
     """Image/mask file pairs, read when an item is asked for."""
 
     def __init__(
@@ -98,34 +108,6 @@ class FileSegmentation(Dataset):
         for _, mask_path in self.pairs:
             mask = self.decode_mask(read_mask(mask_path), mask_path)
             yield torch.from_numpy(mask.astype(np.int64))
-
-
-def read_image(path: Path, in_channels: int) -> np.ndarray:
-    """(H, W, C) uint8 pixels of an image file, converted to grey (1) or colour (3)."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("L" if in_channels == 1 else "RGB"))
-    except OSError as error:
-        raise CnnzooError(f"cannot read image {path}: {error}") from None
-
-
-def read_mask(path: Path) -> np.ndarray:
-    """(H, W) label values of a single-channel (L or P mode) mask PNG."""
-    try:
-        with Image.open(path) as mask:
-            if mask.mode not in ("L", "P", "I", "I;16", "1"):
-                raise CnnzooError(
-                    f"mask {path} is a {mask.mode} image; save masks as single-channel PNGs "
-                    "of class indices (mode L or P)"
-                )
-            return np.asarray(mask)
-    except OSError as error:
-        raise CnnzooError(f"cannot read mask {path}: {error}") from None
-
-
-def check_in_channels(in_channels: int) -> None:
-    if in_channels not in (1, 3):
-        raise CnnzooError(f"segmentation images have 1 or 3 channels, not {in_channels}")
 
 
 def transforms_for(
@@ -157,8 +139,7 @@ def check_values(
 
 
 def check_sizes(image_path: Path, mask: np.ndarray, mask_path: Path) -> None:
-    with Image.open(image_path) as image:
-        width, height = image.size
+    height, width = read_image_size(image_path)
     if mask.shape[:2] != (height, width):
         raise CnnzooError(
             f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} "
@@ -202,7 +183,7 @@ def make_shapes_sample(
     return np.clip(canvas, 0, 255).astype(np.uint8), mask
 
 
-class SyntheticShapes(Dataset):
+class SyntheticShapes(DataSplit):
     """``count`` shape images, each generated on demand from (seed, split, index).
 
     Nothing is stored and nothing is downloaded; the same seed always gives
@@ -267,14 +248,12 @@ def _shape_region(
     return inside
 
 
-@register_dataset(
-    "shapes",
-    task="segmentation",
-    description="synthetic circles, squares and triangles with texture and noise "
-    "(generated from the seed on demand, 1000/200/200 images of 64x64 or image_size)",
-)
+@register_dataset("shapes", task="segmentation", channels=GREY_OR_COLOUR)
 def load_shapes(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """Synthetic circles, squares and triangles with texture and noise.
+
+    Generated from the seed on demand: 1000/200/200 images of 64x64 or ``image_size``.
+    """
     size = request.image_size or (SHAPES_DEFAULT_SIZE, SHAPES_DEFAULT_SIZE)
     train_transform, eval_transform = transforms_for(request, None, size)
     splits = {
@@ -294,51 +273,20 @@ def load_shapes(request: DataRequest) -> DataSplits:
 
 
 def _image_files(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    """The images of ``folder`` by file name without suffix, which pairs images with masks."""
+    return {path.stem: path for path in list_images(folder)}
 
 
-@register_dataset(
-    "seg-folder",
-    task="segmentation",
-    description="folder:IMAGES,MASKS (or seg-folder:) -- images and same-named class-index "
-    "PNG masks (0/255 masks read as binary; 255 = void otherwise; optional MASKS/classes.txt)",
-)
+@register_dataset("seg-folder", task="segmentation", channels=GREY_OR_COLOUR)
 def load_folder(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
-    argument = request.argument or ""
-    parts = [p for p in argument.split(",") if p]
-    if len(parts) != 2:
-        raise CnnzooError(
-            "give the image and mask folders as seg-folder:IMAGES,MASKS "
-            f"(e.g. seg-folder:data/images,data/masks), got {argument!r}"
-        )
-    image_dir, mask_dir = (Path(p).expanduser() for p in parts)
-    for folder in (image_dir, mask_dir):
-        if not folder.is_dir():
-            raise CnnzooError(f"folder {folder} does not exist")
-    images, masks = _image_files(image_dir), _image_files(mask_dir)
-    if not images:
-        raise CnnzooError(f"{image_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    without_mask = sorted(set(images) - set(masks))
-    without_image = sorted(set(masks) - set(images))
-    if without_mask or without_image:
-        problems = [f"{images[n].name} has no mask in {mask_dir}" for n in without_mask[:3]]
-        problems += [f"{masks[n].name} has no image in {image_dir}" for n in without_image[:3]]
-        raise CnnzooError(
-            f"images and masks must have matching file names: {'; '.join(problems)}"
-            + (" ..." if len(without_mask) + len(without_image) > 3 else "")
-        )
-    pairs = [(images[name], masks[name]) for name in sorted(images)]
-    if len(pairs) < 2:
-        raise CnnzooError("an image/mask folder needs at least 2 pairs (train and validation)")
+    """``folder:IMAGES,MASKS`` (or ``seg-folder:``): images and same-named mask PNGs.
 
-    values_of: dict[Path, np.ndarray] = {}
-    sizes: set[tuple[int, int]] = set()
-    for image_path, mask_path in pairs:
-        mask = read_mask(mask_path)
-        check_sizes(image_path, mask, mask_path)
-        values_of[mask_path] = np.unique(mask)
-        sizes.add((mask.shape[0], mask.shape[1]))
+    Masks hold class indices (255 void), or 0/255 read as binary; MASKS/classes.txt
+    optionally names the classes, one per line.
+    """
+    image_dir, mask_dir = _folder_pair_dirs(request.argument or "")
+    pairs = _matched_pairs(image_dir, mask_dir)
+    values_of, sizes = scan_masks(pairs, "checking masks")
     values = {int(v) for found in values_of.values() for v in found}
     binary = values <= {0, 255}
     class_names = _folder_class_names(mask_dir, binary, values)
@@ -349,10 +297,7 @@ def load_folder(request: DataRequest) -> DataSplits:
     def decode(mask: np.ndarray, path: Path) -> np.ndarray:
         return (mask > 0).astype(np.uint8) if binary else mask
 
-    order = np.random.default_rng(request.seed).permutation(len(pairs))
-    held_out = max(1, round(FOLDER_VAL_FRACTION * len(pairs)))
-    val_pairs = [pairs[i] for i in sorted(order[:held_out])]
-    train_pairs = [pairs[i] for i in sorted(order[held_out:])]
+    train_pairs, val_pairs = _hold_out(pairs, request.val_fraction, request.seed)
     largest = (max(s[0] for s in sizes), max(s[1] for s in sizes))
     train_transform, eval_transform = transforms_for(
         request, FOLDER_IGNORE_INDEX, largest, uniform=len(sizes) == 1
@@ -365,6 +310,70 @@ def load_folder(request: DataRequest) -> DataSplits:
         class_names,
         FOLDER_IGNORE_INDEX,
     )
+
+
+def _folder_pair_dirs(argument: str) -> tuple[Path, Path]:
+    """The IMAGES and MASKS folders of ``seg-folder:IMAGES,MASKS``, both existing."""
+    parts = [p for p in argument.split(",") if p]
+    if len(parts) != 2:
+        raise CnnzooError(
+            "give the image and mask folders as seg-folder:IMAGES,MASKS "
+            f"(e.g. seg-folder:data/images,data/masks), got {argument!r}"
+        )
+    image_dir, mask_dir = (Path(p).expanduser() for p in parts)
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise CnnzooError(f"folder {folder} does not exist")
+    return image_dir, mask_dir
+
+
+def _matched_pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs matched by file name, or the first few names without a partner."""
+    images, masks = _image_files(image_dir), _image_files(mask_dir)
+    if not images:
+        raise CnnzooError(f"{image_dir} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    without_mask = sorted(set(images) - set(masks))
+    without_image = sorted(set(masks) - set(images))
+    if without_mask or without_image:
+        problems = [f"{images[n].name} has no mask in {mask_dir}" for n in without_mask[:3]]
+        problems += [f"{masks[n].name} has no image in {image_dir}" for n in without_image[:3]]
+        raise CnnzooError(
+            f"images and masks must have matching file names: {'; '.join(problems)}"
+            + (" ..." if len(without_mask) + len(without_image) > 3 else "")
+        )
+    pairs = [(images[name], masks[name]) for name in sorted(images)]
+    if len(pairs) < 2:
+        raise CnnzooError("an image/mask folder needs at least 2 pairs (train and validation)")
+    return pairs
+
+
+def scan_masks(
+    pairs: Sequence[tuple[Path, Path]], description: str
+) -> tuple[dict[Path, np.ndarray], set[tuple[int, int]]]:
+    """Every mask read once before training: its label values by path, and the sizes found.
+
+    Each mask is checked against its image's size here, so a wrong file is
+    named before the first epoch rather than in the middle of one.
+    """
+    values_of: dict[Path, np.ndarray] = {}
+    sizes: set[tuple[int, int]] = set()
+    for image_path, mask_path in progress(pairs, description, unit="mask"):
+        mask = read_mask(mask_path)
+        check_sizes(image_path, mask, mask_path)
+        values_of[mask_path] = np.unique(mask)
+        sizes.add((mask.shape[0], mask.shape[1]))
+    return values_of, sizes
+
+
+def _hold_out(
+    pairs: list[tuple[Path, Path]], fraction: float, seed: int
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """(training, validation) pairs: a seeded ``fraction`` of them (at least one) validates."""
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    held_out = min(len(pairs) - 1, max(1, round(fraction * len(pairs))))
+    val_pairs = [pairs[i] for i in sorted(order[:held_out])]
+    train_pairs = [pairs[i] for i in sorted(order[held_out:])]
+    return train_pairs, val_pairs
 
 
 def _folder_class_names(mask_dir: Path, binary: bool, values: set[int]) -> list[str]:
@@ -439,27 +448,23 @@ def _camvid_root(request: DataRequest) -> Path:
     return next((c for c in candidates if (c / "train").is_dir()), candidates[-1])
 
 
-@register_dataset(
-    "camvid",
-    task="segmentation",
-    description="camvid:PATH -- CamVid in SegNet's layout (train/ trainannot/ val/ valannot/ "
-    "test/ testannot/, list files), 11 classes, label 11 void",
-)
+@register_dataset("camvid", task="segmentation", channels=GREY_OR_COLOUR)
 def load_camvid(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """``camvid:PATH``: CamVid in SegNet's layout, 11 classes, label 11 void.
+
+    train/ trainannot/ val/ valannot/ test/ testannot/ and the list files.
+    """
     root = _camvid_root(request)
     if not root.is_dir():
         raise CnnzooError(f"CamVid folder {root} does not exist")
     splits = {split: _camvid_pairs(root, split) for split in CAMVID_SPLITS}
-    sizes: set[tuple[int, int]] = set()
     for split, pairs in splits.items():
         if not pairs:
             raise CnnzooError(f"CamVid split {split!r} in {root} is empty")
-        for image_path, mask_path in pairs:
-            mask = read_mask(mask_path)
-            check_sizes(image_path, mask, mask_path)
-            check_values(np.unique(mask), mask_path, len(CAMVID_CLASSES), CAMVID_VOID)
-            sizes.add((mask.shape[0], mask.shape[1]))
+    every_pair = [pair for pairs in splits.values() for pair in pairs]
+    values_of, sizes = scan_masks(every_pair, "checking CamVid masks")
+    for mask_path, found in values_of.items():
+        check_values(found, mask_path, len(CAMVID_CLASSES), CAMVID_VOID)
     largest = (max(s[0] for s in sizes), max(s[1] for s in sizes))
     train_transform, eval_transform = transforms_for(
         request, CAMVID_VOID, largest, uniform=len(sizes) == 1
@@ -493,35 +498,14 @@ VOC_VOID = 255  # object borders and difficult regions (Everingham et al. 2010)
 VOC_MAX_SIZE = (500, 500)  # every VOC image fits in 500x500: evaluation pads to it
 
 
-class VOCPairs(Dataset):
-    """torchvision's VOCSegmentation with our channel conversion and joint transform."""
-
-    def __init__(self, voc: Dataset, in_channels: int, transform: SegmentationTransform) -> None:
-        self.voc, self.in_channels, self.transform = voc, in_channels, transform
-
-    def __len__(self) -> int:
-        return len(self.voc)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        image, mask = self.voc[index]
-        pixels = np.asarray(image.convert("L" if self.in_channels == 1 else "RGB"))
-        return self.transform(pixels, np.asarray(mask))
-
-    def iter_masks(self) -> Iterator[Tensor]:
-        for path in self.voc.masks:
-            yield torch.from_numpy(read_mask(Path(path)).astype(np.int64))
-
-
-@register_dataset(
-    "voc",
-    task="segmentation",
-    description="PASCAL VOC 2012 segmentation (torchvision), 21 classes, 255 void; "
-    "--download fetches it (2 GB)",
-)
+@register_dataset("voc", task="segmentation", channels=GREY_OR_COLOUR)
 def load_voc(request: DataRequest) -> DataSplits:
+    """PASCAL VOC 2012 segmentation (torchvision), 21 classes, 255 void.
+
+    ``--download`` fetches it (2 GB).
+    """
     from torchvision.datasets import VOCSegmentation
 
-    check_in_channels(request.in_channels)
     root = Path(request.argument or request.data_dir or "data").expanduser()
     voc_dir = root / "VOCdevkit" / "VOC2012"
     if not request.download and not voc_dir.is_dir():
@@ -537,10 +521,16 @@ def load_voc(request: DataRequest) -> DataSplits:
         )
     except (RuntimeError, OSError, ValueError) as error:
         raise CnnzooError(f"cannot read VOC 2012 under {root}: {error}") from None
+
+    def make(voc: Dataset, transform: SegmentationTransform) -> FileSegmentation:
+        # torchvision finds the files; they are read like every other image and mask.
+        pairs = [(Path(image), Path(mask)) for image, mask in zip(voc.images, voc.masks)]
+        return FileSegmentation(pairs, request.in_channels, _identity_mask, transform)
+
     return DataSplits(
         "segmentation",
-        VOCPairs(train, request.in_channels, train_transform),
-        VOCPairs(val, request.in_channels, eval_transform),
+        make(train, train_transform),
+        make(val, eval_transform),
         None,
         VOC_CLASSES,
         VOC_VOID,
@@ -562,15 +552,13 @@ def _isbi_root(request: DataRequest) -> Path:
     return nested if (nested / "images").is_dir() else request.data_dir
 
 
-@register_dataset(
-    "isbi2012",
-    task="segmentation",
-    description="isbi2012:PATH -- the 30 ISBI 2012 EM slices (images/NN.png, masks/NN.png), "
-    "first 24 train (an epoch: as many random crops per slice as fit), last 6 validate; "
-    "0 membrane, 1 cell",
-)
+@register_dataset("isbi2012", task="segmentation", channels=GREY_OR_COLOUR)
 def load_isbi2012(request: DataRequest) -> DataSplits:
-    check_in_channels(request.in_channels)
+    """``isbi2012:PATH``: the 30 ISBI 2012 EM slices, 0 membrane and 1 cell.
+
+    images/NN.png and masks/NN.png; the first 24 train (an epoch: as many random
+    crops per slice as fit), the last 6 validate.
+    """
     root = _isbi_root(request)
     image_dir, mask_dir = root / "images", root / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
@@ -583,7 +571,7 @@ def load_isbi2012(request: DataRequest) -> DataSplits:
     if len(names) <= ISBI_TRAIN_SLICES:
         raise CnnzooError(f"{image_dir} holds {len(names)} slices; ISBI 2012 has 30")
     pixels, labels = [], []
-    for name in names:
+    for name in progress(names, "reading ISBI 2012 slices", unit="slice"):
         mask = read_mask(masks[name])
         check_sizes(images[name], mask, masks[name])
         stray = sorted(set(np.unique(mask).tolist()) - {0, 255})

@@ -120,7 +120,9 @@ def augment_batch(
         return images, masks
     outside = ignore_index if ignore_index is not None else 0
     if policy.rotation or policy.scale:
-        images, masks = _warp(images, masks, policy, generator, outside)
+        count, _, height, width = images.shape
+        theta = _random_affine(count, height, width, policy, generator)
+        images, masks = _warp(images, masks, theta, outside)
     elif policy.shift or policy.flip:
         images, masks = _shift_and_flip(images, masks, policy, generator, outside)
     if policy.erase:
@@ -163,15 +165,13 @@ def _shift_and_flip(
 
 
 def _warp(
-    images: Tensor,
-    masks: Tensor | None,
-    policy: AugmentPolicy,
-    generator: torch.Generator | None,
-    outside: int,
+    images: Tensor, masks: Tensor | None, theta: Tensor, outside: int
 ) -> tuple[Tensor, Tensor | None]:
-    """Per-sample rotation, zoom, shift and mirroring, resampled by one grid_sample call."""
+    """Each sample moved by its own (2, 3) affine map ``theta``, resampled by one grid_sample.
+
+    The maps carry rotation, zoom, shift and mirroring (:func:`_random_affine`).
+    """
     count, _, height, width = images.shape
-    theta = _random_affine(count, height, width, policy, generator)
     grid = F.affine_grid(theta, [count, 1, height, width], align_corners=False)
     images = F.grid_sample(images.float(), grid, mode="bilinear", align_corners=False)
     if masks is not None:

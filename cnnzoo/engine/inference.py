@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data.images import image_tensor, read_image
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.transforms import resize_images
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
@@ -138,25 +138,6 @@ def evaluate_checkpoint(
     }
 
 
-def read_image(path: Path, channels: int) -> Tensor:
-    """A (C, H, W) float image in [0, 1] with the model's channel count."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise CnnzooError(f"image {path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise CnnzooError(f"cannot read image {path}: {error}") from None
-    return (
-        torch.from_numpy(pixels.reshape(pixels.shape[0], pixels.shape[1], -1).copy())
-        .permute(2, 0, 1)
-        .float()
-        .div(255)
-    )
-
-
 def predict_images(
     loaded: LoadedModel, paths: list[Path], topk: int = 5, out_dir: Path | None = None
 ) -> list[dict[str, Any]]:
@@ -171,7 +152,7 @@ def predict_images(
     device = next(loaded.model.parameters()).device
     results = []
     for path in paths:
-        image = read_image(path, channels)
+        image = image_tensor(read_image(path, channels))
         batch = image.unsqueeze(0)
         if loaded.task == "classification":
             batch = resize_images(batch, tuple(checkpoint["image_size"]))

