@@ -3,18 +3,22 @@
 A module registers its parser with ``add_parser(subparsers)`` and sets the
 function to run with ``parser.set_defaults(run=...)``. Mistakes a user can make
 surface as :class:`~cnnzoo.errors.CnnzooError` and are printed as one line with
-exit status 2, never as a traceback.
+exit status 2, never as a traceback. Every parser is a :class:`Parser`, which
+refuses abbreviated flags, so ``--epoch 3`` is an error rather than ``--epochs 3``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import set_quiet
 
 # Subcommand modules, in the order `cnnzoo --help` lists them.
 COMMAND_MODULES = (
@@ -31,8 +35,30 @@ COMMAND_MODULES = (
 )
 
 
+# The shell's status for a process ended by SIGPIPE (128 + 13), what `head` expects.
+BROKEN_PIPE_STATUS = 141
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that takes flags only as written in full.
+
+    argparse would otherwise take any unambiguous prefix, so a mistyped
+    ``--epoch 3`` would silently set ``--epochs``. Subcommand parsers are made
+    by ``add_subparsers`` with the class of their parent, so this one class
+    covers every parser of the command line.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+
+def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bars (they are drawn only on a terminal anyway)."""
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cnnzoo",
         description="The landmark CNNs: train, evaluate, compare and look inside them.",
     )
@@ -44,9 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        args = build_parser().parse_args(argv)  # --help, too, may meet a closed pipe
+        set_quiet(bool(getattr(args, "quiet", False)))
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, where it can still be handled
+        return status
+    except BrokenPipeError:
+        # The reader (`cnnzoo list | head -1`) has gone: as the Python documentation
+        # advises, point stdout at devnull so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
     except CnnzooError as error:
         print(f"cnnzoo: error: {error}", file=sys.stderr)
         return 2
