@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cnnzoo.cli import parse_shape
+from cnnzoo.cli import add_quiet_flag, parse_shape
 from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import list_models
@@ -74,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="time channels_last, bf16, folding (and --compile) against plain fp32, interleaved",
     )
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 

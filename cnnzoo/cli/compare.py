@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnzoo.cli import parse_shape
+from cnnzoo.cli import add_quiet_flag, parse_shape
+from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.errors import CnnzooError
 
 
@@ -32,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-latency", action="store_true", help="skip timing (the chart then needs --runs)"
     )
+    add_force_flag(parser)
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.repeats < 1:
         raise CnnzooError(f"--repeats must be at least 1, got {args.repeats}")
+    # comparison.csv, comparison.json and comparison.png, as write_comparison names them.
+    writable_output(args.out, force=args.force, directory=True, contents=["comparison.*"])
     names: list[str] = []
     for pattern in args.models:
         matches = list_models(pattern) if any(c in pattern for c in "*?[") else [pattern]

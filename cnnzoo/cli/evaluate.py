@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from cnnzoo.cli import add_quiet_flag
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate a trained network on a data split")
@@ -18,6 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 

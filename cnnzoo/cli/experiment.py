@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnnzoo.experiments import list_experiments, run_experiment
+from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.paths import add_force_flag, writable_output
+from cnnzoo.experiments import get_experiment, list_experiments, run_experiment
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--quick", action="store_true", help="reduced run, seconds not minutes")
     running.add_argument("--out", type=Path, default=None, help="output directory")
     running.add_argument("--seed", type=int, default=0)
+    add_force_flag(running)
+    add_quiet_flag(running)
     running.set_defaults(run=run_one)
 
 
@@ -30,7 +34,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_one(args: argparse.Namespace) -> int:
+    get_experiment(args.name)  # an unknown name is refused before anything is written
     out_dir = args.out or Path("runs") / "experiments" / args.name
+    writable_output(
+        out_dir, force=args.force, directory=True, contents=["report.md", "results.json"]
+    )
     run = run_experiment(args.name, out_dir, quick=args.quick, seed=args.seed)
     failed = [c for c in run.checks if not c.passed]
     for finding in run.findings:

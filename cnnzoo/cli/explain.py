@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.paths import add_force_flag, writable_output
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from cnnzoo.analysis.explain import METHODS
@@ -36,12 +39,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="class to explain with gradcam (default: the predicted class)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("explain"), help="output directory")
+    add_force_flag(parser)
+    add_quiet_flag(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.analysis.explain import explain
 
+    # The picture is IMAGE_METHOD_LAYER.png; without --layer, the layer is known only later.
+    picture = f"{args.image.stem}_{args.method}_{args.layer or '*'}.png"
+    writable_output(args.out, force=args.force, directory=True, contents=[picture])
     path = explain(args.source, args.image, args.method, args.layer, args.class_index, args.out)
     print(f"wrote {path}")
     return 0
