@@ -1,7 +1,8 @@
 """The ``cnnzoo`` command line: each subcommand lives in its own module here.
 
-A module registers its parser with ``add_parser(subparsers)`` and sets the
-function to run with ``parser.set_defaults(run=...)``. Mistakes a user can make
+A command's module adds its flags with ``add_arguments(parser)`` and does the
+work in ``run(args)``; its docstring is the description ``cnnzoo COMMAND
+--help`` shows, so the two are written once. Mistakes a user can make
 surface as :class:`~cnnzoo.errors.CnnzooError` and are printed as one line with
 exit status 2, never as a traceback. Every parser is a :class:`Parser`, which
 refuses abbreviated flags, so ``--epoch 3`` is an error rather than ``--epochs 3``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -20,19 +22,28 @@ from cnnzoo import __version__
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import set_quiet
 
-# Subcommand modules, in the order `cnnzoo --help` lists them.
-COMMAND_MODULES = (
-    "list_models",
-    "train",
-    "evaluate",
-    "predict",
-    "experiment",
-    "benchmark",
-    "export",
-    "info",
-    "compare",
-    "explain",
-)
+# Each command's module and the line `cnnzoo --help` shows for it, in the order listed there.
+COMMANDS = {
+    "list": ("list_models", "list the models with family, parameters and paper"),
+    "train": ("train", "train a network and write a run directory"),
+    "eval": ("evaluate", "evaluate a trained network on a data split"),
+    "predict": ("predict", "classify (or segment) image files"),
+    "experiment": ("experiment", "run the survey's claims as experiments"),
+    "benchmark": (
+        "benchmark",
+        "time networks (images/s, latency, FLOPs, MFU), optionally against torchvision",
+    ),
+    "export": ("export", "export a run or a model to ONNX or TorchScript and check its outputs"),
+    "info": ("info", "layer table: shapes, parameters, FLOPs, stride and receptive field"),
+    "compare": (
+        "compare",
+        "parameters, FLOPs, latency and accuracy of networks side by side, with a chart",
+    ),
+    "explain": (
+        "explain",
+        "Grad-CAM, feature maps or SE channel weights of a network on one image",
+    ),
+}
 
 
 # The shell's status for a process ended by SIGPIPE (128 + 13), what `head` expects.
@@ -64,8 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(f"cnnzoo.cli.{module_name}").add_parser(subparsers)
+    for name, (module_name, summary) in COMMANDS.items():
+        module = importlib.import_module(f"cnnzoo.cli.{module_name}")
+        command = subparsers.add_parser(
+            name,
+            help=summary,
+            description=inspect.cleandoc(module.__doc__ or "").replace("``", ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the docstring's lines
+        )
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
     return parser
 
 

@@ -1,4 +1,10 @@
-"""``cnnzoo compare MODEL... [--runs RUN_DIR...]``: networks side by side, table and chart."""
+"""cnnzoo compare MODEL... [--runs RUN_DIR...]: networks side by side, table and chart.
+
+Compares networks by parameters, multiply-accumulates and measured latency
+(batch 1, this machine), and by the test score of training runs given with
+--runs. Writes comparison.csv, comparison.json and comparison.png (score, or
+latency, against GMACs; bubble area = parameters) into --out.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +16,7 @@ from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.errors import CnnzooError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="parameters, FLOPs, latency and accuracy of networks side by side, with a chart",
-        description="Compare networks by parameters, multiply-accumulates and measured "
-        "latency (batch 1, this machine), and by the test score of training runs given with "
-        "--runs. Writes comparison.csv, comparison.json and comparison.png (score, or "
-        "latency, against GMACs; bubble area = parameters) into --out.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*", metavar="MODEL", help="names or wildcards")
     parser.add_argument(
         "--input", type=parse_shape, default=None, metavar="C,H,W",
@@ -35,7 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_force_flag(parser)
     add_quiet_flag(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``cnnzoo eval RUN_DIR_OR_CHECKPOINT``: metrics of a trained network on a data split.
+"""cnnzoo eval RUN_DIR_OR_CHECKPOINT: metrics of a trained network on a data split.
 
 The last line printed is the metrics as JSON.
 """
@@ -11,8 +11,7 @@ import json
 from cnnzoo.cli import add_quiet_flag
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate a trained network on a data split")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a run directory (uses best.pt) or a .pt file")
     parser.add_argument("--data", default=None, help="data set (default: the training data)")
     parser.add_argument("--data-dir", default=None, help="where downloadable data sets live")
@@ -21,7 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     add_quiet_flag(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

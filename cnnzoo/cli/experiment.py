@@ -1,4 +1,4 @@
-"""``cnnzoo experiment list|run``: the survey's claims as experiments anyone can rerun."""
+"""cnnzoo experiment list|run: the survey's claims as experiments anyone can rerun."""
 
 from __future__ import annotations
 
@@ -10,11 +10,9 @@ from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.experiments import get_experiment, list_experiments, run_experiment
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("experiment", help="run the survey's claims as experiments")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="list the experiments and the claims they test")
-    listing.set_defaults(run=run_list)
+    actions.add_parser("list", help="list the experiments and the claims they test")
     running = actions.add_parser("run", help="run one experiment and write its report")
     running.add_argument("name", help="experiment name from `cnnzoo experiment list`")
     running.add_argument("--quick", action="store_true", help="reduced run, seconds not minutes")
@@ -22,7 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     running.add_argument("--seed", type=int, default=0)
     add_force_flag(running)
     add_quiet_flag(running)
-    running.set_defaults(run=run_one)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_list(args) if args.action == "list" else run_one(args)
 
 
 def run_list(args: argparse.Namespace) -> int:

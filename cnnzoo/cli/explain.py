@@ -1,8 +1,8 @@
-"""``cnnzoo explain RUN_DIR_OR_MODEL IMAGE --method gradcam|features|se``: look inside on one image.
+"""cnnzoo explain RUN_DIR_OR_MODEL IMAGE: a PNG of what a network does with one image.
 
-* ``gradcam``: where the evidence for a class lies (heat map and overlay).
-* ``features``: the feature maps of one layer, most active channels first.
-* ``se``: the channel weights a squeeze-and-excitation block gives this image.
+* --method gradcam: where the evidence for a class lies (heat map and overlay).
+* --method features: the feature maps of one layer, most active channels first.
+* --method se: the channel weights a squeeze-and-excitation block gives this image.
 
 A run directory (or checkpoint) explains the trained network, fed as in
 training; a model name explains randomly initialised weights.
@@ -17,16 +17,9 @@ from cnnzoo.cli import add_quiet_flag
 from cnnzoo.cli.paths import add_force_flag, writable_output
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnzoo.analysis.explain import METHODS
 
-    parser = subparsers.add_parser(
-        "explain",
-        help="Grad-CAM, feature maps or SE channel weights of a network on one image",
-        description="Write a PNG that shows what a network does with one image: a Grad-CAM "
-        "heat map for a class, a grid of one layer's feature maps, or the channel weights "
-        "of a squeeze-and-excitation block.",
-    )
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="run directory, .pt or name")
     parser.add_argument("image", type=Path, help="an image file")
     parser.add_argument("--method", choices=METHODS, default="gradcam")
@@ -41,7 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("explain"), help="output directory")
     add_force_flag(parser)
     add_quiet_flag(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""``cnnzoo export``: a trained run or a fresh network to ONNX or TorchScript, checked on save."""
+"""cnnzoo export RUN_DIR_OR_MODEL: a network to ONNX or TorchScript, checked on save.
+
+Exports the best checkpoint of a run directory (or a checkpoint file, or a
+freshly initialised registered model) and checks that the saved file computes
+the same outputs as PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,7 @@ from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.export import FORMATS, SUFFIXES, export_model
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a run or a model to ONNX or TorchScript and check its outputs",
-        description="Export the best checkpoint of a run directory (or a checkpoint file, "
-        "or a freshly initialised registered model) and check that the saved file "
-        "computes the same outputs as PyTorch.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL")
     parser.add_argument("--format", choices=FORMATS, default="onnx", dest="export_format")
     parser.add_argument(
@@ -38,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="classes of a fresh model (default: 1000, or 21 for segmentation)",
     )
     add_force_flag(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

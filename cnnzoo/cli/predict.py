@@ -19,8 +19,7 @@ from cnnzoo.progress import progress
 MASK_FILES = ("mask", "overlay")
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="classify (or segment) image files")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a run directory (uses best.pt) or a .pt file")
     parser.add_argument("images", nargs="+", type=Path, help="image files")
     parser.add_argument("--topk", type=int, default=5, help="classes shown per image")
@@ -31,7 +30,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     add_force_flag(parser)
     add_quiet_flag(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

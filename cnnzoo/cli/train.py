@@ -1,8 +1,10 @@
-"""``cnnzoo train MODEL --data NAME``: train a network and write a run directory.
+"""cnnzoo train MODEL --data NAME: train a network and write a run directory.
 
-Flags map onto :class:`~cnnzoo.engine.config.TrainConfig`; ``--config FILE.yaml``
-sets the same fields and flags given explicitly override it. The last line
-printed is the run's metrics as JSON.
+The run directory holds config.yaml, best.pt, last.pt, log.csv, curves.png,
+confusion.png and metrics.json. Each flag is a field of the training
+configuration (engine/config.py TrainConfig); --config FILE.yaml sets the
+same fields and flags given explicitly override it. The last line printed is
+the run's metrics as JSON.
 """
 
 from __future__ import annotations
@@ -53,15 +55,8 @@ def _model_option(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train a network and write a run directory",
-        description="Train a network. Run directory: config.yaml, best.pt, last.pt, log.csv, "
-        "curves.png, confusion.png, metrics.json. Every field of a --config YAML recipe has "
-        "the flag of the same name; flags given explicitly override the recipe.",
-        argument_default=argparse.SUPPRESS,  # only flags given explicitly override the YAML
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.argument_default = argparse.SUPPRESS  # only flags given explicitly override the YAML
     parser.add_argument(
         "--config", dest="config_file", type=Path, help="YAML recipe setting the same fields"
     )
@@ -76,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         if config_field.name in GROUP_STARTS:
             group = parser.add_argument_group(GROUP_STARTS[config_field.name])
         _add_field_option(group, config_field)
-    parser.set_defaults(run=run, resume=False, force=False)
+    parser.set_defaults(resume=False, force=False)
 
 
 def _add_field_option(group: Any, config_field: dataclasses.Field) -> None:
