@@ -113,3 +113,19 @@ def test_make_installs_with_the_constraints_file() -> None:
     assert re.search(r"pip install .*-c constraints\.txt .*-e '\.\[dev,demo,docs\]'", makefile)
     test_rule = makefile[makefile.index("\ntest:") :].split("\n\n")[0]
     assert test_rule.index("lint-imports") < test_rule.index("pytest")
+
+
+def test_each_optional_package_the_command_line_names_is_in_that_extra() -> None:
+    from cnnzoo.cli import OPTIONAL_PACKAGES
+
+    distributions = packages_distributions()
+    for module, extra in OPTIONAL_PACKAGES.items():
+        (distribution,) = distributions[module]
+        assert canonicalize_name(distribution) in _requirements(extra), (module, extra)
+        assert canonicalize_name(distribution) not in _requirements()
+
+
+def test_the_version_is_written_once_in_the_package() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in PROJECT["dynamic"] and "version" not in PROJECT
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cnnzoo.__version__"}

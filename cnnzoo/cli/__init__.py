@@ -46,6 +46,17 @@ COMMANDS = {
 }
 
 
+# Packages some commands need and `pip install cnnzoo` leaves out, by import name, with the
+# extra of pyproject.toml that installs each (tests/test_packaging.py holds the two together).
+OPTIONAL_PACKAGES = {
+    "sklearn": "demo",
+    "mlxtend": "demo",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "onnxscript": "export",
+    "tensorboard": "tensorboard",
+}
+
 # The shell's status for a process ended by SIGPIPE (128 + 13), what `head` expects.
 BROKEN_PIPE_STATUS = 141
 
@@ -102,6 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BROKEN_PIPE_STATUS
     except CnnzooError as error:
         print(f"cnnzoo: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        extra = OPTIONAL_PACKAGES.get((error.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"cnnzoo: error: this needs {error.name}, which comes with the {extra!r} extra: "
+            f"pip install 'cnnzoo[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("cnnzoo: interrupted", file=sys.stderr)

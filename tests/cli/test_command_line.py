@@ -108,3 +108,17 @@ def test_quiet_turns_the_progress_bars_off(monkeypatch: pytest.MonkeyPatch) -> N
     argv = ["benchmark", "lenet5", "--iters", "1", "--warmup", "0", "--batch-size", "1"]
     main([*argv, "--threads", "1", "--quiet"])
     assert calls == [False, True]
+
+
+def test_a_missing_optional_package_names_its_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import cnnzoo.cli.list_models
+
+    def without_scikit_learn(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
+
+    monkeypatch.setattr(cnnzoo.cli.list_models, "run", without_scikit_learn)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'cnnzoo[demo]'" in err
