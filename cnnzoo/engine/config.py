@@ -34,7 +34,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def setting(
-    default: Any, help: str, *, choices: tuple[str, ...] | None = None, resumable: bool = False
+    default: Any, help: str, *, choices: tuple[Any, ...] | None = None, resumable: bool = False
 ) -> Any:
     """A :class:`TrainConfig` field with the facts about it written once.
 
@@ -65,7 +65,7 @@ class TrainConfig:
     download: bool = setting(False, "fetch a missing data set; never implicit", resumable=True)
     image_size: int | None = setting(None, "square input side (unset: the size the paper used)")
     in_channels: int | None = setting(
-        None, "1 grey, 3 colour (unset: what the paper's network took)"
+        None, "1 grey, 3 colour (unset: what the paper's network took)", choices=(1, 3)
     )
     model_options: dict[str, Any] = setting(
         {}, "constructor option KEY=VALUE, e.g. aux_logits=false (repeatable)"
@@ -162,10 +162,9 @@ class TrainConfig:
         for setting_field in dataclasses.fields(self):
             allowed = setting_field.metadata["choices"]
             value = getattr(self, setting_field.name)
-            if allowed is not None and value not in allowed:
-                raise CnnzooError(
-                    f"{setting_field.name} must be one of {', '.join(allowed)}; got {value!r}"
-                )
+            if allowed is not None and value is not None and value not in allowed:
+                names = ", ".join(map(str, allowed))
+                raise CnnzooError(f"{setting_field.name} must be one of {names}; got {value!r}")
         positive = ("epochs", "batch_size", "eval_batch_size")
         for name in positive:
             if getattr(self, name) < 1:

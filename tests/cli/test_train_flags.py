@@ -73,3 +73,25 @@ def test_bad_flag_values_are_refused_by_the_parser(
     with pytest.raises(SystemExit):
         main(["train", *argv])
     assert message in capsys.readouterr().err
+
+
+# Every flag `cnnzoo train` took before its flags were generated, as recipes and scripts use them.
+EARLIER_FLAGS = (
+    "--data --data-dir --download --config --out --resume --force --epochs --iterations "
+    "--batch-size --eval-batch-size --optimizer --lr --momentum --nesterov --weight-decay "
+    "--grad-clip --schedule --milestones --gamma --step-unit --warmup --min-lr --loss "
+    "--label-smoothing --aux-weight --class-weights --augment --val-fraction --image-size "
+    "--in-channels --model-option --workers --precision --channels-last --no-channels-last "
+    "--seed --device --threads --sync-bn --tensorboard --log-grad-norms --quiet --no-plots"
+)
+
+
+def test_every_earlier_flag_is_still_there() -> None:
+    flags = {flag for action in _train_parser()._actions for flag in action.option_strings}
+    assert set(EARLIER_FLAGS.split()) <= flags
+
+
+def test_in_channels_takes_grey_or_colour_only(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--in-channels", "2"])
+    assert "invalid choice: 2" in capsys.readouterr().err
