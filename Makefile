@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow bench lint format clean
 
-$(STAMP): pyproject.toml
+# The package states lower bounds; constraints.txt pins the torch and torchvision tested here.
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,demo,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,9 +20,11 @@ demo: $(STAMP)
 	print(f'LeNet-5, 1,000 held-out mnist5k digits: test top-1 {m[\"top1\"]:.1%}' \
 	f' ({m[\"train_seconds\"]:.0f} s of training)')"
 
-# Two workers, one thread each (tests/conftest.py); pytest exits non-zero when
-# nothing is collected, so an empty suite never passes.
+# The import layers first (pyproject.toml [tool.importlinter]), then the suite: two workers,
+# one thread each (tests/conftest.py); pytest exits non-zero when nothing is collected, so
+# an empty suite never passes.
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2
 
 test-slow: $(STAMP)

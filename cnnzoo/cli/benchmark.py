@@ -1,11 +1,16 @@
-"""``cnnzoo benchmark``: images/s, latency, FLOPs and MFU of networks, optionally vs torchvision."""
+"""cnnzoo benchmark MODEL...: images/s, latency, FLOPs and MFU of networks on this machine.
+
+Times training steps or inference, optionally interleaved with torchvision's
+same network. With --epoch, times one training epoch on a data set and splits
+it into data loading and compute.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from cnnzoo.cli import parse_shape
+from cnnzoo.cli import add_quiet_flag, parse_shape
 from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import list_models
@@ -18,14 +23,7 @@ from cnnzoo.speed.benchmark import (
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "benchmark",
-        help="time networks (images/s, latency, FLOPs, MFU), optionally against torchvision",
-        description="Time training steps or inference of networks on this machine. "
-        "With --epoch, time one training epoch on a data set and split it into data "
-        "loading and compute.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL", help="names or wildcards")
     parser.add_argument("--mode", choices=MODES, default="infer")
     parser.add_argument(
@@ -74,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="time channels_last, bf16, folding (and --compile) against plain fp32, interleaved",
     )
-    parser.set_defaults(run=run)
+    add_quiet_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:

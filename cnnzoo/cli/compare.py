@@ -1,23 +1,22 @@
-"""``cnnzoo compare MODEL... [--runs RUN_DIR...]``: networks side by side, table and chart."""
+"""cnnzoo compare MODEL... [--runs RUN_DIR...]: networks side by side, table and chart.
+
+Compares networks by parameters, multiply-accumulates and measured latency
+(batch 1, this machine), and by the test score of training runs given with
+--runs. Writes comparison.csv, comparison.json and comparison.png (score, or
+latency, against GMACs; bubble area = parameters) into --out.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from cnnzoo.cli import parse_shape
+from cnnzoo.cli import add_quiet_flag, parse_shape
+from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.errors import CnnzooError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "compare",
-        help="parameters, FLOPs, latency and accuracy of networks side by side, with a chart",
-        description="Compare networks by parameters, multiply-accumulates and measured "
-        "latency (batch 1, this machine), and by the test score of training runs given with "
-        "--runs. Writes comparison.csv, comparison.json and comparison.png (score, or "
-        "latency, against GMACs; bubble area = parameters) into --out.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*", metavar="MODEL", help="names or wildcards")
     parser.add_argument(
         "--input", type=parse_shape, default=None, metavar="C,H,W",
@@ -32,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-latency", action="store_true", help="skip timing (the chart then needs --runs)"
     )
-    parser.set_defaults(run=run)
+    add_force_flag(parser)
+    add_quiet_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.repeats < 1:
         raise CnnzooError(f"--repeats must be at least 1, got {args.repeats}")
+    # comparison.csv, comparison.json and comparison.png, as write_comparison names them.
+    writable_output(args.out, force=args.force, directory=True, contents=["comparison.*"])
     names: list[str] = []
     for pattern in args.models:
         matches = list_models(pattern) if any(c in pattern for c in "*?[") else [pattern]

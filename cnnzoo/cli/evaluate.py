@@ -1,4 +1,4 @@
-"""``cnnzoo eval RUN_DIR_OR_CHECKPOINT``: metrics of a trained network on a data split.
+"""cnnzoo eval RUN_DIR_OR_CHECKPOINT: metrics of a trained network on a data split.
 
 The last line printed is the metrics as JSON.
 """
@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from cnnzoo.cli import add_quiet_flag
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate a trained network on a data split")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a run directory (uses best.pt) or a .pt file")
     parser.add_argument("--data", default=None, help="data set (default: the training data)")
     parser.add_argument("--data-dir", default=None, help="where downloadable data sets live")
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.set_defaults(run=run)
+    add_quiet_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:

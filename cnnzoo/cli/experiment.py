@@ -1,24 +1,29 @@
-"""``cnnzoo experiment list|run``: the survey's claims as experiments anyone can rerun."""
+"""cnnzoo experiment list|run: the survey's claims as experiments anyone can rerun."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from cnnzoo.experiments import list_experiments, run_experiment
+from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.paths import add_force_flag, writable_output
+from cnnzoo.experiments import get_experiment, list_experiments, run_experiment
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("experiment", help="run the survey's claims as experiments")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="list the experiments and the claims they test")
-    listing.set_defaults(run=run_list)
+    actions.add_parser("list", help="list the experiments and the claims they test")
     running = actions.add_parser("run", help="run one experiment and write its report")
     running.add_argument("name", help="experiment name from `cnnzoo experiment list`")
     running.add_argument("--quick", action="store_true", help="reduced run, seconds not minutes")
     running.add_argument("--out", type=Path, default=None, help="output directory")
     running.add_argument("--seed", type=int, default=0)
-    running.set_defaults(run=run_one)
+    add_force_flag(running)
+    add_quiet_flag(running)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_list(args) if args.action == "list" else run_one(args)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -30,7 +35,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_one(args: argparse.Namespace) -> int:
+    get_experiment(args.name)  # an unknown name is refused before anything is written
     out_dir = args.out or Path("runs") / "experiments" / args.name
+    writable_output(
+        out_dir, force=args.force, directory=True, contents=["report.md", "results.json"]
+    )
     run = run_experiment(args.name, out_dir, quick=args.quick, seed=args.seed)
     failed = [c for c in run.checks if not c.passed]
     for finding in run.findings:

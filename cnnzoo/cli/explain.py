@@ -1,8 +1,8 @@
-"""``cnnzoo explain RUN_DIR_OR_MODEL IMAGE --method gradcam|features|se``: look inside on one image.
+"""cnnzoo explain RUN_DIR_OR_MODEL IMAGE: a PNG of what a network does with one image.
 
-* ``gradcam``: where the evidence for a class lies (heat map and overlay).
-* ``features``: the feature maps of one layer, most active channels first.
-* ``se``: the channel weights a squeeze-and-excitation block gives this image.
+* --method gradcam: where the evidence for a class lies (heat map and overlay).
+* --method features: the feature maps of one layer, most active channels first.
+* --method se: the channel weights a squeeze-and-excitation block gives this image.
 
 A run directory (or checkpoint) explains the trained network, fed as in
 training; a model name explains randomly initialised weights.
@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.paths import add_force_flag, writable_output
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnzoo.analysis.explain import METHODS
 
-    parser = subparsers.add_parser(
-        "explain",
-        help="Grad-CAM, feature maps or SE channel weights of a network on one image",
-        description="Write a PNG that shows what a network does with one image: a Grad-CAM "
-        "heat map for a class, a grid of one layer's feature maps, or the channel weights "
-        "of a squeeze-and-excitation block.",
-    )
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="run directory, .pt or name")
     parser.add_argument("image", type=Path, help="an image file")
     parser.add_argument("--method", choices=METHODS, default="gradcam")
@@ -36,12 +32,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="class to explain with gradcam (default: the predicted class)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("explain"), help="output directory")
-    parser.set_defaults(run=run)
+    add_force_flag(parser)
+    add_quiet_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.analysis.explain import explain
 
+    # The picture is IMAGE_METHOD_LAYER.png; without --layer, the layer is known only later.
+    picture = f"{args.image.stem}_{args.method}_{args.layer or '*'}.png"
+    writable_output(args.out, force=args.force, directory=True, contents=[picture])
     path = explain(args.source, args.image, args.method, args.layer, args.class_index, args.out)
     print(f"wrote {path}")
     return 0

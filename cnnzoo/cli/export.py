@@ -1,4 +1,9 @@
-"""``cnnzoo export``: a trained run or a fresh network to ONNX or TorchScript, checked on save."""
+"""cnnzoo export RUN_DIR_OR_MODEL: a network to ONNX or TorchScript, checked on save.
+
+Exports the best checkpoint of a run directory (or a checkpoint file, or a
+freshly initialised registered model) and checks that the saved file computes
+the same outputs as PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,12 @@ from pathlib import Path
 from torch import nn
 
 from cnnzoo.cli import parse_shape
+from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.export import FORMATS, SUFFIXES, export_model
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a run or a model to ONNX or TorchScript and check its outputs",
-        description="Export the best checkpoint of a run directory (or a checkpoint file, "
-        "or a freshly initialised registered model) and check that the saved file "
-        "computes the same outputs as PyTorch.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL")
     parser.add_argument("--format", choices=FORMATS, default="onnx", dest="export_format")
     parser.add_argument(
@@ -36,13 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="classes of a fresh model (default: 1000, or 21 for segmentation)",
     )
-    parser.set_defaults(run=run)
+    add_force_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    model, input_size, default_out, metadata = _load_source(args.source, args.num_classes)
+    out = args.out or _default_out(args.source).with_suffix(SUFFIXES[args.export_format])
+    writable_output(out, force=args.force, label="the export file")
+    model, input_size, metadata = _load_source(args.source, args.num_classes)
     input_size = args.input or input_size
-    out = args.out or default_out.with_suffix(SUFFIXES[args.export_format])
     report = export_model(model, input_size, out, args.export_format, metadata=metadata)
     if not report.matches:
         raise CnnzooError(
@@ -58,17 +58,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_out(source: str) -> Path:
+    """``model`` beside a run's checkpoints, or the model's name here; the format adds a suffix."""
+    path = Path(source)
+    if path.exists():
+        return (path if path.is_dir() else path.parent) / "model"
+    return Path(source)
+
+
 def _load_source(
     source: str, num_classes: int | None
-) -> tuple[nn.Module, tuple[int, int, int], Path, dict[str, str]]:
-    """The model to export, its input size, a default output path and metadata to embed."""
+) -> tuple[nn.Module, tuple[int, int, int], dict[str, str]]:
+    """The model to export, its input size and metadata to embed."""
     path = Path(source)
     if path.exists():
         from cnnzoo.engine.inference import load_model
 
         loaded = load_model(path)
         checkpoint = loaded.checkpoint
-        run_dir = path if path.is_dir() else path.parent
         input_size = (checkpoint["in_channels"], *checkpoint["image_size"])
         metadata = {
             "model_name": checkpoint["model_name"],
@@ -78,7 +85,7 @@ def _load_source(
         if loaded.normalization is not None:
             metadata["normalization_mean"] = ",".join(map(str, loaded.normalization.mean))
             metadata["normalization_std"] = ",".join(map(str, loaded.normalization.std))
-        return loaded.model, input_size, run_dir / "model", metadata
+        return loaded.model, input_size, metadata
 
     from cnnzoo.registry import create_model, get_model_entry
 
@@ -86,4 +93,4 @@ def _load_source(
     classes = num_classes or (1000 if entry.task == "classification" else 21)
     model = create_model(source, num_classes=classes, in_channels=entry.input_size[0])
     metadata = {"model_name": source, "task": entry.task, "weights": "random initialisation"}
-    return model, entry.input_size, Path(source), metadata
+    return model, entry.input_size, metadata

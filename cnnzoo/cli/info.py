@@ -1,7 +1,11 @@
-"""``cnnzoo info MODEL``: every layer's output shape, parameters, FLOPs, stride and receptive field.
+"""cnnzoo info MODEL: every layer's output shape, parameters, FLOPs, stride and receptive field.
 
-``--verify-rf`` checks the receptive fields against autograd: the gradient of
-a centre unit with respect to the input, computed with positive constant
+One row per layer (its qualified module name), then the totals; FLOPs are
+2 x multiply-accumulates and the receptive field is in input pixels. Computed
+from shapes alone, so any model at any size is quick.
+
+--verify-rf checks the receptive fields against autograd: the gradient of a
+centre unit with respect to the input, computed with positive constant
 weights and no normalisation so nothing cancels, is non-zero exactly on the
 unit's receptive field.
 """
@@ -14,17 +18,9 @@ from cnnzoo.cli import parse_shape
 from cnnzoo.errors import CnnzooError
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cnnzoo.analysis.layer_table import FORMATS
 
-    parser = subparsers.add_parser(
-        "info",
-        help="layer table: shapes, parameters, FLOPs, stride and receptive field",
-        description="One row per layer (its qualified module name): output shape, "
-        "parameters, FLOPs (= 2 x multiply-accumulates), stride and theoretical receptive "
-        "field in input pixels, then the totals. Computed from shapes alone, so any model "
-        "at any size is quick.",
-    )
     parser.add_argument("model", help="a name from `cnnzoo list`")
     parser.add_argument(
         "--input", type=parse_shape, default=None, metavar="C,H,W",
@@ -44,7 +40,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also measure the receptive field of each stage as the support of a centre "
         "unit's input gradient and compare it with the analytic value",
     )  # fmt: skip
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

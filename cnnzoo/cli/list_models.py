@@ -1,4 +1,4 @@
-"""``cnnzoo list``: every registered network with its family, size and paper."""
+"""cnnzoo list [PATTERN]: every registered network with its family, size and paper."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ import torch
 from cnnzoo.registry import create_model, get_model_entry, list_models
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("list", help="list the models with family, parameters and paper")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'resnet*'")
     parser.add_argument("--task", choices=("classification", "segmentation"), default=None)
     parser.add_argument(
         "--format", choices=("table", "markdown"), default="table", help="output format"
     )
-    parser.set_defaults(run=run)
 
 
 def count_parameters(name: str) -> int:

@@ -1,34 +1,40 @@
-"""``cnnzoo train MODEL --data NAME``: train a network and write a run directory.
+"""cnnzoo train MODEL --data NAME: train a network and write a run directory.
 
-Flags map onto :class:`~cnnzoo.engine.config.TrainConfig`; ``--config FILE.yaml``
-sets the same fields and flags given explicitly override it. The last line
-printed is the run's metrics as JSON.
+The run directory holds config.yaml, best.pt, last.pt, log.csv, curves.png,
+confusion.png and metrics.json. Each flag is a field of the training
+configuration (engine/config.py TrainConfig); --config FILE.yaml sets the
+same fields and flags given explicitly override it. The last line printed is
+the run's metrics as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from cnnzoo.cli.paths import writable_output
 from cnnzoo.data import list_datasets
-from cnnzoo.engine.config import (
-    AUGMENTATIONS,
-    CLASS_WEIGHTS,
-    DEVICES,
-    LOSSES,
-    OPTIMIZERS,
-    PRECISIONS,
-    SCHEDULES,
-    STEP_UNITS,
-    TrainConfig,
-    config_from_dict,
-    load_config_file,
-)
+from cnnzoo.engine.config import TrainConfig, config_from_dict, load_config_file
 from cnnzoo.errors import CnnzooError
+
+# Where each group of flags in `--help` begins: the first field of each section of TrainConfig.
+GROUP_STARTS = {
+    "model": "what to train on what",
+    "epochs": "how long",
+    "optimizer": "optimiser",
+    "schedule": "learning-rate schedule",
+    "loss": "loss",
+    "augment": "data handling",
+    "precision": "numerics and reproducibility",
+    "out": "output",
+}
 
 
 def _int_list(text: str) -> list[int]:
@@ -49,89 +55,61 @@ def _model_option(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    data_names = ", ".join(entry.name for entry in list_datasets())
-    parser = subparsers.add_parser(
-        "train",
-        help="train a network and write a run directory",
-        description="Train a network. Run directory: config.yaml, best.pt, last.pt, log.csv, "
-        "curves.png, confusion.png, metrics.json.",
-        argument_default=argparse.SUPPRESS,  # only flags given explicitly override the YAML
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.argument_default = argparse.SUPPRESS  # only flags given explicitly override the YAML
+    parser.add_argument(
+        "--config", dest="config_file", type=Path, help="YAML recipe setting the same fields"
     )
-    add = parser.add_argument
-    add("model", nargs="?", help="a model from `cnnzoo list` (default: lenet5)")
-    add("--data", help=f"data set: {data_names} (folder:PATH for your own images)")
-    add("--data-dir", help="where downloadable data sets are stored")
-    add("--download", action="store_true", help="download the data set if it is missing")
-    add("--config", dest="config_file", type=Path, help="YAML recipe setting the same fields")
-    add("--out", help="run directory (default runs/MODEL-DATA)")
-    add("--resume", action="store_true", help="continue the run in --out from last.pt")
-    add("--force", action="store_true", help="start again in an existing run directory")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from last.pt"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="start again in an existing run directory"
+    )
+    group = parser
+    for config_field in dataclasses.fields(TrainConfig):
+        if config_field.name in GROUP_STARTS:
+            group = parser.add_argument_group(GROUP_STARTS[config_field.name])
+        _add_field_option(group, config_field)
+    parser.set_defaults(resume=False, force=False)
 
-    group = parser.add_argument_group("schedule")
-    group.add_argument("--epochs", type=int)
-    group.add_argument("--iterations", type=int, help="total steps; overrides --epochs")
-    group.add_argument("--batch-size", type=int)
-    group.add_argument("--eval-batch-size", type=int)
-    group.add_argument("--optimizer", choices=OPTIMIZERS)
-    group.add_argument("--lr", type=float, help="peak learning rate")
-    group.add_argument("--momentum", type=float)
-    group.add_argument("--nesterov", action="store_true")
-    group.add_argument("--weight-decay", type=float)
-    group.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
-    group.add_argument("--schedule", choices=SCHEDULES)
-    group.add_argument("--milestones", type=_int_list, help="step schedule, e.g. 32000,48000")
-    group.add_argument("--gamma", type=float, help="step schedule factor")
-    group.add_argument("--step-unit", choices=STEP_UNITS, help="unit of milestones and warm-up")
-    group.add_argument("--warmup", type=int, help="linear warm-up length")
-    group.add_argument("--min-lr", type=float)
 
-    group = parser.add_argument_group("loss and data")
-    group.add_argument("--loss", choices=LOSSES)
-    group.add_argument("--label-smoothing", type=float)
-    group.add_argument("--aux-weight", type=float, help="weight of auxiliary-head losses")
-    group.add_argument("--class-weights", choices=CLASS_WEIGHTS)
-    group.add_argument("--augment", choices=AUGMENTATIONS)
-    group.add_argument(
-        "--val-fraction",
-        type=float,
-        help="share of the training images held out to pick best.pt (default 0.1)",
-    )
-    group.add_argument("--image-size", type=int, help="square input side (default: the paper's)")
-    group.add_argument("--in-channels", type=int, choices=(1, 3))
-    group.add_argument(
-        "--model-option",
-        dest="model_options",
-        type=_model_option,
-        action="append",
-        help="constructor option KEY=VALUE, e.g. aux_logits=false (repeatable)",
-    )
-    group.add_argument("--workers", type=int, help="data-loading processes (files on disk)")
+def _add_field_option(group: Any, config_field: dataclasses.Field) -> None:
+    """The flag of one TrainConfig field: its type, choices, help text and default."""
+    kind = typing.get_type_hints(TrainConfig)[config_field.name]
+    if isinstance(kind, types.UnionType):  # `int | None`: the flag takes an int
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    base = typing.get_origin(kind) or kind
+    help_text = _help(config_field)
+    flag = "--" + config_field.name.replace("_", "-")
+    if config_field.name == "model":  # `cnnzoo train resnet20`, as every other verb names it
+        group.add_argument("model", nargs="?", help=help_text)
+    elif base is dict:  # one repeatable KEY=VALUE flag per constructor option
+        group.add_argument(
+            "--model-option", dest="model_options", type=_model_option, action="append",
+            metavar="KEY=VALUE", help=help_text,
+        )  # fmt: skip
+    elif base is bool:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+    elif base is list:
+        group.add_argument(flag, type=_int_list, metavar="N,N,...", help=help_text)
+    else:
+        choices = config_field.metadata["choices"]
+        group.add_argument(flag, type=base, choices=choices, help=help_text)
 
-    group = parser.add_argument_group("run")
-    group.add_argument("--precision", choices=PRECISIONS)
-    group.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        help="NHWC memory layout (default: on for CPU, off for GPU)",
-    )
-    group.add_argument("--seed", type=int)
-    group.add_argument("--device", choices=DEVICES)
-    group.add_argument("--threads", type=int, help="CPU threads (default: one per core)")
-    group.add_argument(
-        "--sync-bn",
-        action="store_true",
-        help="under torchrun: batch-norm statistics over all processes (segmentation)",
-    )
-    group.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    group.add_argument(
-        "--log-grad-norms", type=int, metavar="N", help="record gradient norms every N steps"
-    )
-    group.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
-    group.add_argument(
-        "--no-plots", dest="plots", action="store_false", help="skip curves.png, confusion.png"
-    )
-    parser.set_defaults(run=run)
+
+def _help(config_field: dataclasses.Field) -> str:
+    """The field's help text with its default, escaped for argparse's %-formatting."""
+    text = config_field.metadata["help"]
+    if config_field.name == "data":
+        text += f"; registered: {', '.join(entry.name for entry in list_datasets())}"
+    default = config_field.default
+    if config_field.default_factory is not dataclasses.MISSING:
+        default = config_field.default_factory()
+    if default not in (None, [], {}):
+        shown = str(default).lower() if isinstance(default, bool) else default
+        text += f" (default: {shown})"
+    return text.replace("%", "%%")
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -169,10 +147,10 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.engine.trainer import train
 
     config = build_config(args)
-    result = train(
-        config, resume=getattr(args, "resume", False), force=getattr(args, "force", False)
-    )
     main = context_from_environment().is_main  # under torchrun, one process reports
+    if main and config.out is not None:  # before the data loads; the engine owns the rest
+        writable_output(config.out, force=args.force, directory=True, label="the run directory")
+    result = train(config, resume=args.resume, force=args.force)
     if not result.completed:
         if main:
             print(f"stopped early; continue with: cnnzoo train --resume --out {result.run_dir}")

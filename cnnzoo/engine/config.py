@@ -1,15 +1,18 @@
-"""Training configuration: one typed dataclass, a comment per field.
+"""Training configuration: one typed dataclass, a help text per field.
 
-The command line maps its flags onto :class:`TrainConfig`; a YAML file
-(``--config FILE.yaml``) may set the same fields, and flags given explicitly
-override it. Unknown YAML keys are an error rather than being silently
-ignored, so a misspelt ``weight_decy`` cannot train the wrong recipe.
+The command line generates its ``train`` flags from :class:`TrainConfig`'s
+fields, help texts and defaults included; a YAML file (``--config FILE.yaml``)
+may set the same fields, and flags given explicitly override it. Unknown YAML
+keys are an error rather than being silently ignored, so a misspelt
+``weight_decy`` cannot train the wrong recipe.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,89 +33,138 @@ STEP_UNITS = ("epoch", "iteration")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def setting(
+    default: Any, help: str, *, choices: tuple[Any, ...] | None = None, resumable: bool = False
+) -> Any:
+    """A :class:`TrainConfig` field with the facts about it written once.
+
+    ``help`` is the text ``cnnzoo train --help`` shows beside the flag (the
+    command line generates its flags from these fields); ``choices`` are the
+    only values allowed; ``resumable`` fields may change when a run is resumed.
+    """
+    metadata = {"help": help, "choices": choices, "resumable": resumable}
+    if isinstance(default, list | dict):  # a fresh container per config, never a shared one
+        return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a training run; saved as ``config.yaml`` in the run directory."""
 
     # What to train on what.
-    model: str = "lenet5"  # a name from `cnnzoo list`
-    data: str = "mnist5k"  # a data set name, or NAME:ARGUMENT such as folder:PATH
-    data_dir: str | None = None  # where downloadable data sets live (--data-dir)
-    download: bool = False  # fetch a missing data set; never implicit
-    image_size: int | None = None  # square input side; None: the size the paper used
-    in_channels: int | None = None  # 1 grey, 3 colour; None: what the paper's network took
-    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {aux_logits: false}
+    model: str = setting("lenet5", "a model from `cnnzoo list`")
+    data: str = setting(
+        "mnist5k", "a data set name, or NAME:ARGUMENT such as folder:PATH for your own images"
+    )
+    data_dir: str | None = setting(
+        None,
+        "where downloadable data sets live (unset: $CNNZOO_DATA or ~/.cache/cnnzoo/data)",
+        resumable=True,
+    )
+    download: bool = setting(False, "fetch a missing data set; never implicit", resumable=True)
+    image_size: int | None = setting(None, "square input side (unset: the size the paper used)")
+    in_channels: int | None = setting(
+        None, "1 grey, 3 colour (unset: what the paper's network took)", choices=(1, 3)
+    )
+    model_options: dict[str, Any] = setting(
+        {}, "constructor option KEY=VALUE, e.g. aux_logits=false (repeatable)"
+    )
 
     # How long.
-    epochs: int = 10  # passes over the training split
-    iterations: int | None = None  # total optimiser steps; overrides epochs when set (ResNet)
-    batch_size: int = 64
-    eval_batch_size: int = 256  # inference needs no gradients, so it can take larger batches
+    epochs: int = setting(10, "passes over the training split", resumable=True)
+    iterations: int | None = setting(
+        None, "total optimiser steps; overrides --epochs when set (ResNet)", resumable=True
+    )
+    batch_size: int = setting(64, "images per optimiser step")
+    # Inference needs no gradients, so it can take larger batches.
+    eval_batch_size: int = setting(256, "images per step when evaluating")
 
     # Optimiser (Krizhevsky 2012 and He 2015 used SGD with momentum 0.9).
-    optimizer: str = "sgd"  # sgd | adam | adamw
-    lr: float = 0.05  # peak learning rate (after warm-up)
-    momentum: float = 0.9  # SGD momentum; Adam's beta1
-    nesterov: bool = False  # Nesterov momentum for SGD
-    weight_decay: float = 5e-4  # L2 penalty (decoupled for adamw)
-    grad_clip: float | None = None  # clip the global gradient norm to this value
+    optimizer: str = setting("sgd", "optimiser", choices=OPTIMIZERS)
+    lr: float = setting(0.05, "peak learning rate (after warm-up)")
+    momentum: float = setting(0.9, "SGD momentum; Adam's beta1")
+    nesterov: bool = setting(False, "Nesterov momentum for SGD")
+    weight_decay: float = setting(5e-4, "L2 penalty (decoupled for adamw)")
+    grad_clip: float | None = setting(
+        None, "clip the global gradient norm to this value (unset: no clipping)"
+    )
 
     # Learning-rate schedule, evaluated every optimiser step.
-    schedule: str = "cosine"  # step | cosine | poly | none
-    milestones: list[int] = field(default_factory=list)  # step schedule: where lr *= gamma
-    gamma: float = 0.1  # step schedule factor (He 2015: divide by 10)
-    step_unit: str = "epoch"  # unit of milestones and warm-up: epoch | iteration
-    poly_power: float = 0.9  # poly schedule exponent (Chen et al. 2016, DeepLab v2)
-    warmup: int = 0  # linear warm-up length, in step_unit
-    min_lr: float = 0.0  # floor of the cosine and poly schedules
+    schedule: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
+    milestones: list[int] = setting(
+        [], "step schedule: where lr *= gamma, comma-separated, e.g. 32000,48000"
+    )
+    gamma: float = setting(0.1, "step schedule factor (He 2015: divide by 10)")
+    step_unit: str = setting("epoch", "unit of milestones and warm-up", choices=STEP_UNITS)
+    poly_power: float = setting(0.9, "poly schedule exponent (Chen et al. 2016, DeepLab v2)")
+    warmup: int = setting(0, "linear warm-up length, in --step-unit")
+    min_lr: float = setting(0.0, "floor of the cosine and poly schedules")
 
     # Loss.
-    # ce | mse (one-hot +-1 targets, LeCun 1989) | dice | border (U-Net's weight map, eq. 2)
-    loss: str = "ce"
-    label_smoothing: float = 0.0  # cross-entropy label smoothing (Szegedy et al. 2016)
-    aux_weight: float = 0.3  # weight of auxiliary-head losses (Szegedy et al. 2014, sec. 5)
-    class_weights: str = "none"  # none | median_frequency (Badrinarayanan et al. 2015)
+    loss: str = setting(
+        "ce",
+        "ce | mse (one-hot +-1 targets, LeCun 1989) | dice | border (U-Net's weight map, eq. 2)",
+        choices=LOSSES,
+    )
+    label_smoothing: float = setting(0.0, "cross-entropy label smoothing (Szegedy et al. 2016)")
+    aux_weight: float = setting(
+        0.3, "weight of auxiliary-head losses (Szegedy et al. 2014, sec. 5)"
+    )
+    class_weights: str = setting(
+        "none",
+        "per-class loss weights (median_frequency: Badrinarayanan et al. 2015)",
+        choices=CLASS_WEIGHTS,
+    )
 
     # Data handling.
-    # none | basic (shifts, flips where allowed) | affine (+ rotation, scale) | strong (+ erasing)
-    augment: str = "basic"
-    # Share of the training images held out to pick best.pt where a set has no validation
-    # split; a small share leaves more to train on when the test split is fixed (mnist5k).
-    val_fraction: float = 0.1
-    workers: int = 0  # DataLoader worker processes for data sets not held in memory
+    augment: str = setting(
+        "basic",
+        "none | basic (shifts, flips where allowed) | affine (+ rotation, scale) "
+        "| strong (+ erasing)",
+        choices=AUGMENTATIONS,
+    )
+    # Where a set has no validation split; a small share leaves more to train on when the
+    # test split is fixed (mnist5k).
+    val_fraction: float = setting(0.1, "share of the training images held out to pick best.pt")
+    workers: int = setting(
+        0, "DataLoader worker processes for data sets not held in memory", resumable=True
+    )
 
     # Numerics and reproducibility.
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
-    # NHWC memory layout; None: NHWC on CPU, where it trains 1.0-3.3x faster (engine.layout)
-    channels_last: bool | None = None
-    seed: int = 0  # seeds weights, shuffling, augmentation and validation splits
-    device: str = "auto"  # auto | cpu | cuda
-    threads: int | None = None  # CPU threads for PyTorch; None: its default (one per core)
-    sync_bn: bool = False  # under torchrun, batch-norm statistics over the global batch
+    precision: str = setting("fp32", "bf16: autocast to bfloat16", choices=PRECISIONS)
+    # On CPU NHWC trains 1.0-3.3x faster (engine.layout).
+    channels_last: bool | None = setting(
+        None, "NHWC memory layout (unset: on for CPU, off for GPU)"
+    )
+    seed: int = setting(0, "seeds weights, shuffling, augmentation and validation splits")
+    device: str = setting("auto", "where to train", choices=DEVICES, resumable=True)
+    threads: int | None = setting(
+        None, "CPU threads for PyTorch (unset: one per core)", resumable=True
+    )
+    sync_bn: bool = setting(
+        False, "under torchrun: batch-norm statistics over the global batch (segmentation)"
+    )
 
     # Output.
-    out: str | None = None  # run directory; None: runs/MODEL-DATA
-    tensorboard: bool = False  # also write TensorBoard event files
-    plots: bool = True  # write curves.png and confusion.png at the end (about a second)
-    log_grad_norms: int | None = None  # record per-layer gradient norms every N steps
-    quiet: bool = False  # no progress bar or per-epoch lines
+    out: str | None = setting(None, "run directory (unset: runs/MODEL-DATA)", resumable=True)
+    tensorboard: bool = setting(False, "also write TensorBoard event files", resumable=True)
+    plots: bool = setting(
+        True, "write curves.png and confusion.png at the end (about a second)", resumable=True
+    )
+    log_grad_norms: int | None = setting(
+        None, "record per-layer gradient norms every N steps", resumable=True
+    )
+    quiet: bool = setting(False, "no progress bar or per-epoch lines", resumable=True)
 
     def validate(self) -> None:
         """Raise a :class:`CnnzooError` for values no run could use."""
-        choices = {
-            "optimizer": OPTIMIZERS,
-            "schedule": SCHEDULES,
-            "loss": LOSSES,
-            "augment": AUGMENTATIONS,
-            "precision": PRECISIONS,
-            "class_weights": CLASS_WEIGHTS,
-            "step_unit": STEP_UNITS,
-            "device": DEVICES,
-        }
-        for name, allowed in choices.items():
-            value = getattr(self, name)
-            if value not in allowed:
-                raise CnnzooError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        for setting_field in dataclasses.fields(self):
+            allowed = setting_field.metadata["choices"]
+            value = getattr(self, setting_field.name)
+            if allowed is not None and value is not None and value not in allowed:
+                names = ", ".join(map(str, allowed))
+                raise CnnzooError(f"{setting_field.name} must be one of {names}; got {value!r}")
         positive = ("epochs", "batch_size", "eval_batch_size")
         for name in positive:
             if getattr(self, name) < 1:
@@ -140,20 +192,7 @@ class TrainConfig:
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # Fields a resumed run may change: how long it runs and how it reports, not what it learns.
-RESUMABLE_FIELDS = (
-    "epochs",
-    "iterations",
-    "workers",
-    "quiet",
-    "tensorboard",
-    "plots",
-    "log_grad_norms",
-    "data_dir",
-    "download",
-    "device",
-    "threads",
-    "out",
-)
+RESUMABLE_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resumable"])
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:

@@ -64,6 +64,30 @@ def test_predict_names_classes_with_probabilities(
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
 
 
+def test_predict_shows_progress_over_its_images(
+    trained_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import cnnzoo.cli.predict
+    from cnnzoo.progress import progress
+
+    shown: list[tuple[list[Path], str]] = []
+
+    def recording(items: list[Path], description: str, **options: object):
+        shown.append((list(items), description))
+        return progress(items, description, **options)
+
+    monkeypatch.setattr(cnnzoo.cli.predict, "progress", recording)
+    images = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in images:
+        Image.new("L", (16, 16), 200).save(path)
+    code, out, _ = run(["predict", str(trained_run), *map(str, images), "--quiet"], capsys)
+    assert code == 0 and len(out.strip().splitlines()) == 2
+    assert shown == [(images, "predicting")]
+
+
 def test_yaml_recipe_sets_fields_and_flags_override_it(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from cnnzoo.engine.config import TrainConfig, config_from_dict, load_config_file
+from cnnzoo.engine.config import (
+    RESUMABLE_FIELDS,
+    TrainConfig,
+    config_from_dict,
+    load_config_file,
+)
 from cnnzoo.errors import CnnzooError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
@@ -59,3 +65,23 @@ def test_resnet_recipe_is_he_et_al_cifar_schedule() -> None:
     )  # fmt: skip
     assert (config.batch_size, config.iterations) == (128, 64_000)
     assert (config.milestones, config.step_unit) == ([32_000, 48_000], "iteration")
+
+
+def test_every_field_states_its_help_and_resumable_fields_come_from_it() -> None:
+    fields = dataclasses.fields(TrainConfig)
+    assert all(f.metadata["help"].strip() for f in fields)
+    assert set(RESUMABLE_FIELDS) == {f.name for f in fields if f.metadata["resumable"]}
+    assert {"epochs", "out", "quiet"} <= set(RESUMABLE_FIELDS)
+    assert not {"model", "lr", "seed", "data"} & set(RESUMABLE_FIELDS)
+
+
+def test_choices_in_the_field_metadata_are_enforced() -> None:
+    with pytest.raises(CnnzooError, match="schedule must be one of step, cosine, poly, none"):
+        config_from_dict({"schedule": "linear"})
+
+
+def test_container_defaults_are_never_shared_between_configs() -> None:
+    first, second = TrainConfig(), TrainConfig()
+    first.milestones.append(3)
+    first.model_options["width"] = 8
+    assert second.milestones == [] and second.model_options == {}
