@@ -190,14 +190,14 @@ def _family_introduction(entries: Sequence[ModelEntry]) -> list[str]:
 
 def _summary_table(variants: Sequence[VariantFacts]) -> list[str]:
     lines = [
-        "| network | parameters | input (paper) | GMACs | FLOPs | smallest input | torchvision |",
+        "| network | parameters | input (paper) | MACs | FLOPs | smallest input | torchvision |",
         "|---|---:|---|---:|---:|---:|---|",
     ]
     for facts in variants:
         entry = facts.entry
         lines.append(
             f"| [`{entry.name}`](#{entry.name}) | {facts.params:,} | "
-            f"{_shape_text(entry.input_size)} | {facts.flops / 2e9:.3f} | {human(facts.flops)} | "
+            f"{_shape_text(entry.input_size)} | {human(facts.flops / 2)} | {human(facts.flops)} | "
             f"{entry.min_size} | {entry.torchvision or '-'} |"
         )
     return lines
@@ -209,7 +209,7 @@ def _variant_section(facts: VariantFacts) -> list[str]:
         f"## {entry.name}",
         "",
         f"{entry.paper}. {facts.params:,} parameters at {facts.num_classes} classes; "
-        f"{human(facts.flops)} FLOPs ({facts.flops / 2e9:.3f} GMACs) on one "
+        f"{human(facts.flops)} FLOPs ({human(facts.flops / 2)} multiply-accumulates) on one "
         f"{_shape_text(entry.input_size)} image. "
         f"`cnnzoo info {entry.name}` prints every layer.",
         "",
