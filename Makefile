@@ -47,6 +47,12 @@ bench: $(STAMP)
 	done
 	$(BIN)/python -m cnnzoo.speed.report $(BENCH_DIR)/*.json
 
+# The documentation site, offline, into site/; --strict fails on a broken link or a stale
+# reference. The model pages are generated from the registry (docs/hooks/model_pages.py).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
