@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
+from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.analysis.latency import measure_latencies
 from cnnzoo.analysis.layer_table import human
@@ -180,10 +181,8 @@ def write_comparison(rows: Sequence[ModelSummary], out_dir: Path) -> list[Path]:
 
 def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     """Score (when every row has one) or latency against GMACs; bubble area ~ parameters."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     by_score = all(r.score is not None for r in rows)
     if not by_score and any(r.latency_ms is None for r in rows):
@@ -204,8 +203,9 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     y = [r.score if by_score else r.latency_ms for r in rows]
     largest = max(r.params for r in rows)
     sizes = [60 + 1500 * r.params / largest for r in rows]
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
-    colours = plt.cm.tab10([i % 10 for i in range(len(rows))])
+    figure = Figure(figsize=(7, 4.5), dpi=100)
+    axes = figure.subplots()
+    colours = colormaps["tab10"]([i % 10 for i in range(len(rows))])
     axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
     # A label goes above its bubble when the nearest neighbour along x lies lower, else
     # below; labels of the right-most bubbles go to their left so they stay in the frame.
@@ -232,6 +232,4 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     axes.set_title("Bubble area proportional to parameters")
     axes.margins(x=0.25, y=0.25)
     axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)

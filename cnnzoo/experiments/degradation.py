@@ -134,12 +134,10 @@ def degradation(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2, sharey=True)
     colours = dict(zip(DEPTHS, ("tab:orange", "tab:red", "tab:purple")))
     for ax, family, title in zip(axes, ("plain", "resnet"), ("plain", "ResNet")):
         for depth in DEPTHS:
@@ -165,12 +163,8 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     axes[0].set_ylabel("error %")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "degradation_curves.png",
-            "Training (solid) and validation (dashed) error of plain and residual networks",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "degradation_curves.png",
+        "Training (solid) and validation (dashed) error of plain and residual networks",
     )
-    plt.close(fig)

@@ -193,12 +193,10 @@ def dense_reuse(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
     for name, network in trained.items():
         entry = run.results[name]
         axes[0].scatter(entry["params"] / 1e6, 100 * entry["test_error"], s=30)
@@ -218,9 +216,4 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
     axes[1].legend(fontsize="small")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("dense_vs_residual.png", "Test error against parameters; training error"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "dense_vs_residual.png", "Test error against parameters; training error")

@@ -262,12 +262,10 @@ def _paths_to_input(rates: Sequence[int], side: int) -> Tensor:
 
 
 def _plot_fields(run: ExperimentRun, table: dict[str, list[dict[str, int]]]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    fig = Figure(figsize=(12, 3.2))
+    axes = fig.subplots(1, 4)
     for kind, rows in table.items():
         axes[0].plot(
             [r["layers"] for r in rows], [r["receptive_field"] for r in rows], "o-", label=kind
@@ -284,17 +282,13 @@ def _plot_fields(run: ExperimentRun, table: dict[str, list[dict[str, int]]]) -> 
         ax.set_title(f"rates {', '.join(map(str, rates))}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "dilation_fields.png",
-            f"Field against depth; input pixels reaching one output of {GRIDDING_DEPTH}-layer "
-            "stacks (constant rate 2 leaves holes: gridding)",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "dilation_fields.png",
+        f"Field against depth; input pixels reaching one output of {GRIDDING_DEPTH}-layer "
+        "stacks (constant rate 2 leaves holes: gridding)",
         bbox_inches="tight",
     )
-    plt.close(fig)
 
 
 def _full_size(run: ExperimentRun) -> None:
@@ -429,13 +423,11 @@ def _train_on_shapes(run: ExperimentRun) -> None:
 
 
 def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(measured)
-    fig, (field_ax, miou_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    field_ax, miou_ax = fig.subplots(1, 2)
     colours = ["tab:green", "tab:red", "tab:gray"]
     field_ax.barh(names, [measured[n]["receptive_field"] for n in names], color=colours)
     field_ax.axvline(side, color="k", linestyle="--", label=f"image side ({side})")
@@ -446,9 +438,4 @@ def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: 
     miou_ax.set_xlabel("test mIoU")
     miou_ax.set_yticks([])
     miou_ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("deeplab_dilation.png", "DeepLab-v1 variants on shapes: field and mIoU"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "deeplab_dilation.png", "DeepLab-v1 variants on shapes: field and mIoU")

@@ -299,12 +299,10 @@ def efficient_nets(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, key, label in (
         (axes[0], "macs", f"MMACs per image at {TRAIN_SIZE}x{TRAIN_SIZE}"),
         (axes[1], "latency_ms", "latency of one image, ms"),
@@ -322,9 +320,4 @@ def _plot(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test error % (digits)")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("accuracy_vs_cost.png", "Test error against computation and latency"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "accuracy_vs_cost.png", "Test error against computation and latency")

@@ -263,16 +263,14 @@ def _plot_examples(
     predictions: dict[str, Tensor],
     class_names: list[str],
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from cnnzoo.segmentation.visualize import class_palette
 
     palette = class_palette(len(class_names))
     columns = ["image", "ground truth", *predictions]
-    fig, axes = plt.subplots(EXAMPLES, len(columns), figsize=(1.6 * len(columns), 1.6 * EXAMPLES))
+    fig = Figure(figsize=(1.6 * len(columns), 1.6 * EXAMPLES))
+    axes = fig.subplots(EXAMPLES, len(columns))
     for row in range(EXAMPLES):
         panels = [
             dataset.sample(row)[0],
@@ -286,9 +284,6 @@ def _plot_examples(
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(columns[column], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("fcn_predictions.png", "Test images, ground truth and each FCN's prediction"),
-        dpi=80,
+    run.save_figure(
+        fig, "fcn_predictions.png", "Test images, ground truth and each FCN's prediction", dpi=80
     )
-    plt.close(fig)

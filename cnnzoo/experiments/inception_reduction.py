@@ -179,14 +179,12 @@ def inception_reduction(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, per_module: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(per_module)
     positions = range(len(names))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     ax.bar(
         [p - 0.2 for p in positions],
         [per_module[n]["naive"]["flops"] / 1e9 for n in names],
@@ -203,6 +201,4 @@ def _plot(run: ExperimentRun, per_module: dict) -> None:
     ax.set_xlabel("Inception module")
     ax.set_ylabel("GFLOPs per image")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(run.figure("inception_flops.png", "FLOPs of each Inception module"), dpi=100)
-    plt.close(fig)
+    run.save_figure(fig, "inception_flops.png", "FLOPs of each Inception module", dpi=100)

@@ -268,13 +268,11 @@ def se_attention(run: ExperimentRun) -> None:
 
 
 def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     shown = [name for name in gates if name.split(".")[1] == "2"]  # last block of each stage
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2), sharey=True)
+    fig = Figure(figsize=(4 * len(shown), 3.2))
+    axes = fig.subplots(1, len(shown), sharey=True)
     for ax, name in zip(axes, shown):
         for digit in CLASSES_SHOWN:
             ax.plot(gates[name][digit].numpy(), marker=".", linewidth=1, label=f"digit {digit}")
@@ -284,12 +282,8 @@ def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean excitation (gate)")
     axes[-1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "se_gates.png",
-            "Mean SE gate of every channel, per digit, in the last block of each stage",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "se_gates.png",
+        "Mean SE gate of every channel, per digit, in the last block of each stage",
     )
-    plt.close(fig)

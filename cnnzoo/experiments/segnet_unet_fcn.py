@@ -346,10 +346,7 @@ def _trained_networks(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(measured)
     panels = [
@@ -359,14 +356,11 @@ def _plot(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
         ("miou", 1, "test mIoU"),
         ("boundary_f1_2px", 1, "boundary F1 (2 px)"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.8))
+    fig = Figure(figsize=(2.3 * len(panels), 2.8))
+    axes = fig.subplots(1, len(panels))
     colours = ["tab:purple", "tab:green", "tab:blue"]
     for ax, (key, unit, label) in zip(axes, panels):
         ax.bar(names, [measured[n][key] / unit for n in names], color=colours)
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=8, rotation=30)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("segnet_unet_fcn.png", "The trained networks side by side on shapes"), dpi=90
-    )
-    plt.close(fig)
+    run.save_figure(fig, "segnet_unet_fcn.png", "The trained networks side by side on shapes")

@@ -261,14 +261,12 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
 
 
 def _plot(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(networks)
     colours = ["tab:blue", "tab:orange", "tab:blue", "tab:orange"]
-    fig, (weights_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    (weights_ax, accuracy_ax) = fig.subplots(1, 2)
     weights_ax.bar(names, [networks[n]["stack_weights"] for n in names], color=colours)
     weights_ax.set_ylabel("weights of the two stacks")
     weights_ax.set_title("weights (same field in each pair)")
@@ -281,6 +279,4 @@ def _plot(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
     accuracy_ax.set_title("accuracy (dots: seeds, bar: mean)")
     for ax in (weights_ax, accuracy_ax):
         ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(run.figure("small_kernels.png", "Weights and test accuracy of each stack"), dpi=90)
-    plt.close(fig)
+    run.save_figure(fig, "small_kernels.png", "Weights and test accuracy of each stack")

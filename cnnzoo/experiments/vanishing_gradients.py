@@ -240,12 +240,11 @@ def vanishing_gradients(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3, sharey=True)
     depth_colours = ("tab:blue", "tab:orange", "tab:red")
     depths = sorted({entry["depth"] for entry in at_init.values()})
     for depth, colour in zip(depths, depth_colours):
@@ -255,7 +254,7 @@ def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
     axes[0].set_title("at initialisation")
     axes[0].legend(fontsize="small", ncol=2)
     for ax, (name, entry) in zip(axes[1:], training.items()):
-        colours = plt.cm.viridis(
+        colours = colormaps["viridis"](
             [i / max(1, len(entry["steps"]) - 1) for i in range(len(entry["steps"]))]
         )
         for step, norms, colour in zip(entry["steps"], entry["grad_norms"], colours):
@@ -267,9 +266,6 @@ def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
         ax.set_xlabel("layer depth (0 = input side)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gradient L2 norm")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("gradient_norms.png", "Gradient norm of every weighted layer against depth"),
-        dpi=90,
+    run.save_figure(
+        fig, "gradient_norms.png", "Gradient norm of every weighted layer against depth"
     )
-    plt.close(fig)
