@@ -53,6 +53,11 @@ class ExperimentRun:
     checks: list[Check] = field(default_factory=list)
     findings: list[Check] = field(default_factory=list)
 
+    @property
+    def mode(self) -> str:
+        """``"quick"`` or ``"full"``: the key of the per-mode budgets experiments define."""
+        return "quick" if self.quick else "full"
+
     def write(self, markdown: str) -> None:
         """Add a paragraph (markdown) to the report."""
         self.sections.append(markdown.strip())
@@ -191,6 +196,11 @@ def _statements(statements: list[Check], held: str, failed: str) -> list[str]:
         f"- {held if s.passed else failed}: {s.claim}" + (f" ({s.detail})" if s.detail else "")
         for s in statements
     ]
+
+
+def describe_budget(recipe: dict[str, Any]) -> str:
+    """A training budget for the report's prose: ``"epochs 8, batch_size 16"``."""
+    return ", ".join(f"{key} {value}" for key, value in recipe.items())
 
 
 def _cell(value: Any) -> str:

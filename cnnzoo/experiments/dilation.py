@@ -30,13 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.analysis.survey_arithmetic import conv_stack_cost
 from cnnzoo.data import DataRequest, load_data
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.training import train_network
+from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
+from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
 from cnnzoo.models.vgg import VGG_CONFIGS, make_layers
 from cnnzoo.registry import create_model
 from cnnzoo.segmentation.base import bilinear_resize, create_encoder
@@ -136,10 +135,6 @@ def _output_field(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, in
     finally:
         hook.remove()
     return int(field.size[0]), int(field.jump[0]), score_sides[-1]
-
-
-def _parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _stack(rates: Sequence[int], channels: int) -> nn.Sequential:
@@ -297,7 +292,7 @@ def _full_size(run: ExperimentRun) -> None:
     for name, model in variants.items():
         field, stride, map_side = _output_field(model, FULL_SIZE_INPUT)
         measured[name] = {
-            "params": _parameters(model),
+            "params": parameter_count(model),
             "flops": count_flops(model, FULL_SIZE_INPUT).total,
             "receptive_field": field,
             "output_stride": stride,
@@ -340,37 +335,52 @@ def _check_variants(
 
 
 def _train_on_shapes(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
-    side = DATA_SIDE[mode]
+    side = DATA_SIDE[run.mode]
+    measured = _train_reduced_variants(run, side)
+    run.results["shapes"] = {"image_size": side, "recipe": RECIPE[run.mode], "networks": measured}
+    _report_shapes(run, measured, side)
+    dilated, plain, strided = (measured[v] for v in VARIANTS)
+    _check_variants(run, f"VGG-16/{WIDTH_DIVISOR}", dilated, plain, strided)
+    _plot_shapes(run, measured, side)
+    run.finding(
+        "DeepLab-v1 segments better with its dilation than with rate 1 at the same stride",
+        dilated["miou"] > plain["miou"],
+        f"mIoU {dilated['miou']:.4f} vs {plain['miou']:.4f}",
+    )
+    run.finding(
+        "DeepLab-v1 segments better at output stride 8 (dilated) than at stride 32",
+        dilated["miou"] > strided["miou"],
+        f"mIoU {dilated['miou']:.4f} vs {strided['miou']:.4f}",
+    )
+
+
+def _train_reduced_variants(run: ExperimentRun, side: int) -> dict[str, dict[str, Any]]:
+    """The three narrowed networks from the same weights: field, stride, cost and scores."""
     data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=run.seed))
-    num_classes = len(data.class_names)
     measured: dict[str, dict[str, Any]] = {}
-    for name, model in _reduced_variants(num_classes, run.seed).items():
+    variants = _reduced_variants(len(data.class_names), run.seed)
+    for name, model in run.progress(variants.items(), "training"):
         field, stride, map_side = _output_field(model, (3, side, side))
-        params, flops = _parameters(model), count_flops(model, (3, side, side)).total
-        config = TrainConfig(
-            optimizer="adam", lr=2e-3, weight_decay=1e-4, seed=run.seed, augment="none",
-            **RECIPE[mode],
-        )  # fmt: skip
-        metrics = train_network(model, data, config)
+        params, flops = parameter_count(model), count_flops(model, (3, side, side)).total
+        metrics = train_segmenter(model, data, RECIPE[run.mode], lr=2e-3, seed=run.seed)
         measured[name] = {
             "params": params,
             "flops": flops,
             "receptive_field": field,
             "output_stride": stride,
             "score_map_side": map_side,
-            "miou": metrics["miou"],
-            "pixel_acc": metrics["pixel_acc"],
-            "iou_per_class": metrics["iou_per_class"],
+            **{key: metrics[key] for key in SEGMENTATION_SCORES},
         }
-    run.results["shapes"] = {"image_size": side, "recipe": RECIPE[mode], "networks": measured}
-    budget = ", ".join(f"{k} {v}" for k, v in RECIPE[mode].items())
+    return measured
+
+
+def _report_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     run.write(
         f"**Trained on shapes** ({side}x{side}, 1,000 training and 200 test images, 4 "
         f"classes): the three networks at 1/{WIDTH_DIVISOR} of VGG-16's width (batch "
         f"norm after every convolution, fc6/fc7 with {HEAD_CHANNELS} channels), starting "
-        f"from the same weights; Adam lr 2e-3 (cosine), weight decay 1e-4, {budget}, no "
-        "augmentation. Test mIoU of the last weights."
+        f"from the same weights; Adam lr 2e-3 (cosine), weight decay 1e-4, "
+        f"{describe_budget(RECIPE[run.mode])}, no augmentation. Test mIoU of the last weights."
     )
     run.table(
         [
@@ -397,29 +407,17 @@ def _train_on_shapes(run: ExperimentRun) -> None:
             for name, m in measured.items()
         ],
     )
-    dilated, plain, strided = (measured[v] for v in VARIANTS)
-    if dilated["score_map_side"] <= LARGEFOV_RATE:
+    score_map_side = measured[VARIANTS[0]]["score_map_side"]
+    if score_map_side <= LARGEFOV_RATE:
         run.write(
-            f"At {side}x{side} the stride-8 score map is {dilated['score_map_side']}x"
-            f"{dilated['score_map_side']}, no wider than fc6's rate of {LARGEFOV_RATE}: "
+            f"At {side}x{side} the stride-8 score map is {score_map_side}x"
+            f"{score_map_side}, no wider than fc6's rate of {LARGEFOV_RATE}: "
             "all its taps but the centre one fall on padding, so the dilated fc6 acts as a "
             "1x1 convolution, and every variant's field already exceeds the "
             f"{side}-pixel image (DeepLab v3, arXiv:1706.05587, section 3.3, describes "
             "the same degeneration as the rate nears the map size). LargeFOV's rate was "
             "chosen for 321x321 crops, whose score map is 41x41."
         )
-    _check_variants(run, f"VGG-16/{WIDTH_DIVISOR}", dilated, plain, strided)
-    _plot_shapes(run, measured, side)
-    run.finding(
-        "DeepLab-v1 segments better with its dilation than with rate 1 at the same stride",
-        dilated["miou"] > plain["miou"],
-        f"mIoU {dilated['miou']:.4f} vs {plain['miou']:.4f}",
-    )
-    run.finding(
-        "DeepLab-v1 segments better at output stride 8 (dilated) than at stride 32",
-        dilated["miou"] > strided["miou"],
-        f"mIoU {dilated['miou']:.4f} vs {strided['miou']:.4f}",
-    )
 
 
 def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
