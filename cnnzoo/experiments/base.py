@@ -9,6 +9,11 @@ something is broken. A finding is the survey's empirical claim as measured
 here (for example "the deep plain network trains worse"): it may not reproduce
 at CPU scale, and the report says so instead of hiding it.
 :func:`run_experiment` writes ``report.md`` and ``results.json``.
+
+A full run trains for minutes to hours, so an experiment loops over its runs
+through :meth:`ExperimentRun.progress`, which shows a bar on a terminal; its
+figures are bare :class:`matplotlib.figure.Figure` objects saved by
+:meth:`ExperimentRun.save_figure`, which leaves the caller's plotting backend alone.
 """
 
 from __future__ import annotations
