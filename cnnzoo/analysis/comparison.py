@@ -4,6 +4,9 @@ The survey's closing question -- how much accuracy each design buys for its
 size and cost -- is answered by one table and one chart: accuracy (top-1 or
 mean IoU, when run directories are given) or latency against
 multiply-accumulates, with each network's bubble sized by its parameters.
+Latencies carry the machine's load while they were timed: the table, the files
+and the chart's title say "measured under load" when other work shared the
+cores, since such timings can be many times too slow.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from pathlib import Path
 
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.figures import save_figure
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.latency import measure_latencies
 from cnnzoo.analysis.layer_table import human
 from cnnzoo.analysis.loading import build_model, load_analysed, resolve_input
 from cnnzoo.errors import CnnzooError
+from cnnzoo.machine import LoadMeter, MachineLoad
+from cnnzoo.progress import progress
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class ModelSummary:
     score: float | None  # value of ``metric`` on the run's test split
     epochs: int | None = None  # a run's training epochs
     train_seconds: float | None = None  # a run's wall time of training and validation
+    load: MachineLoad | None = None  # how busy the machine was while latencies were timed
 
     @property
     def macs(self) -> float:
@@ -93,24 +100,30 @@ def compare_models(
 ) -> list[ModelSummary]:
     """Registered networks (random weights, ``input_shape`` or their paper size) and trained
     runs (their trained size and test score), with latencies timed interleaved."""
-    candidates = [_named(n, input_shape) for n in names] + [_trained(Path(r)) for r in runs]
-    timings = (
-        measure_latencies([(c.model, c.shape) for c in candidates], repeats=repeats)
-        if latency
-        else [None] * len(candidates)
-    )
+    sources = [(name, False) for name in names] + [(run, True) for run in runs]
+    candidates = [
+        _trained(Path(source)) if is_run else _named(str(source), input_shape)
+        for source, is_run in progress(sources, "loading networks", unit="network")
+    ]
+    timings: list = [None] * len(candidates)
+    load = None
+    if latency:
+        with LoadMeter() as meter:
+            timings = measure_latencies([(c.model, c.shape) for c in candidates], repeats=repeats)
+        load = meter.load
     return [
         ModelSummary(
             label=c.label,
             model=c.model_name,
             input_shape=c.shape,
-            params=sum(p.numel() for p in c.model.parameters()),
+            params=parameter_count(c.model),
             flops=count_flops(c.model, c.shape).total,
             latency_ms=None if timing is None else timing.median_ms,
             metric=c.metric,
             score=c.score,
             epochs=c.epochs,
             train_seconds=c.train_seconds,
+            load=load,
         )
         for c, timing in zip(candidates, timings)
     ]
@@ -161,18 +174,26 @@ def format_comparison(rows: Sequence[ModelSummary]) -> str:
     lines.append(
         "GMACs: multiply-accumulates of one image (FLOPs = 2 x MACs); latency: median, batch 1"
     )
+    load = _load(rows)
+    if load is not None:
+        lines.append(_load_note(load))
     return "\n".join(line.rstrip() for line in lines)
 
 
 def write_comparison(rows: Sequence[ModelSummary], out_dir: Path) -> list[Path]:
     """``comparison.csv``, ``comparison.json`` and the chart ``comparison.png`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = [{**asdict(r), "macs": r.macs} for r in rows]
+    records = [
+        {**asdict(r), "macs": r.macs, "load": None if r.load is None else r.load.to_dict()}
+        for r in rows
+    ]
     with open(out_dir / "comparison.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(records[0]))
         writer.writeheader()
-        for record in records:
-            writer.writerow({**record, "input_shape": "x".join(map(str, record["input_shape"]))})
+        for row, record in zip(rows, records):
+            shape = "x".join(map(str, record["input_shape"]))
+            load = "" if row.load is None else row.load.describe()
+            writer.writerow({**record, "input_shape": shape, "load": load})
     (out_dir / "comparison.json").write_text(json.dumps(records, indent=2) + "\n")
     plot_comparison(rows, out_dir / "comparison.png")
     return [out_dir / "comparison.csv", out_dir / "comparison.json", out_dir / "comparison.png"]
@@ -180,10 +201,8 @@ def write_comparison(rows: Sequence[ModelSummary], out_dir: Path) -> list[Path]:
 
 def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     """Score (when every row has one) or latency against GMACs; bubble area ~ parameters."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     by_score = all(r.score is not None for r in rows)
     if not by_score and any(r.latency_ms is None for r in rows):
@@ -204,8 +223,9 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     y = [r.score if by_score else r.latency_ms for r in rows]
     largest = max(r.params for r in rows)
     sizes = [60 + 1500 * r.params / largest for r in rows]
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
-    colours = plt.cm.tab10([i % 10 for i in range(len(rows))])
+    figure = Figure(figsize=(7, 4.5), dpi=100)
+    axes = figure.subplots()
+    colours = colormaps["tab10"]([i % 10 for i in range(len(rows))])
     axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
     # A label goes above its bubble when the nearest neighbour along x lies lower, else
     # below; labels of the right-most bubbles go to their left so they stay in the frame.
@@ -229,9 +249,19 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
         axes.set_yscale("log")
     axes.set_xlabel("GMACs per image (multiply-accumulates)")
     axes.set_ylabel(y_label)
-    axes.set_title("Bubble area proportional to parameters")
+    load = _load(rows)
+    timed = "" if by_score or load is None else f"\n{_load_note(load)}"
+    axes.set_title(f"Bubble area proportional to parameters{timed}")
     axes.margins(x=0.25, y=0.25)
     axes.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)
+
+
+def _load(rows: Sequence[ModelSummary]) -> MachineLoad | None:
+    """The load the rows' latencies were timed under (one interleaved measurement)."""
+    return next((row.load for row in rows if row.load is not None), None)
+
+
+def _load_note(load: MachineLoad) -> str:
+    """``"latency measured idle (load ...)"`` or ``"latency measured under load (load ...)"``."""
+    return f"latency {'' if load.busy else 'measured '}{load.describe()}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.gradcam import find_layer
 from cnnzoo.analysis.receptive_field import evaluating, main_tensor
 from cnnzoo.errors import CnnzooError
@@ -50,25 +51,17 @@ def most_active(maps: Tensor, count: int) -> list[int]:
 
 def save_feature_grid(maps: Tensor, path: Path, title: str, limit: int = 64) -> Path:
     """Up to ``limit`` channels of ``maps`` (C, h, w) in a square grid, most active first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     channels = most_active(maps, min(limit, maps.shape[0]))
     columns = math.ceil(math.sqrt(len(channels)))
     rows = math.ceil(len(channels) / columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(1.3 * columns + 0.4, 1.3 * rows + 0.7), dpi=100, squeeze=False
-    )
+    figure = Figure(figsize=(1.3 * columns + 0.4, 1.3 * rows + 0.7), dpi=100)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
     for axis, channel in zip(axes.flat, channels):
         axis.imshow(maps[channel].numpy(), cmap="viridis")
         axis.set_title(str(channel), fontsize=7)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -95,3 +95,8 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> FlopReport:
     with torch.no_grad(), evaluating(model), ModuleFlops(model) as flops:
         model(x)
     return flops.report()
+
+
+def parameter_count(model: nn.Module) -> int:
+    """How many weights ``model`` holds: the other half of every cost comparison."""
+    return sum(p.numel() for p in model.parameters())

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.receptive_field import evaluating, main_tensor
 from cnnzoo.errors import CnnzooError
 
@@ -120,13 +121,11 @@ def overlay(image: Tensor, heatmap: Tensor, opacity: float = 0.5) -> Tensor:
 
 def save_grad_cam(image: Tensor, result: GradCam, path: Path, class_name: str) -> Path:
     """Three panels -- the image, the heat map, the overlay -- as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     shown = image.clamp(0, 1)
-    figure, axes = plt.subplots(1, 3, figsize=(9, 3.4), dpi=100)
+    figure = Figure(figsize=(9, 3.4), dpi=100)
+    axes = figure.subplots(1, 3)
     if shown.shape[0] == 1:
         axes[0].imshow(shown[0].numpy(), cmap="gray", vmin=0, vmax=1)
     else:
@@ -139,8 +138,4 @@ def save_grad_cam(image: Tensor, result: GradCam, path: Path, class_name: str) -
     axes[2].set_title(f"class {class_name} (score {result.score:.2f})", fontsize=9)
     for axis in axes:
         axis.axis("off")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -75,13 +75,14 @@ class GradNormRecorder:
         self._plot(run_dir / "grad_norms.png")
 
     def _plot(self, path: Path) -> None:
-        import matplotlib
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from cnnzoo.analysis.figures import save_figure
 
-        figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
-        colours = plt.cm.viridis(
+        figure = Figure(figsize=(7, 4), dpi=100)
+        axes = figure.subplots()
+        colours = colormaps["viridis"](
             [i / max(1, len(self.records) - 1) for i in range(len(self.records))]
         )
         for (step, norms), colour in zip(self.records, colours):
@@ -93,6 +94,4 @@ class GradNormRecorder:
         axes.set_title("Gradient norm of each conv/linear weight")
         if 0 < len(self.records) <= 12:
             axes.legend(fontsize="small")
-        figure.tight_layout()
-        figure.savefig(path)
-        plt.close(figure)
+        save_figure(figure, path)

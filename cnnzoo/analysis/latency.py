@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cnnzoo.analysis.receptive_field import evaluating
+from cnnzoo.progress import progress
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def measure_latencies(
     with torch.inference_mode(), ExitStack() as stack:
         for model, _ in models:
             stack.enter_context(evaluating(model))
-        for run in range(warmup + repeats):
+        rounds = progress(range(warmup + repeats), f"timing {len(models)} network(s)", unit="round")
+        for run in rounds:
             for index, ((model, _), x) in enumerate(zip(models, inputs)):
                 start = time.perf_counter()
                 model(x)

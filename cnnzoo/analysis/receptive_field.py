@@ -540,6 +540,15 @@ def _depthwise_window(x: Tensor, kernel, stride, padding, dilation, out_shape) -
     return pooled[:, :, : out_shape[-2], : out_shape[-1]]
 
 
+# How many inputs each output of a weighted operation sums over, from its weight's shape:
+# (out, in, kh, kw) for a convolution, (in, out, kh, kw) transposed, (out, in) linear.
+_FAN_IN: dict[str, Callable[[torch.Size], int]] = {
+    "conv2d": lambda shape: shape[1] * shape[2] * shape[3],
+    "conv_transpose2d": lambda shape: shape[0] * shape[2] * shape[3],
+    "linear": lambda shape: shape[1],
+}
+
+
 def _positive_call(func: Callable, args: tuple, kwargs: dict) -> Any:
     """Run ``func`` as its positive, linear stand-in (see :func:`verify_receptive_field`)."""
     operation = _operation(func)
@@ -547,22 +556,11 @@ def _positive_call(func: Callable, args: tuple, kwargs: dict) -> Any:
     first = args[0] if args else kwargs.get("input")
     if name in _NORMALISATIONS or name in _DROPOUTS or name in _ACTIVATIONS:
         return first
-    if operation == "conv2d":
+    if operation in _FAN_IN:
         bound = _bind(operation, args, kwargs)
         weight = bound["weight"]
-        fan_in = weight.shape[1] * weight.shape[2] * weight.shape[3]
+        fan_in = _FAN_IN[operation](weight.shape)
         bound.update(weight=_positive_weight(weight, first, fan_in), bias=None)
-        return func(**bound)
-    if operation == "conv_transpose2d":
-        bound = _bind(operation, args, kwargs)
-        weight = bound["weight"]
-        fan_in = weight.shape[0] * weight.shape[2] * weight.shape[3]
-        bound.update(weight=_positive_weight(weight, first, fan_in), bias=None)
-        return func(**bound)
-    if operation == "linear":
-        bound = _bind(operation, args, kwargs)
-        weight = bound["weight"]
-        bound.update(weight=_positive_weight(weight, first, weight.shape[1]), bias=None)
         return func(**bound)
     if operation == "max_pool2d":
         bound = _bind(operation, args, kwargs)

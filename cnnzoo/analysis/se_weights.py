@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.gradcam import find_layer
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.errors import CnnzooError
@@ -66,20 +67,14 @@ def se_channel_weights(model: nn.Module, image: Tensor, block: str) -> Tensor:
 
 def save_se_weights(weights: Tensor, path: Path, title: str) -> Path:
     """A bar per channel: its SE weight."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 3.2), dpi=100)
+    figure = Figure(figsize=(8, 3.2), dpi=100)
+    axes = figure.subplots()
     axes.bar(range(len(weights)), weights.numpy(), width=1.0, color="tab:blue")
     axes.set_xlim(-0.5, len(weights) - 0.5)
     axes.set_ylim(0, 1)
     axes.set_xlabel("channel")
     axes.set_ylabel("excitation (gate)")
     axes.set_title(title, fontsize=10)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

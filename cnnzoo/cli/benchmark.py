@@ -199,6 +199,8 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
     notes = sorted({note for r in results for note in r.notes})
     if notes:
         lines.append("note: ours " + "; ".join(notes))
+    if first.load is not None:
+        lines.append(f"machine: {first.load.describe()}")
     return "\n".join(lines)
 
 
@@ -223,4 +225,6 @@ def format_fast_paths(results: list[FastPathResult]) -> str:
         left = [v.ljust(w) for v, w in zip(row[:3], widths[:3])]
         right = [v.rjust(w) for v, w in zip(row[3:], widths[3:])]
         lines.append("  ".join(left + right))
+    loads = {r.model: r.load for r in results if r.load is not None}
+    lines += [f"machine while timing {model}: {load.describe()}" for model, load in loads.items()]
     return "\n".join(lines)

@@ -1,27 +1,37 @@
-"""Figures a run leaves behind: training curves and the confusion matrix (matplotlib, Agg)."""
+"""Figures a run leaves behind: training curves and the confusion matrix.
+
+Each is drawn on a :class:`matplotlib.figure.Figure` of its own, never through
+``pyplot``, so training inside a notebook leaves the notebook's plotting backend
+and figure list as they were.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def _pyplot() -> Any:
-    import matplotlib
 
-    matplotlib.use("Agg")  # files only: no display needed, works on servers
-    import matplotlib.pyplot as plt
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    from matplotlib.figure import Figure
 
-    return plt
+    return Figure(figsize=figsize)
+
+
+def _save(figure: Figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path, headline: str) -> None:
     """Loss and ``headline`` metric (top1 or miou) per epoch, training against validation."""
-    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = _new_figure((10, 4))
+    loss_axis, metric_axis = figure.subplots(1, 2)
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         loss_axis.plot(epochs, [row.get(key) for row in history], marker=".", label=label)
     loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
@@ -34,19 +44,17 @@ def plot_curves(history: list[dict[str, Any]], path: Path, headline: str) -> Non
     for axis in (loss_axis, metric_axis):
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, title: str) -> None:
     """Row-normalised confusion matrix (each true class sums to 1), counts written if small."""
-    plt = _pyplot()
     counts = matrix.double()
     rates = counts / counts.sum(1, keepdim=True).clamp(min=1)
     classes = len(class_names)
     side = min(4 + 0.35 * classes, 16)
-    figure, axis = plt.subplots(figsize=(side, side))
+    figure = _new_figure((side, side))
+    axis = figure.subplots()
     image = axis.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
     if classes <= 30:
@@ -58,6 +66,4 @@ def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, tit
                 colour = "white" if rates[row, col] > 0.5 else "black"
                 axis.text(col, row, int(counts[row, col]), ha="center", va="center", color=colour)
     axis.set(xlabel="predicted", ylabel="true", title=title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    _save(figure, path)

@@ -9,18 +9,30 @@ something is broken. A finding is the survey's empirical claim as measured
 here (for example "the deep plain network trains worse"): it may not reproduce
 at CPU scale, and the report says so instead of hiding it.
 :func:`run_experiment` writes ``report.md`` and ``results.json``.
+
+A full run trains for minutes to hours, so an experiment loops over its runs
+through :meth:`ExperimentRun.progress`, which shows a bar on a terminal; its
+figures are bare :class:`matplotlib.figure.Figure` objects saved by
+:meth:`ExperimentRun.save_figure`, which leaves the caller's plotting backend alone.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from cnnzoo.analysis.figures import save_figure
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import progress
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Item = TypeVar("Item")
 
 
 @dataclass
@@ -39,11 +51,17 @@ class ExperimentRun:
     out_dir: Path  # where report.md, results.json and figures go
     quick: bool  # a reduced run (seconds) instead of the full one (minutes)
     seed: int = 0
+    name: str = ""  # the experiment's registered name, shown on its progress bars
     results: dict[str, Any] = field(default_factory=dict)  # numbers, saved to results.json
     sections: list[str] = field(default_factory=list)  # markdown paragraphs of the report
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
     checks: list[Check] = field(default_factory=list)
     findings: list[Check] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """``"quick"`` or ``"full"``: the key of the per-mode budgets experiments define."""
+        return "quick" if self.quick else "full"
 
     def write(self, markdown: str) -> None:
         """Add a paragraph (markdown) to the report."""
@@ -60,6 +78,16 @@ class ExperimentRun:
         self.figures.append((name, caption))
         self.sections.append(f"![{caption}]({name})\n\n*{caption}*")
         return self.out_dir / name
+
+    def save_figure(self, figure: Figure, name: str, caption: str, **options: Any) -> Path:
+        """Save ``figure`` as ``name`` in the report (90 dpi unless ``options`` say otherwise)."""
+        return save_figure(figure, self.figure(name, caption), **{"dpi": 90, **options})
+
+    def progress(self, items: Iterable[Item], description: str) -> Iterator[Item]:
+        """Iterate over the experiment's runs with a bar (on a terminal only): a full run
+        trains for minutes to hours, and the bar says how far it has come."""
+        label = f"{self.name}: {description}" if self.name else description
+        return progress(items, label, unit="run")
 
     def check(self, claim: str, passed: bool, detail: str = "") -> bool:
         """Record whether the numbers bear out ``claim``."""
@@ -120,7 +148,7 @@ def run_experiment(name: str, out_dir: Path, quick: bool = False, seed: int = 0)
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CnnzooError(f"cannot create output directory {out_dir}: {error.strerror}") from None
-    run = ExperimentRun(out_dir=out_dir, quick=quick, seed=seed)
+    run = ExperimentRun(out_dir=out_dir, quick=quick, seed=seed, name=name)
     started = time.perf_counter()
     experiment.run(run)
     seconds = time.perf_counter() - started
@@ -157,22 +185,27 @@ def _report(experiment: Experiment, run: ExperimentRun, seconds: float) -> str:
         *[section + "\n" for section in run.sections],
         "## Findings",
         "",
-        *[
-            f"- {'reproduced' if f.passed else 'did not reproduce'}: {f.claim}"
-            + (f" ({f.detail})" if f.detail else "")
-            for f in run.findings
-        ],
+        *_statements(run.findings, "reproduced", "did not reproduce"),
         "",
         "## Checks",
         "",
-        *[
-            f"- {'PASS' if c.passed else 'FAIL'}: {c.claim}"
-            + (f" ({c.detail})" if c.detail else "")
-            for c in run.checks
-        ],
+        *_statements(run.checks, "PASS", "FAIL"),
         "",
     ]
     return "\n".join(lines)
+
+
+def _statements(statements: list[Check], held: str, failed: str) -> list[str]:
+    """One report line per check or finding: its verdict, claim and detail."""
+    return [
+        f"- {held if s.passed else failed}: {s.claim}" + (f" ({s.detail})" if s.detail else "")
+        for s in statements
+    ]
+
+
+def describe_budget(recipe: dict[str, Any]) -> str:
+    """A training budget for the report's prose: ``"epochs 8, batch_size 16"``."""
+    return ", ".join(f"{key} {value}" for key, value in recipe.items())
 
 
 def _cell(value: Any) -> str:

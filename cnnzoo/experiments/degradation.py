@@ -38,15 +38,28 @@ QUICK_ITERATIONS = 3  # quick runs: three steps of 32 images per network
     "while the same network with identity shortcuts does not.",
 )
 def degradation(run: ExperimentRun) -> None:
+    trained = _train_twins(run)
+    epochs = len(next(iter(trained.values())).history)
+    _report(run, _record_curves(run, trained), epochs)
+    _plot(run, trained)
+    _check_twins(run, trained, epochs)
+    _compare_depths(run)
+
+
+def _train_twins(run: ExperimentRun) -> dict[str, TrainedNetwork]:
+    """Plain and residual networks of each depth, trained with one recipe, budget and seed."""
     budget: dict[str, Any] = (
         {"iterations": QUICK_ITERATIONS, "batch_size": 32} if run.quick else {"epochs": FULL_EPOCHS}
     )
-    trained: dict[str, TrainedNetwork] = {}
-    for depth in DEPTHS:
-        for family in ("plain", "resnet"):
-            name = f"{family}{depth}"
-            trained[name] = train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+    names = [f"{family}{depth}" for depth in DEPTHS for family in ("plain", "resnet")]
+    return {
+        name: train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+        for name in run.progress(names, "training")
+    }
 
+
+def _record_curves(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> list[list[Any]]:
+    """Each network's error curves and final errors in the results; the table's rows."""
     rows = []
     for name, network in trained.items():
         last = network.history[-1]
@@ -70,7 +83,10 @@ def degradation(run: ExperimentRun) -> None:
                 f"{network.metrics['train_seconds']:.0f}",
             ]
         )
-    epochs = len(next(iter(trained.values())).history)
+    return rows
+
+
+def _report(run: ExperimentRun, rows: list[list[Any]], epochs: int) -> None:
     run.write(
         f"Every network trained on `{RECIPE['data']}` at {RECIPE['image_size']}x"
         f"{RECIPE['image_size']} (a fixed 20% test split; 10% of the rest held out for "
@@ -87,8 +103,10 @@ def degradation(run: ExperimentRun) -> None:
     run.table(
         ["network", "params", "train error %", "val error %", "test error %", "seconds"], rows
     )
-    _plot(run, trained)
 
+
+def _check_twins(run: ExperimentRun, trained: dict[str, TrainedNetwork], epochs: int) -> None:
+    """The twins differ only in their shortcuts, and every run logged sound curves."""
     for depth in DEPTHS:
         plain, residual = run.results[f"plain{depth}"], run.results[f"resnet{depth}"]
         run.check(
@@ -111,11 +129,13 @@ def degradation(run: ExperimentRun) -> None:
         ),
     )
 
+
+def _compare_depths(run: ExperimentRun) -> None:
+    """He et al.'s Fig. 6: depth hurts the plain network's training error, not the ResNet's."""
     shallow, deep = DEPTHS[0], DEPTHS[-1]
-    plain_shallow = run.results[f"plain{shallow}"]["final_train_error"]
-    plain_deep = run.results[f"plain{deep}"]["final_train_error"]
-    residual_shallow = run.results[f"resnet{shallow}"]["final_train_error"]
-    residual_deep = run.results[f"resnet{deep}"]["final_train_error"]
+    final = {name: entry["final_train_error"] for name, entry in run.results.items()}
+    plain_shallow, plain_deep = final[f"plain{shallow}"], final[f"plain{deep}"]
+    residual_shallow, residual_deep = final[f"resnet{shallow}"], final[f"resnet{deep}"]
     run.finding(
         f"plain-{deep} ends with higher training error than plain-{shallow}",
         plain_deep > plain_shallow,
@@ -134,43 +154,33 @@ def degradation(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2, sharey=True)
     colours = dict(zip(DEPTHS, ("tab:orange", "tab:red", "tab:purple")))
     for ax, family, title in zip(axes, ("plain", "resnet"), ("plain", "ResNet")):
         for depth in DEPTHS:
             history = trained[f"{family}{depth}"].history
             epochs = [row["epoch"] for row in history]
-            colour = colours[depth]
-            ax.plot(
-                epochs,
-                [100 * (1 - r["train_top1"]) for r in history],
-                color=colour,
-                marker=".",
-                label=f"{title}-{depth} train",
-            )
-            ax.plot(
-                epochs,
-                [100 * (1 - r["val_top1"]) for r in history],
-                color=colour,
-                linestyle="--",
-                label=f"{title}-{depth} validation",
-            )
+            for key, style, split in (
+                ("train_top1", ".-", "train"),
+                ("val_top1", "--", "validation"),
+            ):
+                ax.plot(
+                    epochs,
+                    [100 * (1 - r[key]) for r in history],
+                    style,
+                    color=colours[depth],
+                    label=f"{title}-{depth} {split}",
+                )
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     axes[0].set_ylabel("error %")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "degradation_curves.png",
-            "Training (solid) and validation (dashed) error of plain and residual networks",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "degradation_curves.png",
+        "Training (solid) and validation (dashed) error of plain and residual networks",
     )
-    plt.close(fig)

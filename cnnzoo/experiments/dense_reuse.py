@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
@@ -51,7 +51,7 @@ def _cost(name: str) -> dict[str, int]:
     with torch.device("meta"):
         model = create_model(name, num_classes=10)
     return {
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": parameter_count(model),
         "flops": count_flops(model, (3, 32, 32)).total,
     }
 
@@ -92,14 +92,34 @@ def dense_inputs(model: nn.Module, image: torch.Tensor) -> list[list[int]]:
 )
 def dense_reuse(run: ExperimentRun) -> None:
     costs = {name: _cost(name) for name in PAPER_PARAMS}
+    trained = _train_on_digits(run)
+    rows = _record_errors(run, costs, trained)
+    _report(run, rows)
+    received = {
+        name: dense_inputs(network.model, torch.zeros(1, 1, 8, 8))
+        for name, network in trained.items()
+        if name != RESIDUAL
+    }
+    run.results["maps_received_per_layer"] = received
+    _plot(run, trained)
+    _check_counts_and_connections(run, costs, received, trained)
+    _compare_with_resnet(run, costs, trained)
+
+
+def _train_on_digits(run: ExperimentRun) -> dict[str, TrainedNetwork]:
     budget: dict[str, Any] = (
         {"iterations": QUICK_ITERATIONS, "batch_size": 16} if run.quick else {"epochs": FULL_EPOCHS}
     )
-    trained: dict[str, TrainedNetwork] = {
+    return {
         name: train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
-        for name in TRAINED["quick" if run.quick else "full"]
+        for name in run.progress(TRAINED[run.mode], "training")
     }
 
+
+def _record_errors(
+    run: ExperimentRun, costs: dict[str, dict[str, int]], trained: dict[str, TrainedNetwork]
+) -> list[list[Any]]:
+    """Each network's counts, curves and test error in the results; the table's rows."""
     rows = []
     for name, network in trained.items():
         cost = costs[name]
@@ -124,6 +144,10 @@ def dense_reuse(run: ExperimentRun) -> None:
                 f"{network.metrics['train_seconds']:.0f}",
             ]
         )
+    return rows
+
+
+def _report(run: ExperimentRun, rows: list[list[Any]]) -> None:
     budget_text = (
         f"{QUICK_ITERATIONS} steps of 16 images (quick run)"
         if run.quick
@@ -149,14 +173,13 @@ def dense_reuse(run: ExperimentRun) -> None:
         rows,
     )
 
-    received = {
-        name: dense_inputs(network.model, torch.zeros(1, 1, 8, 8))
-        for name, network in trained.items()
-        if name != RESIDUAL
-    }
-    run.results["maps_received_per_layer"] = received
-    _plot(run, trained)
 
+def _check_counts_and_connections(
+    run: ExperimentRun,
+    costs: dict[str, dict[str, int]],
+    received: dict[str, list[list[int]]],
+    trained: dict[str, TrainedNetwork],
+) -> None:
     off = {
         name: cost["params"] / (PAPER_PARAMS[name] * 1e6) - 1
         for name, cost in costs.items()
@@ -182,8 +205,13 @@ def dense_reuse(run: ExperimentRun) -> None:
         all(0 <= network.test_error <= 1 for network in trained.values()),
     )
 
+
+def _compare_with_resnet(
+    run: ExperimentRun, costs: dict[str, dict[str, int]], trained: dict[str, TrainedNetwork]
+) -> None:
+    """The survey's claim: more accuracy per parameter than the ResNet."""
     residual_error = trained[RESIDUAL].test_error
-    for name in received:
+    for name in (name for name in trained if name != RESIDUAL):
         ratio = costs[name]["params"] / costs[RESIDUAL]["params"]
         run.finding(
             f"{name} ({ratio:.2f}x ResNet-56's parameters) reaches lower test error than ResNet-56",
@@ -193,12 +221,10 @@ def dense_reuse(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2)
     for name, network in trained.items():
         entry = run.results[name]
         axes[0].scatter(entry["params"] / 1e6, 100 * entry["test_error"], s=30)
@@ -218,9 +244,4 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
     axes[1].legend(fontsize="small")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("dense_vs_residual.png", "Test error against parameters; training error"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "dense_vs_residual.png", "Test error against parameters; training error")

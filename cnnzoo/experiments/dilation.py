@@ -30,13 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.analysis.survey_arithmetic import conv_stack_cost
 from cnnzoo.data import DataRequest, load_data
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.training import train_network
+from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
+from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
 from cnnzoo.models.vgg import VGG_CONFIGS, make_layers
 from cnnzoo.registry import create_model
 from cnnzoo.segmentation.base import bilinear_resize, create_encoder
@@ -136,10 +135,6 @@ def _output_field(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, in
     finally:
         hook.remove()
     return int(field.size[0]), int(field.jump[0]), score_sides[-1]
-
-
-def _parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _stack(rates: Sequence[int], channels: int) -> nn.Sequential:
@@ -262,12 +257,10 @@ def _paths_to_input(rates: Sequence[int], side: int) -> Tensor:
 
 
 def _plot_fields(run: ExperimentRun, table: dict[str, list[dict[str, int]]]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+    fig = Figure(figsize=(12, 3.2))
+    axes = fig.subplots(1, 4)
     for kind, rows in table.items():
         axes[0].plot(
             [r["layers"] for r in rows], [r["receptive_field"] for r in rows], "o-", label=kind
@@ -284,17 +277,13 @@ def _plot_fields(run: ExperimentRun, table: dict[str, list[dict[str, int]]]) -> 
         ax.set_title(f"rates {', '.join(map(str, rates))}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "dilation_fields.png",
-            f"Field against depth; input pixels reaching one output of {GRIDDING_DEPTH}-layer "
-            "stacks (constant rate 2 leaves holes: gridding)",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "dilation_fields.png",
+        f"Field against depth; input pixels reaching one output of {GRIDDING_DEPTH}-layer "
+        "stacks (constant rate 2 leaves holes: gridding)",
         bbox_inches="tight",
     )
-    plt.close(fig)
 
 
 def _full_size(run: ExperimentRun) -> None:
@@ -303,7 +292,7 @@ def _full_size(run: ExperimentRun) -> None:
     for name, model in variants.items():
         field, stride, map_side = _output_field(model, FULL_SIZE_INPUT)
         measured[name] = {
-            "params": _parameters(model),
+            "params": parameter_count(model),
             "flops": count_flops(model, FULL_SIZE_INPUT).total,
             "receptive_field": field,
             "output_stride": stride,
@@ -346,37 +335,52 @@ def _check_variants(
 
 
 def _train_on_shapes(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
-    side = DATA_SIDE[mode]
+    side = DATA_SIDE[run.mode]
+    measured = _train_reduced_variants(run, side)
+    run.results["shapes"] = {"image_size": side, "recipe": RECIPE[run.mode], "networks": measured}
+    _report_shapes(run, measured, side)
+    dilated, plain, strided = (measured[v] for v in VARIANTS)
+    _check_variants(run, f"VGG-16/{WIDTH_DIVISOR}", dilated, plain, strided)
+    _plot_shapes(run, measured, side)
+    run.finding(
+        "DeepLab-v1 segments better with its dilation than with rate 1 at the same stride",
+        dilated["miou"] > plain["miou"],
+        f"mIoU {dilated['miou']:.4f} vs {plain['miou']:.4f}",
+    )
+    run.finding(
+        "DeepLab-v1 segments better at output stride 8 (dilated) than at stride 32",
+        dilated["miou"] > strided["miou"],
+        f"mIoU {dilated['miou']:.4f} vs {strided['miou']:.4f}",
+    )
+
+
+def _train_reduced_variants(run: ExperimentRun, side: int) -> dict[str, dict[str, Any]]:
+    """The three narrowed networks from the same weights: field, stride, cost and scores."""
     data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=run.seed))
-    num_classes = len(data.class_names)
     measured: dict[str, dict[str, Any]] = {}
-    for name, model in _reduced_variants(num_classes, run.seed).items():
+    variants = _reduced_variants(len(data.class_names), run.seed)
+    for name, model in run.progress(variants.items(), "training"):
         field, stride, map_side = _output_field(model, (3, side, side))
-        params, flops = _parameters(model), count_flops(model, (3, side, side)).total
-        config = TrainConfig(
-            optimizer="adam", lr=2e-3, weight_decay=1e-4, seed=run.seed, augment="none",
-            **RECIPE[mode],
-        )  # fmt: skip
-        metrics = train_network(model, data, config)
+        params, flops = parameter_count(model), count_flops(model, (3, side, side)).total
+        metrics = train_segmenter(model, data, RECIPE[run.mode], lr=2e-3, seed=run.seed)
         measured[name] = {
             "params": params,
             "flops": flops,
             "receptive_field": field,
             "output_stride": stride,
             "score_map_side": map_side,
-            "miou": metrics["miou"],
-            "pixel_acc": metrics["pixel_acc"],
-            "iou_per_class": metrics["iou_per_class"],
+            **{key: metrics[key] for key in SEGMENTATION_SCORES},
         }
-    run.results["shapes"] = {"image_size": side, "recipe": RECIPE[mode], "networks": measured}
-    budget = ", ".join(f"{k} {v}" for k, v in RECIPE[mode].items())
+    return measured
+
+
+def _report_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     run.write(
         f"**Trained on shapes** ({side}x{side}, 1,000 training and 200 test images, 4 "
         f"classes): the three networks at 1/{WIDTH_DIVISOR} of VGG-16's width (batch "
         f"norm after every convolution, fc6/fc7 with {HEAD_CHANNELS} channels), starting "
-        f"from the same weights; Adam lr 2e-3 (cosine), weight decay 1e-4, {budget}, no "
-        "augmentation. Test mIoU of the last weights."
+        f"from the same weights; Adam lr 2e-3 (cosine), weight decay 1e-4, "
+        f"{describe_budget(RECIPE[run.mode])}, no augmentation. Test mIoU of the last weights."
     )
     run.table(
         [
@@ -403,39 +407,25 @@ def _train_on_shapes(run: ExperimentRun) -> None:
             for name, m in measured.items()
         ],
     )
-    dilated, plain, strided = (measured[v] for v in VARIANTS)
-    if dilated["score_map_side"] <= LARGEFOV_RATE:
+    score_map_side = measured[VARIANTS[0]]["score_map_side"]
+    if score_map_side <= LARGEFOV_RATE:
         run.write(
-            f"At {side}x{side} the stride-8 score map is {dilated['score_map_side']}x"
-            f"{dilated['score_map_side']}, no wider than fc6's rate of {LARGEFOV_RATE}: "
+            f"At {side}x{side} the stride-8 score map is {score_map_side}x"
+            f"{score_map_side}, no wider than fc6's rate of {LARGEFOV_RATE}: "
             "all its taps but the centre one fall on padding, so the dilated fc6 acts as a "
             "1x1 convolution, and every variant's field already exceeds the "
             f"{side}-pixel image (DeepLab v3, arXiv:1706.05587, section 3.3, describes "
             "the same degeneration as the rate nears the map size). LargeFOV's rate was "
             "chosen for 321x321 crops, whose score map is 41x41."
         )
-    _check_variants(run, f"VGG-16/{WIDTH_DIVISOR}", dilated, plain, strided)
-    _plot_shapes(run, measured, side)
-    run.finding(
-        "DeepLab-v1 segments better with its dilation than with rate 1 at the same stride",
-        dilated["miou"] > plain["miou"],
-        f"mIoU {dilated['miou']:.4f} vs {plain['miou']:.4f}",
-    )
-    run.finding(
-        "DeepLab-v1 segments better at output stride 8 (dilated) than at stride 32",
-        dilated["miou"] > strided["miou"],
-        f"mIoU {dilated['miou']:.4f} vs {strided['miou']:.4f}",
-    )
 
 
 def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(measured)
-    fig, (field_ax, miou_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    field_ax, miou_ax = fig.subplots(1, 2)
     colours = ["tab:green", "tab:red", "tab:gray"]
     field_ax.barh(names, [measured[n]["receptive_field"] for n in names], color=colours)
     field_ax.axvline(side, color="k", linestyle="--", label=f"image side ({side})")
@@ -446,9 +436,4 @@ def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: 
     miou_ax.set_xlabel("test mIoU")
     miou_ax.set_yticks([])
     miou_ax.invert_yaxis()
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("deeplab_dilation.png", "DeepLab-v1 variants on shapes: field and mIoU"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "deeplab_dilation.png", "DeepLab-v1 variants on shapes: field and mIoU")

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
+from cnnzoo.experiments.registered_training import train_registered
 from cnnzoo.models.mobilenet import V1_LAYERS, DepthwiseSeparable
 from cnnzoo.registry import create_model
 
@@ -65,7 +65,7 @@ def _macs_at(name: str, input_shape: tuple[int, int, int], num_classes: int) -> 
     with torch.device("meta"):
         model = create_model(name, num_classes=num_classes, in_channels=input_shape[0])
     macs = count_flops(model, input_shape).total // 2
-    return macs, sum(p.numel() for p in model.parameters())
+    return macs, parameter_count(model)
 
 
 def latency_ms(model: nn.Module, input_shape: tuple[int, ...], repeats: int) -> float:
@@ -117,14 +117,24 @@ def separable_cost_ratios(input_side: int = 224) -> list[dict[str, Any]]:
     "(depthwise separable convolutions cost 1/N + 1/k^2 of a standard one) at similar accuracy.",
 )
 def efficient_nets(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
+    imagenet = _count_at_imagenet_size(run)
+    layers, conv_mobilenet_macs = _separable_against_standard(run, imagenet)
+    digits = _train_on_digits(run)
+    _plot(run, digits)
+    _check_counts(run, imagenet, layers, conv_mobilenet_macs, digits)
+    _compare_with_resnet18(run, digits)
 
+
+def _count_at_imagenet_size(run: ExperimentRun) -> dict[str, dict[str, Any]]:
+    """Every network's MACs and parameters at 224x224 beside its paper's figure; the full
+    run also times one image through each."""
+    mode = run.mode
     imagenet: dict[str, dict[str, Any]] = {}
     for name, paper_macs in PAPER_MACS.items():
         macs, params = _macs_at(name, (3, 224, 224), num_classes=1000)
         imagenet[name] = {"macs": macs, "params": params, "paper_macs": paper_macs * 1e6}
     if not run.quick:
-        for name in PAPER_MACS:
+        for name in run.progress(PAPER_MACS, "timing at 224x224"):
             torch.manual_seed(run.seed)
             model = create_model(name, num_classes=1000)
             imagenet[name]["latency_ms"] = latency_ms(model, (3, 224, 224), LATENCY_REPEATS[mode])
@@ -159,7 +169,14 @@ def efficient_nets(run: ExperimentRun) -> None:
             row.append(f"{entry['latency_ms']:.0f}")
         table.append(row)
     run.table(header, table)
+    return imagenet
 
+
+def _separable_against_standard(
+    run: ExperimentRun, imagenet: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """MobileNet v1's separable layers against standard ones, and what the whole network
+    would cost with standard convolutions (Table 4's "Conv MobileNet")."""
     layers = separable_cost_ratios()
     v1_macs = imagenet["mobilenet_v1"]["macs"]
     conv_mobilenet_macs = v1_macs + sum(r["standard_macs"] - r["separable_macs"] for r in layers)
@@ -190,24 +207,28 @@ def efficient_nets(run: ExperimentRun) -> None:
         f"MACs instead of {v1_macs / 1e6:,.0f}M ({conv_mobilenet_macs / v1_macs:.1f}x; paper "
         f"Table 4: {CONV_MOBILENET_MACS:,}M against 569M)."
     )
+    return layers, conv_mobilenet_macs
 
+
+def _train_on_digits(run: ExperimentRun) -> dict[str, dict[str, Any]]:
+    """The smaller networks trained on one budget: test error beside MACs and latency."""
+    mode = run.mode
     budget: dict[str, Any] = (
         {"iterations": QUICK_ITERATIONS, "batch_size": 16} if run.quick else {"epochs": FULL_EPOCHS}
     )
-    trained: dict[str, TrainedNetwork] = {}
     digits: dict[str, dict[str, Any]] = {}
-    for name in TRAINED[mode]:
-        trained[name] = train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+    for name in run.progress(TRAINED[mode], "training"):
+        trained = train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
         macs, params = _macs_at(name, (1, TRAIN_SIZE, TRAIN_SIZE), num_classes=10)
         digits[name] = {
             "macs": macs,
             "params": params,
             "latency_ms": latency_ms(
-                trained[name].model, (1, TRAIN_SIZE, TRAIN_SIZE), LATENCY_REPEATS[mode]
+                trained.model, (1, TRAIN_SIZE, TRAIN_SIZE), LATENCY_REPEATS[mode]
             ),
-            "train_error": [1 - row["train_top1"] for row in trained[name].history],
-            "test_error": trained[name].test_error,
-            "train_seconds": trained[name].metrics["train_seconds"],
+            "train_error": [1 - row["train_top1"] for row in trained.history],
+            "test_error": trained.test_error,
+            "train_seconds": trained.metrics["train_seconds"],
         }
     run.results["digits"] = digits
     budget_text = (
@@ -243,8 +264,16 @@ def efficient_nets(run: ExperimentRun) -> None:
             for name, d in digits.items()
         ],
     )
-    _plot(run, digits)
+    return digits
 
+
+def _check_counts(
+    run: ExperimentRun,
+    imagenet: dict[str, dict[str, Any]],
+    layers: list[dict[str, Any]],
+    conv_mobilenet_macs: int,
+    digits: dict[str, dict[str, Any]],
+) -> None:
     order = sorted(imagenet, key=lambda name: imagenet[name]["macs"])
     paper_order = sorted(PAPER_MACS, key=PAPER_MACS.get)
     run.check(
@@ -281,6 +310,9 @@ def efficient_nets(run: ExperimentRun) -> None:
         all(0 <= d["test_error"] <= 1 and d["latency_ms"] > 0 for d in digits.values()),
     )
 
+
+def _compare_with_resnet18(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
+    """The survey's claim: the efficient networks match ResNet-18 for less computation."""
     reference = digits["resnet18"]
     for name, entry in digits.items():
         if name == "resnet18":
@@ -299,12 +331,10 @@ def efficient_nets(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    fig = Figure(figsize=(9, 3.5))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, key, label in (
         (axes[0], "macs", f"MMACs per image at {TRAIN_SIZE}x{TRAIN_SIZE}"),
         (axes[1], "latency_ms", "latency of one image, ms"),
@@ -322,9 +352,4 @@ def _plot(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test error % (digits)")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("accuracy_vs_cost.png", "Test error against computation and latency"),
-        dpi=90,
-    )
-    plt.close(fig)
+    run.save_figure(fig, "accuracy_vs_cost.png", "Test error against computation and latency")

@@ -29,12 +29,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
+from cnnzoo.analysis.flops import parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.data import DataRequest, DataSplits, load_data
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.evaluate import iterate_batches
 from cnnzoo.errors import CnnzooError
-from cnnzoo.experiments.base import ExperimentRun, register_experiment
+from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
 from cnnzoo.models.base import FeatureExtractor
 from cnnzoo.models.vgg import VGG, VGG_CONFIGS
@@ -50,6 +51,7 @@ RECIPE = {
     "full": dict(epochs=8, batch_size=16),
 }
 EXAMPLES = 4  # test images drawn side by side
+SEGMENTATION_SCORES = ("miou", "pixel_acc", "iou_per_class")  # test metrics kept per network
 
 
 def boundary_pixels(labels: Tensor) -> Tensor:
@@ -173,48 +175,68 @@ def fcn_variant(variant: str, num_classes: int, divisor: int = WIDTH_DIVISOR) ->
     "upsampled stride-32 scores raises mean IoU and gives sharper boundaries.",
 )
 def fcn_skips(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
-    side = SIDE[mode]
+    side = SIDE[run.mode]
     data, generated_test = load_shapes(side, run.seed)
+    truth = data.test.tensors[1]
+    measured, predictions = _train_variants(run, data, side)
+    run.results.update(
+        {
+            "image_size": side,
+            "encoder": f"vgg16_bn/{WIDTH_DIVISOR}",
+            "recipe": RECIPE[run.mode],
+            "networks": measured,
+        }
+    )
+    _report(run, measured, side)
+    _plot_examples(run, generated_test, truth, predictions, data.class_names)
+    _check_strides_and_scores(run, measured, truth)
+    _compare_skips(run, measured)
+
+
+def train_segmenter(
+    model: nn.Module, data: DataSplits, recipe: dict[str, int], *, lr: float, seed: int
+) -> dict[str, Any]:
+    """The segmentation experiments' one recipe: Adam (cosine), weight decay 1e-4, no
+    augmentation, ``recipe``'s budget; the test metrics of the last weights."""
+    config = TrainConfig(
+        optimizer="adam", lr=lr, weight_decay=1e-4, seed=seed, augment="none", **recipe
+    )
+    return train_network(model, data, config)
+
+
+def _train_variants(
+    run: ExperimentRun, data: DataSplits, side: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, Tensor]]:
+    """FCN-32s, 16s and 8s from the same encoder weights: their scores and predictions."""
     truth = data.test.tensors[1]
     measured: dict[str, dict[str, Any]] = {}
     predictions: dict[str, Tensor] = {}
-    for name in VARIANTS:
+    for name in run.progress(VARIANTS, "training"):
         torch.manual_seed(run.seed)
         model = fcn_variant(name, len(data.class_names))
-        config = TrainConfig(
-            optimizer="adam", lr=1e-3, weight_decay=1e-4, seed=run.seed, augment="none",
-            **RECIPE[mode],
-        )  # fmt: skip
-        metrics = train_network(model, data, config)
+        metrics = train_segmenter(model, data, RECIPE[run.mode], lr=1e-3, seed=run.seed)
         predictions[name] = predict(model, data.test)
         measured[name] = {
-            "params": sum(p.numel() for p in model.parameters()),
+            "params": parameter_count(model),
             "finest_score_stride": finest_score_stride(model, side),
-            "miou": metrics["miou"],
-            "pixel_acc": metrics["pixel_acc"],
-            "iou_per_class": metrics["iou_per_class"],
+            **{key: metrics[key] for key in SEGMENTATION_SCORES},
             **{
                 f"boundary_f1_{t}px": float(boundary_f1(predictions[name], truth, t).mean())
                 for t in TOLERANCES
             },
         }
-    run.results.update(
-        {
-            "image_size": side,
-            "encoder": f"vgg16_bn/{WIDTH_DIVISOR}",
-            "recipe": RECIPE[mode],
-            "networks": measured,
-        }
-    )
-    budget = ", ".join(f"{k} {v}" for k, v in RECIPE[mode].items())
+    return measured, predictions
+
+
+def _report(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     run.write(
         "FCN-32s, 16s and 8s (`cnnzoo.segmentation.fcn.FCN` with each variant's skip "
         f"strides) on VGG-16-BN at 1/{WIDTH_DIVISOR} of its width, scores read from pool5 "
         "and fused with pool4 and pool3, each upsampler initialised to bilinear, all three "
         f"from the same encoder weights. Trained on `shapes` ({side}x{side}, 1,000 "
         "training and 200 test images, 4 classes) with one recipe: Adam lr 1e-3 (cosine), "
-        f"weight decay 1e-4, {budget}, no augmentation, seed {run.seed}; test metrics of "
+        f"weight decay 1e-4, {describe_budget(RECIPE[run.mode])}, no augmentation, seed "
+        f"{run.seed}; test metrics of "
         "the last weights. Boundary F1: the share of boundary pixels (where the label "
         "changes) matched within 1 or 2 pixels, precision and recall combined, averaged "
         "over the test images."
@@ -232,7 +254,11 @@ def fcn_skips(run: ExperimentRun) -> None:
             for name, m in measured.items()
         ],
     )
-    _plot_examples(run, generated_test, truth, predictions, data.class_names)
+
+
+def _check_strides_and_scores(
+    run: ExperimentRun, measured: dict[str, dict[str, Any]], truth: Tensor
+) -> None:
     run.check(
         "the finest scores fused come from stride 32, 16 and 8 in FCN-32s, 16s and 8s",
         [measured[name]["finest_score_stride"] for name in VARIANTS] == [32, 16, 8],
@@ -242,6 +268,10 @@ def fcn_skips(run: ExperimentRun) -> None:
         all(0 <= m[f"boundary_f1_{t}px"] <= 1 for m in measured.values() for t in TOLERANCES)
         and bool((boundary_f1(truth, truth, 1) == 1).all()),
     )
+
+
+def _compare_skips(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
+    """Long et al.'s claim: each finer skip raises mIoU and sharpens the boundaries."""
     for coarse, fine in zip(VARIANTS, VARIANTS[1:]):
         run.finding(
             f"{fine} reaches a higher mIoU than {coarse}",
@@ -263,16 +293,14 @@ def _plot_examples(
     predictions: dict[str, Tensor],
     class_names: list[str],
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from cnnzoo.segmentation.visualize import class_palette
 
     palette = class_palette(len(class_names))
     columns = ["image", "ground truth", *predictions]
-    fig, axes = plt.subplots(EXAMPLES, len(columns), figsize=(1.6 * len(columns), 1.6 * EXAMPLES))
+    fig = Figure(figsize=(1.6 * len(columns), 1.6 * EXAMPLES))
+    axes = fig.subplots(EXAMPLES, len(columns))
     for row in range(EXAMPLES):
         panels = [
             dataset.sample(row)[0],
@@ -286,9 +314,6 @@ def _plot_examples(
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(columns[column], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("fcn_predictions.png", "Test images, ground truth and each FCN's prediction"),
-        dpi=80,
+    run.save_figure(
+        fig, "fcn_predictions.png", "Test images, ground truth and each FCN's prediction", dpi=80
     )
-    plt.close(fig)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.models.googlenet import INCEPTION_CONFIGS
 
@@ -68,10 +68,6 @@ class InceptionModule(nn.Module):
         return torch.cat([branch(x) for branch in branches], dim=1)
 
 
-def _parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @register_experiment(
     "inception-reduction",
     title="Inception: 1x1 reductions before the 3x3 and 5x5 convolutions",
@@ -79,46 +75,76 @@ def _parameters(module: nn.Module) -> int:
     "convolutions cut an Inception module's parameters and FLOPs several times over.",
 )
 def inception_reduction(run: ExperimentRun) -> None:
+    per_module, rows = _count_every_module()
+    totals = _totals(per_module)
+    run.results["modules"] = per_module
+    run.results["totals"] = totals
+    _report(run, rows, totals)
+    _plot(run, per_module)
+    _check_savings(run, per_module, totals)
+
+
+def _count_module(
+    widths: list[int], side: int, in_channels: int, naive_in: int
+) -> dict[str, dict[str, int]]:
+    """Parameters, FLOPs and output width of one module built naively, naively on the
+    compounded input of a naive stack, and with reductions."""
+    counts = {}
+    for label, module_in, reduce in (
+        ("naive", in_channels, False),
+        ("naive, stacked", naive_in, False),
+        ("reduced", in_channels, True),
+    ):
+        with torch.device("meta"):  # shapes only: counting needs no arithmetic
+            module = InceptionModule(module_in, *widths, reduce=reduce)
+        counts[label] = {
+            "params": parameter_count(module),
+            "flops": count_flops(module, (module_in, side, side)).total,
+            "out_channels": module.out_channels,
+        }
+    return counts
+
+
+def _count_every_module() -> tuple[dict[str, dict[str, dict[str, int]]], list[list]]:
+    """Every module of Table 1 counted three ways (:func:`_count_module`); the table's rows."""
     rows, per_module = [], {}
-    totals = {"naive": [0, 0], "naive, stacked": [0, 0], "reduced": [0, 0]}
     naive_in = None  # in a stack of naive modules the pool branch makes the input grow
     for name, in_channels, *widths in INCEPTION_CONFIGS:
         side = MAP_SIDE[name[len("inception")]]
         if naive_in is None or name.endswith("a"):
             naive_in = in_channels
-        counts = {}
-        for label, module_in, reduce in (
-            ("naive", in_channels, False),
-            ("naive, stacked", naive_in, False),
-            ("reduced", in_channels, True),
-        ):
-            with torch.device("meta"):  # shapes only: counting needs no arithmetic
-                module = InceptionModule(module_in, *widths, reduce=reduce)
-            flops = count_flops(module, (module_in, side, side)).total
-            counts[label] = (_parameters(module), flops, module.out_channels)
-        naive_in = counts["naive, stacked"][2]
-        per_module[name] = {
-            k: dict(zip(("params", "flops", "out_channels"), v)) for k, v in counts.items()
-        }
-        for label, total in totals.items():
-            total[0] += counts[label][0]
-            total[1] += counts[label][1]
+        counts = per_module[name] = _count_module(widths, side, in_channels, naive_in)
+        naive_in = counts["naive, stacked"]["out_channels"]
+        naive, reduced, stacked = (counts[k] for k in ("naive", "reduced", "naive, stacked"))
         rows.append(
             [
                 name,
                 f"{side}x{side}",
                 in_channels,
-                counts["naive"][0],
-                counts["reduced"][0],
-                f"{counts['naive'][1] / 1e9:.2f}",
-                f"{counts['reduced'][1] / 1e9:.2f}",
-                f"{counts['naive'][1] / counts['reduced'][1]:.1f}x",
-                counts["naive, stacked"][2],
-                f"{counts['naive, stacked'][1] / 1e9:.2f}",
+                naive["params"],
+                reduced["params"],
+                f"{naive['flops'] / 1e9:.2f}",
+                f"{reduced['flops'] / 1e9:.2f}",
+                f"{naive['flops'] / reduced['flops']:.1f}x",
+                stacked["out_channels"],
+                f"{stacked['flops'] / 1e9:.2f}",
             ]
         )
-    run.results["modules"] = per_module
-    run.results["totals"] = {k: {"params": v[0], "flops": v[1]} for k, v in totals.items()}
+    return per_module, rows
+
+
+def _totals(per_module: dict[str, dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """Parameters and FLOPs of the nine modules together, for each way of building them."""
+    return {
+        label: {
+            key: sum(module[label][key] for module in per_module.values())
+            for key in ("params", "flops")
+        }
+        for label in ("naive", "naive, stacked", "reduced")
+    }
+
+
+def _report(run: ExperimentRun, rows: list[list], totals: dict[str, dict[str, int]]) -> None:
     run.write(
         "Every Inception module of GoogLeNet (Table 1), built naively (Fig. 2a) and with "
         "1x1 reductions (Fig. 2b), on the input it sees at 224x224. FLOPs = 2 x "
@@ -141,17 +167,23 @@ def inception_reduction(run: ExperimentRun) -> None:
         ],
         rows,
     )
-    param_ratio = totals["naive"][0] / totals["reduced"][0]
-    flop_ratio = totals["naive"][1] / totals["reduced"][1]
+    naive, reduced, stacked = (totals[k] for k in ("naive", "reduced", "naive, stacked"))
     run.write(
-        f"All nine modules: {totals['naive'][0]:,} parameters and "
-        f"{totals['naive'][1] / 1e9:.2f} GFLOPs naive against {totals['reduced'][0]:,} and "
-        f"{totals['reduced'][1] / 1e9:.2f} GFLOPs with reductions: {param_ratio:.1f}x fewer "
-        f"parameters and {flop_ratio:.1f}x fewer FLOPs. Stacked naively, as a network "
-        f"would have to, the nine modules would cost {totals['naive, stacked'][1] / 1e9:.2f} "
-        f"GFLOPs, {totals['naive, stacked'][1] / totals['reduced'][1]:.1f}x the reduced ones."
+        f"All nine modules: {naive['params']:,} parameters and "
+        f"{naive['flops'] / 1e9:.2f} GFLOPs naive against {reduced['params']:,} and "
+        f"{reduced['flops'] / 1e9:.2f} GFLOPs with reductions: "
+        f"{naive['params'] / reduced['params']:.1f}x fewer parameters and "
+        f"{naive['flops'] / reduced['flops']:.1f}x fewer FLOPs. Stacked naively, as a network "
+        f"would have to, the nine modules would cost {stacked['flops'] / 1e9:.2f} "
+        f"GFLOPs, {stacked['flops'] / reduced['flops']:.1f}x the reduced ones."
     )
-    _plot(run, per_module)
+
+
+def _check_savings(
+    run: ExperimentRun,
+    per_module: dict[str, dict[str, dict[str, int]]],
+    totals: dict[str, dict[str, int]],
+) -> None:
     run.check(
         "every module is cheaper with 1x1 reductions (parameters and FLOPs)",
         all(
@@ -169,8 +201,9 @@ def inception_reduction(run: ExperimentRun) -> None:
     )
     run.check(
         "stacked naive modules cost more than the same modules fed their Table 1 input",
-        totals["naive, stacked"][1] > totals["naive"][1],
+        totals["naive, stacked"]["flops"] > totals["naive"]["flops"],
     )
+    flop_ratio = totals["naive"]["flops"] / totals["reduced"]["flops"]
     run.finding(
         "reductions cut the modules' FLOPs by more than 2x",
         flop_ratio > 2,
@@ -179,14 +212,12 @@ def inception_reduction(run: ExperimentRun) -> None:
 
 
 def _plot(run: ExperimentRun, per_module: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(per_module)
     positions = range(len(names))
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     ax.bar(
         [p - 0.2 for p in positions],
         [per_module[n]["naive"]["flops"] / 1e9 for n in names],
@@ -203,6 +234,4 @@ def _plot(run: ExperimentRun, per_module: dict) -> None:
     ax.set_xlabel("Inception module")
     ax.set_ylabel("GFLOPs per image")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(run.figure("inception_flops.png", "FLOPs of each Inception module"), dpi=100)
-    plt.close(fig)
+    run.save_figure(fig, "inception_flops.png", "FLOPs of each Inception module", dpi=100)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.engine.evaluate import iterate_batches
@@ -49,17 +49,13 @@ SEEDS = {"quick": 1, "full": 3}
 CLASSES_SHOWN = (0, 1, 4, 7)  # digits whose mean gates the figure draws
 
 
-def _parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _cost(
     name: str, options: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int
 ) -> dict[str, int]:
     """Parameters and FLOPs of ``name`` on one image, counted from shapes on the meta device."""
     with torch.device("meta"):
         model = create_model(name, num_classes=num_classes, **options)
-    return {"params": _parameters(model), "flops": count_flops(model, input_shape).total}
+    return {"params": parameter_count(model), "flops": count_flops(model, input_shape).total}
 
 
 def gates_by_class(model: nn.Module, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
@@ -107,29 +103,44 @@ def se_attention(run: ExperimentRun) -> None:
         label: _cost(name, options, (3, 32, 32), num_classes=10)
         for label, name, options in VARIANTS
     }
-    imagenet_costs = {
-        name: _cost(name, {}, (3, 224, 224), num_classes=1000) for name in IMAGENET_PAIR
-    }
-    base_label = VARIANTS[0][0]
-    base = cifar_costs[base_label]
+    imagenet = _imagenet_overhead()
+    seeds = [run.seed + offset for offset in range(SEEDS[run.mode])]
+    trained = _train_variants(run, seeds)
+    rows = _record_costs_and_errors(run, cifar_costs, trained)
+    run.results["imagenet"] = imagenet
+    _report_costs(run, seeds, rows)
+    se_model = trained[VARIANTS[1][0]][0].model
+    gates = _learned_gates(run, se_model, seeds[0])
+    _check_overheads_and_gates(run, gates, se_model)
+    _compare_with_resnet(run, gates)
 
+
+def _train_variants(run: ExperimentRun, seeds: list[int]) -> dict[str, list[TrainedNetwork]]:
+    """Each network of ``VARIANTS`` trained once per seed, on one recipe and budget."""
     budget: dict[str, Any] = (
         {"iterations": QUICK_ITERATIONS, "batch_size": 32} if run.quick else {"epochs": FULL_EPOCHS}
     )
-    seeds = [run.seed + offset for offset in range(SEEDS["quick" if run.quick else "full"])]
-    trained: dict[str, list[TrainedNetwork]] = {
+    return {
         label: [
             train_registered(name, **{**RECIPE, **budget}, model_options=options, seed=seed)
             for seed in seeds
         ]
-        for label, name, options in VARIANTS
+        for label, name, options in run.progress(VARIANTS, "training")
     }
 
+
+def _record_costs_and_errors(
+    run: ExperimentRun,
+    cifar_costs: dict[str, dict[str, int]],
+    trained: dict[str, list[TrainedNetwork]],
+) -> list[list[Any]]:
+    """Each variant's overhead over ResNet-20 at 32x32 and its errors; the table's rows."""
+    base = cifar_costs[VARIANTS[0][0]]
     rows = []
     for label, name, _ in VARIANTS:
         cost, networks = cifar_costs[label], trained[label]
         test_errors = [network.test_error for network in networks]
-        run.results[label] = {
+        run.results[label] = entry = {
             "network": name,
             "params": cost["params"],
             "flops": cost["flops"],
@@ -140,7 +151,6 @@ def se_attention(run: ExperimentRun) -> None:
             "final_train_error": sum(1 - n.history[-1]["train_top1"] for n in networks)
             / len(networks),
         }
-        entry = run.results[label]
         rows.append(
             [
                 label,
@@ -153,15 +163,23 @@ def se_attention(run: ExperimentRun) -> None:
                 " / ".join(f"{100 * error:.1f}" for error in test_errors),
             ]
         )
+    return rows
+
+
+def _imagenet_overhead() -> dict[str, Any]:
+    """ResNet-50 against SE-ResNet-50 at 224x224, the paper's own comparison."""
+    imagenet_costs = {
+        name: _cost(name, {}, (3, 224, 224), num_classes=1000) for name in IMAGENET_PAIR
+    }
     resnet50, se_resnet50 = (imagenet_costs[name] for name in IMAGENET_PAIR)
-    imagenet_param_overhead = se_resnet50["params"] / resnet50["params"] - 1
-    imagenet_flop_overhead = se_resnet50["flops"] / resnet50["flops"] - 1
-    run.results["imagenet"] = {
+    return {
         **imagenet_costs,
-        "param_overhead": imagenet_param_overhead,
-        "flop_overhead": imagenet_flop_overhead,
+        "param_overhead": se_resnet50["params"] / resnet50["params"] - 1,
+        "flop_overhead": se_resnet50["flops"] / resnet50["flops"] - 1,
     }
 
+
+def _report_costs(run: ExperimentRun, seeds: list[int], rows: list[list[Any]]) -> None:
     budget_text = (
         f"{QUICK_ITERATIONS} steps of 32 images (quick run)"
         if run.quick
@@ -189,21 +207,25 @@ def se_attention(run: ExperimentRun) -> None:
         ],
         rows,
     )
+    imagenet = run.results["imagenet"]
+    resnet50, se_resnet50 = (imagenet[name] for name in IMAGENET_PAIR)
     run.write(
         f"At ImageNet scale (224x224, 1000 classes): ResNet-50 {resnet50['params']:,} "
         f"parameters and {resnet50['flops'] / 1e9:.2f} GFLOPs, SE-ResNet-50 "
         f"{se_resnet50['params']:,} and {se_resnet50['flops'] / 1e9:.2f} GFLOPs: "
-        f"{100 * imagenet_param_overhead:+.1f}% parameters, "
-        f"{100 * imagenet_flop_overhead:+.2f}% FLOPs (paper: 25.6M -> 28.1M parameters, "
+        f"{100 * imagenet['param_overhead']:+.1f}% parameters, "
+        f"{100 * imagenet['flop_overhead']:+.2f}% FLOPs (paper: 25.6M -> 28.1M parameters, "
         "3.86 -> 3.87 GMACs)."
     )
 
+
+def _learned_gates(run: ExperimentRun, se_model: nn.Module, seed: int) -> dict[str, Tensor]:
+    """The trained SE network's mean gates per class on the test images (section 6.4)."""
     data = load_data(
         RECIPE["data"],
         DataRequest(image_size=(RECIPE["image_size"],) * 2, in_channels=1, seed=run.seed),
     )
     images, targets = next(iterate_batches(data.test, len(data.test)))
-    se_model = trained[VARIANTS[1][0]][0].model
     gates = gates_by_class(se_model, images, targets)
     specificity = {name: class_specificity(means) for name, means in gates.items()}
     run.results["gates"] = {
@@ -211,7 +233,7 @@ def se_attention(run: ExperimentRun) -> None:
         for name, means in gates.items()
     }
     run.write(
-        f"Learned gates of the SE-ResNet-20 (average squeeze) trained with seed {seeds[0]}, on "
+        f"Learned gates of the SE-ResNet-20 (average squeeze) trained with seed {seed}, on "
         "the test images. "
         "*Class specificity*: the standard deviation over the ten digits of each channel's "
         "mean gate, averaged over the channels; 0 means every class is weighted alike."
@@ -224,8 +246,14 @@ def se_attention(run: ExperimentRun) -> None:
         ],
     )
     _plot_gates(run, gates)
+    return gates
 
+
+def _check_overheads_and_gates(
+    run: ExperimentRun, gates: dict[str, Tensor], se_model: nn.Module
+) -> None:
     se_label, conv_label = VARIANTS[1][0], VARIANTS[2][0]
+    imagenet = run.results["imagenet"]
     run.check(
         "SE blocks (average squeeze) add less than 2% parameters to the CIFAR ResNet-20",
         0 < run.results[se_label]["param_overhead"] < 0.02,
@@ -237,9 +265,9 @@ def se_attention(run: ExperimentRun) -> None:
     )
     run.check(
         "SE-ResNet-50 has about 10% more parameters than ResNet-50 (paper: 28.1M vs 25.6M)",
-        0.08 < imagenet_param_overhead < 0.12 and imagenet_flop_overhead < 0.01,
-        f"{100 * imagenet_param_overhead:.1f}% parameters, "
-        f"{100 * imagenet_flop_overhead:.2f}% FLOPs",
+        0.08 < imagenet["param_overhead"] < 0.12 and imagenet["flop_overhead"] < 0.01,
+        f"{100 * imagenet['param_overhead']:.1f}% parameters, "
+        f"{100 * imagenet['flop_overhead']:.2f}% FLOPs",
     )
     run.check(
         "one SE block per residual block (9 in ResNet-20), each with one gate per channel "
@@ -252,12 +280,17 @@ def se_attention(run: ExperimentRun) -> None:
         and all(bool(((means >= 0) & (means <= 1)).all()) for means in gates.values()),
     )
 
+
+def _compare_with_resnet(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
+    """The paper's claims: better accuracy, and gates that grow class-specific with depth."""
+    base_label, se_label = VARIANTS[0][0], VARIANTS[1][0]
     run.finding(
         "SE-ResNet-20 reaches lower mean test error than ResNet-20",
         run.results[se_label]["test_error"] < run.results[base_label]["test_error"],
         f"{100 * run.results[se_label]['test_error']:.1f}% vs "
         f"{100 * run.results[base_label]['test_error']:.1f}%",
     )
+    specificity = {name: run.results["gates"][name]["class_specificity"] for name in gates}
     names = list(gates)
     early, late = names[0], names[-1]
     run.finding(
@@ -268,13 +301,11 @@ def se_attention(run: ExperimentRun) -> None:
 
 
 def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     shown = [name for name in gates if name.split(".")[1] == "2"]  # last block of each stage
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.2), sharey=True)
+    fig = Figure(figsize=(4 * len(shown), 3.2))
+    axes = fig.subplots(1, len(shown), sharey=True)
     for ax, name in zip(axes, shown):
         for digit in CLASSES_SHOWN:
             ax.plot(gates[name][digit].numpy(), marker=".", linewidth=1, label=f"digit {digit}")
@@ -284,12 +315,8 @@ def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean excitation (gate)")
     axes[-1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure(
-            "se_gates.png",
-            "Mean SE gate of every channel, per digit, in the last block of each stage",
-        ),
-        dpi=90,
+    run.save_figure(
+        fig,
+        "se_gates.png",
+        "Mean SE gate of every channel, per digit, in the last block of each stage",
     )
-    plt.close(fig)

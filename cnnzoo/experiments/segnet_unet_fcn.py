@@ -33,11 +33,15 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from cnnzoo.analysis.flops import count_flops
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.fcn_skips import boundary_f1, fcn_variant, load_shapes, predict
-from cnnzoo.experiments.training import train_network
+from cnnzoo.analysis.flops import count_flops, parameter_count
+from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
+from cnnzoo.experiments.fcn_skips import (
+    boundary_f1,
+    fcn_variant,
+    load_shapes,
+    predict,
+    train_segmenter,
+)
 from cnnzoo.models.vgg import VGG_CONFIGS
 from cnnzoo.registry import create_model
 from cnnzoo.segmentation.segnet import SegNet, SegNetConfig
@@ -146,10 +150,6 @@ def forward_latency(model: nn.Module, input_shape: Sequence[int], runs: int) -> 
     return statistics.median(times)
 
 
-def _parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def _upsampling_layers(model: nn.Module) -> dict[str, int]:
     """How each network upsamples: learned (transposed convolutions) or by pooling indices."""
     return {
@@ -201,7 +201,7 @@ def _papers_networks(run: ExperimentRun) -> None:
     for name in NETWORKS:
         with torch.device("meta"):
             model = create_model(name, num_classes=PAPER_CLASSES, in_channels=PAPER_INPUT[0])
-        params = _parameters(model)
+        params = parameter_count(model)
         measured[name] = {
             "params": params,
             "parameter_bytes": 4 * params,
@@ -261,48 +261,67 @@ def _papers_networks(run: ExperimentRun) -> None:
 
 
 def _trained_networks(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
-    side = SIDE[mode]
+    side = SIDE[run.mode]
+    measured = _train_and_measure(run, side)
+    run.results["trained"] = {
+        "image_size": side,
+        "width_divisor": WIDTH_DIVISOR,
+        "recipe": RECIPE[run.mode],
+        "networks": measured,
+    }
+    _report_trained(run, measured, side)
+    _plot(run, measured)
+    run.check(
+        "every trained network's scores are valid: mIoU and boundary F1 in [0, 1], latency > 0",
+        all(
+            0 <= m["miou"] <= 1 and 0 <= m["boundary_f1_2px"] <= 1 and m["latency_seconds"] > 0
+            for m in measured.values()
+        ),
+    )
+    fcn = measured["fcn8s"]["boundary_f1_2px"]
+    run.finding(
+        "U-Net's and SegNet's decoders place boundaries better than FCN-8s's upsampling",
+        all(measured[n]["boundary_f1_2px"] > fcn for n in ("segnet", "unet")),
+        ", ".join(f"{n} {m['boundary_f1_2px']:.4f}" for n, m in measured.items()),
+    )
+
+
+def _train_and_measure(run: ExperimentRun, side: int) -> dict[str, dict[str, Any]]:
+    """Each narrowed network trained on shapes, then measured: cost, memory, speed, scores."""
     shape = (3, side, side)
     data, _generated_test = load_shapes(side, run.seed)
     truth = data.test.tensors[1]
     measured: dict[str, dict[str, Any]] = {}
-    for name, model in _trainable_networks(len(data.class_names), run.seed).items():
-        config = TrainConfig(
-            optimizer="adam", lr=1e-3, weight_decay=1e-4, seed=run.seed, augment="none",
-            **RECIPE[mode],
-        )  # fmt: skip
+    networks = _trainable_networks(len(data.class_names), run.seed)
+    for name, model in run.progress(networks.items(), "training"):
         started = time.perf_counter()
-        metrics = train_network(model, data, config)
+        metrics = train_segmenter(model, data, RECIPE[run.mode], lr=1e-3, seed=run.seed)
         train_seconds = time.perf_counter() - started
         prediction = predict(model, data.test)
         measured[name] = {
-            "params": _parameters(model),
+            "params": parameter_count(model),
             "flops": count_flops(model, shape).total,
             "inference_activation_bytes": inference_activation_bytes(model, shape),
             "training_activation_bytes": saved_activation_bytes(model, shape),
-            "latency_seconds": forward_latency(model, shape, LATENCY_RUNS[mode]),
+            "latency_seconds": forward_latency(model, shape, LATENCY_RUNS[run.mode]),
             "train_seconds": train_seconds,
             "miou": metrics["miou"],
             "pixel_acc": metrics["pixel_acc"],
             "boundary_f1_2px": float(boundary_f1(prediction, truth, 2).mean()),
         }
-    run.results["trained"] = {
-        "image_size": side,
-        "width_divisor": WIDTH_DIVISOR,
-        "recipe": RECIPE[mode],
-        "networks": measured,
-    }
-    budget = ", ".join(f"{k} {v}" for k, v in RECIPE[mode].items())
+    return measured
+
+
+def _report_trained(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     run.write(
         f"**Trained on shapes** ({side}x{side}, 1,000 training and 200 test images, 4 "
         "classes): the three papers' networks at 1/"
         f"{WIDTH_DIVISOR} of their width -- SegNet (VGG-16-BN encoder and its mirror "
         "decoder), U-Net (with batch norm) and FCN-8s (VGG-16-BN encoder as in "
         "`fcn-skips`, without fc6/fc7); one recipe "
-        f"(Adam lr 1e-3, cosine, weight decay 1e-4, {budget}, no augmentation, seed "
-        f"{run.seed}), test metrics of the last weights. Latency: median of "
-        f"{LATENCY_RUNS[mode]} forward passes of one image on this machine's CPU."
+        f"(Adam lr 1e-3, cosine, weight decay 1e-4, {describe_budget(RECIPE[run.mode])}, no "
+        f"augmentation, seed {run.seed}), test metrics of the last weights. Latency: median of "
+        f"{LATENCY_RUNS[run.mode]} forward passes of one image on this machine's CPU."
     )
     run.table(
         [
@@ -329,27 +348,10 @@ def _trained_networks(run: ExperimentRun) -> None:
             for name, m in measured.items()
         ],
     )
-    _plot(run, measured)
-    run.check(
-        "every trained network's scores are valid: mIoU and boundary F1 in [0, 1], latency > 0",
-        all(
-            0 <= m["miou"] <= 1 and 0 <= m["boundary_f1_2px"] <= 1 and m["latency_seconds"] > 0
-            for m in measured.values()
-        ),
-    )
-    fcn = measured["fcn8s"]["boundary_f1_2px"]
-    run.finding(
-        "U-Net's and SegNet's decoders place boundaries better than FCN-8s's upsampling",
-        all(measured[n]["boundary_f1_2px"] > fcn for n in ("segnet", "unet")),
-        ", ".join(f"{n} {m['boundary_f1_2px']:.4f}" for n, m in measured.items()),
-    )
 
 
 def _plot(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(measured)
     panels = [
@@ -359,14 +361,11 @@ def _plot(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
         ("miou", 1, "test mIoU"),
         ("boundary_f1_2px", 1, "boundary F1 (2 px)"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.3 * len(panels), 2.8))
+    fig = Figure(figsize=(2.3 * len(panels), 2.8))
+    axes = fig.subplots(1, len(panels))
     colours = ["tab:purple", "tab:green", "tab:blue"]
     for ax, (key, unit, label) in zip(axes, panels):
         ax.bar(names, [measured[n][key] / unit for n in names], color=colours)
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=8, rotation=30)
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("segnet_unet_fcn.png", "The trained networks side by side on shapes"), dpi=90
-    )
-    plt.close(fig)
+    run.save_figure(fig, "segnet_unet_fcn.png", "The trained networks side by side on shapes")

@@ -24,12 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops
+from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields, verify_receptive_field
 from cnnzoo.analysis.survey_arithmetic import survey_table
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import DataRequest, DataSplits, load_data
 from cnnzoo.engine.config import TrainConfig
-from cnnzoo.experiments.base import ExperimentRun, register_experiment
+from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
 
 # Each stage of the trained networks: a stack of kernels, small against large with equal field.
@@ -93,10 +93,6 @@ def _conv_stack(kernels: Sequence[int], channels: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 @register_experiment(
     "small-kernels",
     title="Small kernels: stacked 3x3 convolutions against one 5x5 or 7x7",
@@ -104,7 +100,7 @@ def _parameters(module: nn.Module) -> int:
     "kernel with 18C^2 (27C^2) instead of 25C^2 (49C^2) weights, and train at least as well.",
 )
 def small_kernels(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
+    mode = run.mode
     _kernel_arithmetic(run)
     _field_by_gradient(run)
     _train_networks(run, mode)
@@ -167,29 +163,10 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
     channels = CHANNELS[mode]
     data = load_data(data_name, DataRequest(image_size=(side, side), in_channels=1, seed=run.seed))
     num_classes = len(data.class_names)
-    networks: dict[str, dict[str, Any]] = {}
-    for name, kernels in STACKS.items():
-        accuracies = []
-        for seed_offset in range(SEEDS[mode]):
-            seed = run.seed + seed_offset
-            torch.manual_seed(seed)
-            model = KernelStackNet(kernels, channels, 1, num_classes)
-            config = TrainConfig(lr=0.05, seed=seed, augment="none", **RECIPE[mode])
-            accuracies.append(train_network(model, data, config)["top1"])
-        fields = receptive_fields(model.features, (1, side, side))
-        field = int(fields[next(reversed(fields))].size[0])
-        networks[name] = {
-            "params": _parameters(model),
-            # Weights of the two stacks, i.e. every convolution after the shared stem.
-            "stack_weights": sum(
-                m.weight.numel() for m in model.features if isinstance(m, nn.Conv2d)
-            )
-            - model.features[0].weight.numel(),
-            "flops": count_flops(model, (1, side, side)).total,
-            "receptive_field": field,
-            "test_accuracy": accuracies,
-            "mean_accuracy": sum(accuracies) / len(accuracies),
-        }
+    networks = {
+        name: _train_and_measure(run, kernels, data, side)
+        for name, kernels in run.progress(STACKS.items(), "training")
+    }
     run.results["training"] = {
         "data": data_name,
         "image_size": side,
@@ -198,14 +175,45 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
         "seeds": SEEDS[mode],
         "networks": networks,
     }
-    budget = ", ".join(f"{k} {v}" for k, v in RECIPE[mode].items())
+    _report_training(run, networks)
+    _plot(run, networks)
+    _check_trained(run, networks, channels, num_classes)
+
+
+def _train_and_measure(
+    run: ExperimentRun, kernels: Sequence[int], data: DataSplits, side: int
+) -> dict[str, Any]:
+    """One stage design trained once per seed: its field, weights, FLOPs and accuracies."""
+    accuracies = []
+    for seed_offset in range(SEEDS[run.mode]):
+        seed = run.seed + seed_offset
+        torch.manual_seed(seed)
+        model = KernelStackNet(kernels, CHANNELS[run.mode], 1, len(data.class_names))
+        config = TrainConfig(lr=0.05, seed=seed, augment="none", **RECIPE[run.mode])
+        accuracies.append(train_network(model, data, config)["top1"])
+    fields = receptive_fields(model.features, (1, side, side))
+    return {
+        "params": parameter_count(model),
+        # Weights of the two stacks, i.e. every convolution after the shared stem.
+        "stack_weights": sum(m.weight.numel() for m in model.features if isinstance(m, nn.Conv2d))
+        - model.features[0].weight.numel(),
+        "flops": count_flops(model, (1, side, side)).total,
+        "receptive_field": int(fields[next(reversed(fields))].size[0]),
+        "test_accuracy": accuracies,
+        "mean_accuracy": sum(accuracies) / len(accuracies),
+    }
+
+
+def _report_training(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
+    data_name, side = DATA[run.mode]
+    channels = CHANNELS[run.mode]
     run.write(
         f"**Training.** The same network four times on `{data_name}` ({side}x{side}, grey): "
         f"a 3x3 stem to {channels} channels, then two stages, each the kernel stack below "
         f"({channels} channels in and out, batch norm and ReLU after every convolution) "
         "followed by 2x2 max-pooling, then global average pooling and a linear classifier. "
-        f"SGD lr 0.05 (cosine), weight decay 5e-4, {budget}, no "
-        f"augmentation; {SEEDS[mode]} seed(s) from {run.seed}, test accuracy of the last "
+        f"SGD lr 0.05 (cosine), weight decay 5e-4, {describe_budget(RECIPE[run.mode])}, no "
+        f"augmentation; {SEEDS[run.mode]} seed(s) from {run.seed}, test accuracy of the last "
         "weights. FLOPs = 2 x multiply-accumulates per image."
     )
     run.table(
@@ -231,7 +239,12 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
             for name, n in networks.items()
         ],
     )
-    _plot(run, networks)
+
+
+def _check_trained(
+    run: ExperimentRun, networks: dict[str, dict[str, Any]], channels: int, num_classes: int
+) -> None:
+    """The trained networks keep the arithmetic's promises; the survey's accuracy claim."""
     run.check(
         "in the trained networks each 3x3 stack sees as far as its large kernel",
         all(
@@ -261,14 +274,12 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
 
 
 def _plot(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(networks)
     colours = ["tab:blue", "tab:orange", "tab:blue", "tab:orange"]
-    fig, (weights_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2))
+    (weights_ax, accuracy_ax) = fig.subplots(1, 2)
     weights_ax.bar(names, [networks[n]["stack_weights"] for n in names], color=colours)
     weights_ax.set_ylabel("weights of the two stacks")
     weights_ax.set_title("weights (same field in each pair)")
@@ -281,6 +292,4 @@ def _plot(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
     accuracy_ax.set_title("accuracy (dots: seeds, bar: mean)")
     for ax in (weights_ax, accuracy_ax):
         ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(run.figure("small_kernels.png", "Weights and test accuracy of each stack"), dpi=90)
-    plt.close(fig)
+    run.save_figure(fig, "small_kernels.png", "Weights and test accuracy of each stack")

@@ -90,7 +90,18 @@ def _norms_at_initialisation(
     "the last; identity shortcuts keep the gradient norm level through the depth.",
 )
 def vanishing_gradients(run: ExperimentRun) -> None:
-    mode = "quick" if run.quick else "full"
+    images, targets = _first_batch(run)
+    at_init = _norms_at_initialisation_by_depth(run, images, targets)
+    training = _norms_while_training(run)
+    _report_at_initialisation(run, at_init)
+    _report_training(run, training)
+    _plot(run, at_init, training)
+    _check_records(run, at_init, training)
+    _compare_plain_with_residual(run, at_init, training)
+
+
+def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor]:
+    """One shuffled training batch of the digits, the same for every network."""
     data = load_data(
         "digits", DataRequest(image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1, seed=run.seed)
     )
@@ -101,10 +112,15 @@ def vanishing_gradients(run: ExperimentRun) -> None:
         generator=torch.Generator().manual_seed(run.seed),
         training=True,
     )
-    images, targets = next(batches)
+    return next(batches)
 
+
+def _norms_at_initialisation_by_depth(
+    run: ExperimentRun, images: torch.Tensor, targets: torch.Tensor
+) -> dict[str, dict[str, Any]]:
+    """One backward pass of the batch through freshly built plain and residual twins."""
     at_init: dict[str, dict[str, Any]] = {}
-    for depth in INIT_DEPTHS[mode]:
+    for depth in INIT_DEPTHS[run.mode]:
         for family in ("plain", "resnet"):
             name = f"{family}{depth}"
             layers, norms = _norms_at_initialisation(name, images, targets, run.seed)
@@ -115,12 +131,16 @@ def vanishing_gradients(run: ExperimentRun) -> None:
                 "input_to_output_ratio": input_to_output_ratio(norms),
             }
     run.results["at_initialisation"] = at_init
+    return at_init
 
+
+def _norms_while_training(run: ExperimentRun) -> dict[str, dict[str, Any]]:
+    """The plain and residual network of the trained depth, norms recorded as they train."""
+    mode = run.mode
     training: dict[str, dict[str, Any]] = {}
     budget = {"iterations": QUICK_ITERATIONS} if run.quick else {"epochs": FULL_EPOCHS}
-    trained_depth = TRAINED_DEPTH[mode]
-    for family in ("plain", "resnet"):
-        name = f"{family}{trained_depth}"
+    for family in run.progress(("plain", "resnet"), "training"):
+        name = f"{family}{TRAINED_DEPTH[mode]}"
         recording = _RecordGradNorms(RECORD_EVERY[mode])
         network = train_registered(
             name,
@@ -140,7 +160,20 @@ def vanishing_gradients(run: ExperimentRun) -> None:
             "layers": len(recording.recorder.layers),
         }
     run.results["training"] = training
+    return training
 
+
+def _deepest_ratios(
+    run: ExperimentRun, at_init: dict[str, dict[str, Any]]
+) -> tuple[int, float, float]:
+    """The deepest depth compared at initialisation, and its plain and residual ratios."""
+    deepest = max(INIT_DEPTHS[run.mode])
+    plain_ratio = at_init[f"plain{deepest}"]["input_to_output_ratio"]
+    residual_ratio = at_init[f"resnet{deepest}"]["input_to_output_ratio"]
+    return deepest, plain_ratio, residual_ratio
+
+
+def _report_at_initialisation(run: ExperimentRun, at_init: dict[str, dict[str, Any]]) -> None:
     run.write(
         "Gradient L2 norm of every convolution and fully connected weight, recorded by "
         "`GradNormRecorder` after the backward pass of a 64-image batch of the digits "
@@ -164,21 +197,23 @@ def vanishing_gradients(run: ExperimentRun) -> None:
             for name, entry in at_init.items()
         ],
     )
-    deepest = max(INIT_DEPTHS[mode])
-    plain_ratio = at_init[f"plain{deepest}"]["input_to_output_ratio"]
-    residual_ratio = at_init[f"resnet{deepest}"]["input_to_output_ratio"]
+    deepest, plain_ratio, residual_ratio = _deepest_ratios(run, at_init)
     run.write(
         f"At initialisation the first convolutions of plain-{deepest} get {plain_ratio:.3g} "
         f"times the gradient norm of its last ones, those of resnet-{deepest} "
         f"{residual_ratio:.3g} times: towards the input the plain network's gradients "
         f"{'grow' if plain_ratio > 1 else 'shrink'}."
     )
+
+
+def _report_training(run: ExperimentRun, training: dict[str, dict[str, Any]]) -> None:
+    mode = run.mode
     steps_text = f"{QUICK_ITERATIONS} steps (quick run)" if run.quick else f"{FULL_EPOCHS} epochs"
     run.write(
         f"While training for {steps_text} (SGD lr 0.05, cosine, batch {BATCH_SIZE}), the "
         f"ratio every {RECORD_EVERY[mode]} steps:"
     )
-    recorded_steps = training[f"plain{trained_depth}"]["steps"]
+    recorded_steps = training[f"plain{TRAINED_DEPTH[mode]}"]["steps"]
     run.table(
         ["step", *training],
         [
@@ -186,12 +221,17 @@ def vanishing_gradients(run: ExperimentRun) -> None:
             for i, step in enumerate(recorded_steps)
         ],
     )
-    _plot(run, at_init, training)
 
+
+def _check_records(
+    run: ExperimentRun, at_init: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]
+) -> None:
+    """What must hold of the recordings whatever the budget."""
+    every = RECORD_EVERY[run.mode]
     run.check(
         "one gradient norm per parameterised layer: as many as the network's depth (6n+2)",
         all(len(entry["grad_norms"]) == entry["depth"] for entry in at_init.values())
-        and all(entry["layers"] == trained_depth for entry in training.values()),
+        and all(entry["layers"] == TRAINED_DEPTH[run.mode] for entry in training.values()),
     )
     run.check(
         "recorded layers run from the input (stem convolution) to the classifier",
@@ -208,14 +248,19 @@ def vanishing_gradients(run: ExperimentRun) -> None:
         all(math.isfinite(n) and n > 0 for n in every_norm),
     )
     run.check(
-        f"norms were recorded every {RECORD_EVERY[mode]} steps from step 0",
+        f"norms were recorded every {every} steps from step 0",
         all(
-            entry["steps"]
-            == list(range(0, len(entry["steps"]) * RECORD_EVERY[mode], RECORD_EVERY[mode]))
+            entry["steps"] == list(range(0, len(entry["steps"]) * every, every))
             for entry in training.values()
         ),
     )
 
+
+def _compare_plain_with_residual(
+    run: ExperimentRun, at_init: dict[str, dict[str, Any]], training: dict[str, dict[str, Any]]
+) -> None:
+    """The survey's claim against He et al.'s own: does the plain network's gradient vanish?"""
+    deepest, plain_ratio, residual_ratio = _deepest_ratios(run, at_init)
     run.finding(
         f"at initialisation the first layers of plain-{deepest} get much (10x) smaller "
         f"gradients, relative to its last layers, than resnet-{deepest}'s",
@@ -228,24 +273,25 @@ def vanishing_gradients(run: ExperimentRun) -> None:
         plain_ratio >= 1,
         f"{plain_ratio:.3g}",
     )
-    plain_trained = training[f"plain{trained_depth}"]["input_to_output_ratio"][-1]
-    residual_trained = training[f"resnet{trained_depth}"]["input_to_output_ratio"][-1]
+    trained_depth = TRAINED_DEPTH[run.mode]
+    plain, residual = training[f"plain{trained_depth}"], training[f"resnet{trained_depth}"]
+    plain_trained = plain["input_to_output_ratio"][-1]
+    residual_trained = residual["input_to_output_ratio"][-1]
     run.finding(
         f"at the last recorded step of training plain-{trained_depth}'s first layers get "
         f"smaller gradients, relative to its last layers, than resnet-{trained_depth}'s",
         plain_trained < residual_trained,
         f"input/output ratio {plain_trained:.3g} vs {residual_trained:.3g} "
-        f"at step {recorded_steps[-1]}",
+        f"at step {plain['steps'][-1]}",
     )
 
 
 def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3, sharey=True)
     depth_colours = ("tab:blue", "tab:orange", "tab:red")
     depths = sorted({entry["depth"] for entry in at_init.values()})
     for depth, colour in zip(depths, depth_colours):
@@ -255,7 +301,7 @@ def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
     axes[0].set_title("at initialisation")
     axes[0].legend(fontsize="small", ncol=2)
     for ax, (name, entry) in zip(axes[1:], training.items()):
-        colours = plt.cm.viridis(
+        colours = colormaps["viridis"](
             [i / max(1, len(entry["steps"]) - 1) for i in range(len(entry["steps"]))]
         )
         for step, norms, colour in zip(entry["steps"], entry["grad_norms"], colours):
@@ -267,9 +313,6 @@ def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
         ax.set_xlabel("layer depth (0 = input side)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("gradient L2 norm")
-    fig.tight_layout()
-    fig.savefig(
-        run.figure("gradient_norms.png", "Gradient norm of every weighted layer against depth"),
-        dpi=90,
+    run.save_figure(
+        fig, "gradient_norms.png", "Gradient norm of every weighted layer against depth"
     )
-    plt.close(fig)

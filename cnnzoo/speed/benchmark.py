@@ -50,6 +50,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnzoo.engine.layout import layout_name, resolve_channels_last, to_channels_last
 from cnnzoo.errors import CnnzooError
+from cnnzoo.machine import LoadMeter, MachineLoad
+from cnnzoo.progress import progress
 from cnnzoo.registry import ModelEntry, create_model, get_model_entry
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
 
@@ -108,9 +110,15 @@ class BenchmarkResult:
     speedup_p10: float | None = None  # 10th percentile of the per-round ratios
     speedup_p90: float | None = None  # 90th percentile of the per-round ratios
     notes: list[str] = field(default_factory=list)
+    load: MachineLoad | None = None  # how busy the machine was while the networks were timed
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _with_load(asdict(self), self.load)
+
+
+def _with_load(fields: dict[str, Any], load: MachineLoad | None) -> dict[str, Any]:
+    """A result's fields for JSON, its load with the ``busy`` verdict spelled out."""
+    return {**fields, "load": None if load is None else load.to_dict()}
 
 
 def measure_matmul_peak(precision: str = "fp32", size: int = 1024, repeats: int = 10) -> float:
@@ -149,16 +157,18 @@ def benchmark_models(
                 "such as resnet50 (`cnnzoo list` shows which)"
             )
     peak = measure_matmul_peak(settings.precision)
-    results = [
-        _benchmark_one(entry, settings, peak, vs_torchvision and entry.torchvision is not None)
-        for entry in entries
-    ]
+    with LoadMeter() as meter:
+        results = [
+            _benchmark_one(entry, settings, peak, vs_torchvision and entry.torchvision is not None)
+            for entry in entries
+        ]
     # On a shared machine one measurement of the peak can land in a busy moment: measure
     # again after the networks and keep the higher, which is closer to what the core can do.
     peak = max(peak, measure_matmul_peak(settings.precision))
     for result in results:
         result.peak_gflops_per_second = peak
         result.mfu = result.gflops_per_second / peak
+        result.load = meter.load
     return results
 
 
@@ -174,9 +184,10 @@ class FastPathResult:
     speedup: float  # median over rounds of baseline step time / this path's step time
     speedup_p10: float
     speedup_p90: float
+    load: MachineLoad | None = None  # how busy the machine was while the paths were timed
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _with_load(asdict(self), self.load)
 
 
 def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPathResult]:
@@ -218,7 +229,10 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
         if path.mode == "infer" and path.fold_batchnorm:
             model = fold_conv_batchnorm(model, images[:1])
         steps.append(_make_step(model, images, targets, path))
-    latencies = _interleaved_latencies(steps, settings.warmup, settings.iters)
+    with LoadMeter() as meter:
+        latencies = _interleaved_latencies(
+            steps, settings.warmup, settings.iters, f"{name} fast paths"
+        )
     results = []
     for label, times in zip(paths, latencies):
         ratios = [base_time / time for base_time, time in zip(latencies[0], times)]
@@ -232,6 +246,7 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
                 speedup=statistics.median(ratios),
                 speedup_p10=_percentile(ratios, 0.1),
                 speedup_p90=_percentile(ratios, 0.9),
+                load=meter.load,
             )
         )
     return results
@@ -278,7 +293,9 @@ def _benchmark_one(
     steps = [_make_step(ours, images, targets, ours_settings)]
     if theirs is not None:
         steps.append(_make_step(theirs, images, targets, theirs_settings))
-    latencies = _interleaved_latencies(steps, settings.warmup, settings.iters)
+    latencies = _interleaved_latencies(
+        steps, settings.warmup, settings.iters, f"{entry.name} {settings.mode}"
+    )
     p50 = statistics.median(latencies[0])
     images_per_second = settings.batch_size / p50
     achieved = flops * images_per_second / 1e9
@@ -493,14 +510,18 @@ def _count_flops(
 
 
 def _interleaved_latencies(
-    steps: list[Callable[[], None]], warmup: int, iters: int
+    steps: list[Callable[[], None]], warmup: int, iters: int, description: str = ""
 ) -> list[list[float]]:
-    """Seconds per call of each step, timed in turn; the order reverses every round."""
+    """Seconds per call of each step, timed in turn; the order reverses every round.
+
+    With a ``description`` the timed rounds show a bar on a terminal.
+    """
     for _ in range(warmup):
         for step in steps:
             step()
     latencies: list[list[float]] = [[] for _ in steps]
-    for round_index in range(iters):
+    rounds = progress(range(iters), description, unit="round", enabled=bool(description))
+    for round_index in rounds:
         for index in _alternating(len(steps), round_index):
             start = time.perf_counter()
             steps[index]()

@@ -3,7 +3,9 @@
 ``make bench`` times training and inference at two sizes, one JSON file per
 (mode, size); this joins them into the README's speed table: a row per
 network, a column per setting, each cell ours / torchvision images per second
-with the median paired ratio and its 10th-90th percentile range.
+with the median paired ratio and its 10th-90th percentile range. A line under
+the table says how busy the machine was while the busiest of them was timed,
+and "measured under load" where that was too busy for the numbers to stand.
 
     python -m cnnzoo.speed.report runs/benchmark/*.json
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
+from cnnzoo.machine import MachineLoad
 
 
 def _setting(result: dict) -> str:
@@ -42,6 +45,7 @@ def speed_table(paths: Sequence[Path]) -> str:
     """The markdown table of the benchmark results in ``paths``."""
     cells: dict[str, dict[str, str]] = {}
     settings: list[str] = []
+    loads: list[MachineLoad] = []
     for path in paths:
         try:
             results = json.loads(Path(path).read_text())
@@ -52,6 +56,8 @@ def speed_table(paths: Sequence[Path]) -> str:
             if setting not in settings:
                 settings.append(setting)
             cells.setdefault(result["model"], {})[setting] = _cell(result)
+            if result.get("load"):
+                loads.append(_load(result["load"]))
     if not cells:
         raise CnnzooError("no benchmark results in the files given")
     settings.sort(key=lambda s: (not s.startswith("train"), s))
@@ -67,7 +73,22 @@ def speed_table(paths: Sequence[Path]) -> str:
         "(10th-90th percentile of those ratios); NHWC / NCHW: the memory layout each ran in, "
         "where the two differ"
     )
+    lines.append("")
+    lines.append(_load_line(loads))
     return "\n".join(lines)
+
+
+def _load(recorded: dict) -> MachineLoad:
+    return MachineLoad(recorded["start"], recorded["end"], recorded["cores"])
+
+
+def _load_line(loads: list[MachineLoad]) -> str:
+    """The machine's state during the busiest measurement: a table taken idle can stand,
+    one measured under load says so."""
+    if not loads:
+        return "Machine load: not recorded (benchmark files written before it was)"
+    busiest = max(loads, key=lambda load: max(load.start, load.end) / load.cores)
+    return f"Machine load: {busiest.describe()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -205,3 +205,41 @@ def test_speed_report_joins_benchmark_files_into_one_table(tmp_path, capsys) -> 
     (tmp_path / "bad.json").write_text("not json")
     assert report([str(tmp_path / "bad.json")]) == 2
     assert "not a benchmark JSON file" in capsys.readouterr().err
+
+
+def test_results_record_the_machines_load(capsys) -> None:  # noqa: ANN001
+    assert main(["benchmark", "lenet5", "--format", "json", *QUICK]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert set(result["load"]) == {"start", "end", "cores", "busy"}
+    assert result["load"]["cores"] >= 1 and isinstance(result["load"]["busy"], bool)
+    assert main(["benchmark", "lenet5", *QUICK]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("machine: ")
+
+
+def test_the_speed_report_labels_a_table_measured_under_load(tmp_path) -> None:  # noqa: ANN001
+    from cnnzoo.speed.report import speed_table
+
+    result = {
+        "model": "resnet18", "mode": "infer", "input_size": [3, 32, 32], "batch_size": 2,
+        "channels_last": False, "torchvision_channels_last": False,
+        "images_per_second": 10.0, "torchvision_images_per_second": 9.0,
+        "speedup_vs_torchvision": 1.1, "speedup_p10": 1.0, "speedup_p90": 1.2,
+    }  # fmt: skip
+    loads = {"idle": (0.2, 0.3), "busy": (0.2, 3.0)}
+    for name, (start, end) in loads.items():
+        load = {"start": start, "end": end, "cores": 2, "busy": name == "busy"}
+        (tmp_path / f"{name}.json").write_text(json.dumps([{**result, "load": load}]))
+    idle = speed_table([tmp_path / "idle.json"]).splitlines()[-1]
+    assert idle == "Machine load: idle (load 0.20 -> 0.30 on 2 cores)"
+    both = speed_table([tmp_path / "idle.json", tmp_path / "busy.json"]).splitlines()[-1]
+    assert both == "Machine load: measured under load (load 0.20 -> 3.00 on 2 cores)"
+    (tmp_path / "old.json").write_text(json.dumps([result]))
+    assert "not recorded" in speed_table([tmp_path / "old.json"])
+
+
+def test_timed_rounds_show_a_bar_on_a_terminal(monkeypatch, capsys) -> None:  # noqa: ANN001
+    import cnnzoo.progress
+
+    monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)
+    _interleaved_latencies([lambda: None], warmup=0, iters=3, description="lenet5 infer")
+    assert "lenet5 infer" in capsys.readouterr().err
