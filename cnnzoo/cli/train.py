@@ -28,7 +28,7 @@ from cnnzoo.engine.config import (
     config_from_dict,
     load_config_file,
 )
-from cnnzoo.errors import CnnzooError
+from cnnzoo.engine.run_dir import saved_recipe
 
 
 def _int_list(text: str) -> list[int]:
@@ -145,22 +145,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         values.update(load_config_file(given["config_file"]))
     values.update(flags)
     if given.get("resume"):
-        values = {**_saved_recipe(values), **values}
+        values = {**saved_recipe(values), **values}
     return config_from_dict(values)
-
-
-def _saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
-    """The config.yaml of the run being resumed."""
-    if "out" not in values:
-        if "model" not in values:
-            raise CnnzooError("--resume needs the run directory: pass --out RUN_DIR")
-        from cnnzoo.engine.trainer import default_run_dir
-
-        values = {**values, "out": str(default_run_dir(config_from_dict(values)))}
-    recipe = Path(values["out"]) / "config.yaml"
-    if not recipe.is_file():
-        raise CnnzooError(f"nothing to resume: {recipe} does not exist; check --out")
-    return {**load_config_file(recipe), "out": values["out"]}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -268,7 +268,7 @@ def _plot_examples(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cnnzoo.segmentation.visualize import class_palette
+    from cnnzoo.data.mask_pictures import class_palette
 
     palette = class_palette(len(class_names))
     columns = ["image", "ground truth", *predictions]

@@ -17,8 +17,9 @@ from typing import Any
 
 from torch import nn
 
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.trainer import Callback, Trainer, train
+from cnnzoo.engine.trainer import Trainer, train
 
 
 @dataclass

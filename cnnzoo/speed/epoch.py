@@ -20,10 +20,12 @@ from typing import Any
 
 import torch
 
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.evaluate import iterate_batches
 from cnnzoo.engine.layout import layout_name
-from cnnzoo.engine.trainer import Callback, Trainer, epoch_generator
+from cnnzoo.engine.runtime import epoch_generator
+from cnnzoo.engine.trainer import Trainer
 
 
 @dataclass
