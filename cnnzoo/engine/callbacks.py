@@ -122,10 +122,15 @@ class GradNormRecorder:
 
 
 class GradientNormLogger(Callback):
-    """``--log-grad-norms N``: a :class:`GradNormRecorder` over the run, saved in its directory."""
+    """``--log-grad-norms N``: a :class:`GradNormRecorder` over the run, saved in its directory.
 
-    def __init__(self, every: int) -> None:
+    With ``save=False`` the records stay in :attr:`recorder` only, for a
+    caller that analyses them in memory (an experiment comparing runs).
+    """
+
+    def __init__(self, every: int, *, save: bool = True) -> None:
         self.every = every
+        self.save = save
         self.recorder: GradNormRecorder | None = None
 
     def on_train_start(self, trainer: Trainer) -> None:
@@ -136,5 +141,5 @@ class GradientNormLogger(Callback):
             self.recorder.after_backward(step)
 
     def on_train_end(self, trainer: Trainer) -> None:
-        if self.recorder is not None:
+        if self.save and self.recorder is not None:
             self.recorder.save(trainer.run_dir)

@@ -17,9 +17,15 @@ line alike:
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.config import (
@@ -54,6 +60,18 @@ def default_run_dir(config: TrainConfig) -> Path:
 def run_dir_of(config: TrainConfig) -> Path:
     """Where ``config`` writes: its ``out``, else :func:`default_run_dir`."""
     return Path(config.out) if config.out else default_run_dir(config)
+
+
+@contextmanager
+def scratch_run(config: TrainConfig, purpose: str) -> Iterator[TrainConfig]:
+    """``config`` run in a temporary directory, quietly and without plots; removed afterwards.
+
+    For callers that want a run's numbers and trained network, not its files
+    (the survey experiments, the epoch benchmark). ``purpose`` names the
+    directory (``cnnzoo-PURPOSE-...``), so a leftover one says what made it.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"cnnzoo-{purpose}-") as run_dir:
+        yield dataclasses.replace(config, out=run_dir, plots=False, quiet=True)
 
 
 def prepare_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
@@ -123,9 +141,17 @@ def resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path)
     return requested
 
 
-def best_weights(path: Path) -> dict[str, Any] | None:
-    """What load_weights needs of best.pt (not the optimiser state), if there is one."""
+def best_weights(path: Path, *, registered: bool = True) -> dict[str, Any] | None:
+    """What load_weights needs of best.pt (not the optimiser state), if there is one.
+
+    ``registered=False`` reads the best.pt of a network no registry entry
+    describes (an experiment's own module), which :func:`load_checkpoint`
+    cannot check against the registry; the same run wrote it moments before.
+    """
     if not path.is_file():
         return None
-    checkpoint = load_checkpoint(path)
+    if registered:
+        checkpoint = load_checkpoint(path)
+    else:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     return {key: checkpoint[key] for key in ("model_name", "class_names", "model")}

@@ -26,6 +26,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from cnnzoo.engine.callbacks import Callback
+from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.losses import LossFunction
 from cnnzoo.engine.runtime import autocast
 from cnnzoo.errors import CnnzooError
@@ -44,6 +45,15 @@ class StepRecipe:
     precision: str = "fp32"  # fp32 | bf16 (autocast around the forward pass)
     grad_clip: float | None = None  # clip the global gradient norm to this value
     callbacks: Sequence[Callback] = ()  # see each step after its backward pass
+
+    @classmethod
+    def from_config(
+        cls, config: TrainConfig, loss_fn: LossFunction, optimizer: Optimizer,
+        scheduler: LRScheduler | None, callbacks: Sequence[Callback] = (),
+    ) -> StepRecipe:  # fmt: skip
+        """The recipe a :class:`TrainConfig` asks for, around a built loss and optimiser."""
+        aux_weight, precision, clip = config.aux_weight, config.precision, config.grad_clip
+        return cls(loss_fn, optimizer, scheduler, aux_weight, precision, clip, callbacks)
 
 
 class NonFiniteLoss(CnnzooError):

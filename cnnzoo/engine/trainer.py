@@ -107,6 +107,8 @@ class Trainer:
         self.channels_last = resolve_channels_last(config.channels_last, self.device)
         self.run_dir = run_dir_of(config)
         self.resume_state: dict[str, Any] | None = None
+        if resume and model is not None:
+            raise CnnzooError("only a registered network can resume; build it by name")
         if resume:
             # Only the main process reads the run directory (it may live on its machine only).
             self.resume_state = self.context.from_main(
@@ -126,7 +128,8 @@ class Trainer:
         self.stop_signal: int | None = None
         self.epoch_progress: dict[str, Any] | None = None  # where an interrupted epoch stopped
         set_threads(config.threads)
-        self.model_name = config.model if model is None else type(model).__name__
+        self.registered = model is None  # built by name; else a module no entry describes
+        self.model_name = config.model if self.registered else type(model).__name__
         self.data, self.task = self._prepare_data(model, data)
         self.class_names = list(self.data.class_names)
         self.model = self._prepare_model(model)
@@ -223,14 +226,8 @@ class Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, config, self.steps_per_epoch, self.total_steps
         )
-        self.recipe = StepRecipe(
-            loss_fn=self.loss_fn,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            aux_weight=config.aux_weight,
-            precision=config.precision,
-            grad_clip=config.grad_clip,
-            callbacks=self.callbacks,
+        self.recipe = StepRecipe.from_config(
+            config, self.loss_fn, self.optimizer, self.scheduler, self.callbacks
         )
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimiser steps
@@ -495,7 +492,9 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         """Evaluate the best checkpoint on the test split; write metrics.json and plots."""
         best_path = self.run_dir / "best.pt"
-        best = self.context.from_main(lambda: best_weights(best_path), self.device)
+        best = self.context.from_main(
+            lambda: best_weights(best_path, registered=self.registered), self.device
+        )
         if best is not None:
             load_weights(self.model, best, best_path)
         split = "test" if self.data.test is not None else "val"

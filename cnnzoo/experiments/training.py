@@ -14,14 +14,13 @@ the test split's metrics.
 
 from __future__ import annotations
 
-import dataclasses
-import tempfile
 from typing import Any
 
 from torch import nn
 
 from cnnzoo.data import DataSplits
 from cnnzoo.engine.config import TrainConfig
+from cnnzoo.engine.run_dir import scratch_run
 from cnnzoo.engine.trainer import Trainer
 from cnnzoo.tasks import get_task
 
@@ -33,8 +32,7 @@ def train_network(model: nn.Module, data: DataSplits, config: TrainConfig) -> di
     accuracy, ...) plus the ``steps`` and ``epochs`` trained. ``config.model``
     and ``config.data`` are not used: the module and the data are given.
     """
-    with tempfile.TemporaryDirectory(prefix="cnnzoo-experiment-") as run_dir:
-        quiet = dataclasses.replace(config, out=run_dir, plots=False, quiet=True)
+    with scratch_run(config, "experiment") as quiet:
         trainer = Trainer(quiet, force=True, model=model, data=data)
         metrics = trainer.fit().metrics
     reported = [name for name in get_task(data.task).metrics if name in metrics]
