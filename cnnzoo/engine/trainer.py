@@ -156,7 +156,8 @@ class Trainer:
         if model is not None:
             seed_everything(config.seed)
             if data is None:
-                data = load_data(config.data, self._data_request(config.image_size, None))
+                side = config.image_size
+                data = load_data(config.data, self._data_request(side and (side, side), None))
             # One sample gives the input shape; fork_rng keeps its augmentation from
             # moving the generators the run is seeded with.
             with torch.random.fork_rng(devices=[]):
@@ -172,11 +173,9 @@ class Trainer:
         return data, check_task(entry, data, config.data)
 
     def _data_request(
-        self, image_size: int | tuple[int, int] | None, in_channels: int | None
+        self, image_size: tuple[int, int] | None, in_channels: int | None
     ) -> DataRequest:
         config = self.config
-        if isinstance(image_size, int):
-            image_size = (image_size, image_size)
         return DataRequest(
             data_dir=Path(config.data_dir) if config.data_dir else None,
             download=config.download,
