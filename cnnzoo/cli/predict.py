@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.engine.inference import load_model, predict_images
-    from cnnzoo.engine.trainer import pick_device
+    from cnnzoo.engine.runtime import pick_device
     from cnnzoo.errors import CnnzooError
 
     if args.topk < 1:

@@ -22,7 +22,7 @@ import yaml
 from cnnzoo.cli.paths import writable_output
 from cnnzoo.data import list_datasets
 from cnnzoo.engine.config import TrainConfig, config_from_dict, load_config_file
-from cnnzoo.errors import CnnzooError
+from cnnzoo.engine.run_dir import run_dir_of, saved_recipe
 
 # Where each group of flags in `--help` begins: the first field of each section of TrainConfig.
 GROUP_STARTS = {
@@ -123,22 +123,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         values.update(load_config_file(given["config_file"]))
     values.update(flags)
     if given.get("resume"):
-        values = {**_saved_recipe(values), **values}
+        values = {**saved_recipe(values), **values}
     return config_from_dict(values)
-
-
-def _saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
-    """The config.yaml of the run being resumed."""
-    if "out" not in values:
-        if "model" not in values:
-            raise CnnzooError("--resume needs the run directory: pass --out RUN_DIR")
-        from cnnzoo.engine.trainer import default_run_dir
-
-        values = {**values, "out": str(default_run_dir(config_from_dict(values)))}
-    recipe = Path(values["out"]) / "config.yaml"
-    if not recipe.is_file():
-        raise CnnzooError(f"nothing to resume: {recipe} does not exist; check --out")
-    return {**load_config_file(recipe), "out": values["out"]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,8 +134,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     main = context_from_environment().is_main  # under torchrun, one process reports
-    if main and config.out is not None:  # before the data loads; the engine owns the rest
-        writable_output(config.out, force=args.force, directory=True, label="the run directory")
+    if main:  # before the data loads; engine/run_dir.py owns what may be replaced
+        writable_output(
+            run_dir_of(config), force=args.force, directory=True, label="the run directory"
+        )
     result = train(config, resume=args.resume, force=args.force)
     if not result.completed:
         if main:

@@ -1,8 +1,17 @@
-"""Training and evaluation for both tasks: configuration, loop, losses, metrics, checkpoints."""
+"""Training and evaluation for both tasks, one room per purpose.
 
+``trainer`` the loop; ``step`` the one training step; ``run_dir`` the run
+directory and resume policy; ``runtime`` device, seeds, precision, threads;
+``layout`` the memory layout; ``callbacks`` hooks and gradient norms;
+``evaluate``, ``losses``, ``metrics``, ``optim``, ``checkpoint``,
+``distributed``, ``safety``, ``run_log``, ``plots``; ``inference`` uses a
+trained network.
+"""
+
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.config import TrainConfig, config_from_dict, load_config_file
 from cnnzoo.engine.evaluate import evaluate
-from cnnzoo.engine.trainer import Callback, Trainer, TrainResult, train
+from cnnzoo.engine.trainer import Trainer, TrainResult, train
 
 __all__ = [
     "Callback",

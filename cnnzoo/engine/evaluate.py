@@ -8,7 +8,6 @@ evaluation mode, so batch norm uses its running statistics and dropout is off.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
 import torch
@@ -16,6 +15,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from cnnzoo.engine.metrics import MetricTracker
+from cnnzoo.engine.runtime import autocast
+from cnnzoo.progress import progress
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
 
@@ -60,13 +61,6 @@ def iterate_batches(
     yield from loader
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast when asked for, a no-op otherwise."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def to_device(
     images: Tensor, targets: Tensor, device: torch.device, channels_last: bool
 ) -> tuple[Tensor, Tensor]:
@@ -94,15 +88,28 @@ def evaluate(
     precision: str = "fp32",
     channels_last: bool = False,
     workers: int = 0,
+    show_progress: bool = True,
 ) -> MetricTracker:
-    """Run ``model`` over ``dataset`` and return the accumulated metrics."""
+    """Run ``model`` over ``dataset`` and return the accumulated metrics.
+
+    A bar counts the batches where bars are on (:mod:`cnnzoo.progress`);
+    ``show_progress=False`` hides it for this call (a process that is not the
+    main one, a run asked to be quiet).
+    """
     device = torch.device(device)
     tracker = MetricTracker(task, num_classes, ignore_index)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for images, targets in iterate_batches(dataset, batch_size, workers=workers):
+            batches = progress(
+                iterate_batches(dataset, batch_size, workers=workers),
+                "evaluating",
+                total=-(-len(dataset) // batch_size),
+                unit="batch",
+                enabled=show_progress,
+            )
+            for images, targets in batches:
                 images, targets = to_device(images, targets, device, channels_last)
                 with autocast(device, precision):
                     scores = main_output(model(images))

@@ -18,13 +18,16 @@ from torch import nn
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.images import image_tensor, read_image
 from cnnzoo.data.in_memory import Normalization
+from cnnzoo.data.mask_pictures import save_prediction
 from cnnzoo.data.transforms import resize_images
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
 from cnnzoo.engine.config import config_from_dict
 from cnnzoo.engine.evaluate import evaluate, main_output
 from cnnzoo.engine.losses import build_loss
-from cnnzoo.engine.trainer import check_task, pick_device
+from cnnzoo.engine.pairing import check_task
+from cnnzoo.engine.runtime import pick_device
 from cnnzoo.errors import CnnzooError
+from cnnzoo.progress import progress
 from cnnzoo.registry import create_model, get_model_entry
 
 
@@ -145,13 +148,14 @@ def predict_images(
 
     Classification images are resized to the training size; segmentation
     networks take each image at its own size and write ``STEM_mask.png`` and
-    ``STEM_overlay.png`` into ``out_dir``.
+    ``STEM_overlay.png`` into ``out_dir``. A bar counts the images where bars
+    are on (:mod:`cnnzoo.progress`).
     """
     checkpoint = loaded.checkpoint
     channels = checkpoint["in_channels"]
     device = next(loaded.model.parameters()).device
     results = []
-    for path in paths:
+    for path in progress(paths, "predicting", unit="image"):
         image = image_tensor(read_image(path, channels))
         batch = image.unsqueeze(0)
         if loaded.task == "classification":
@@ -168,8 +172,6 @@ def predict_images(
             ]
             results.append({"image": str(path), "predictions": classes})
         else:
-            from cnnzoo.segmentation.visualize import save_prediction
-
             written = save_prediction(
                 image, scores[0], loaded.class_names, out_dir or Path("predictions"), path.stem
             )

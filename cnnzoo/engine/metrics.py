@@ -18,6 +18,8 @@ import math
 import torch
 from torch import Tensor
 
+from cnnzoo.tasks import get_task
+
 
 class ConfusionMatrix:
     """``matrix[t, p]`` counts samples (images or pixels) of class ``t`` predicted as ``p``."""
@@ -101,10 +103,9 @@ class MetricTracker:
 
     @property
     def headline(self) -> float:
-        """The number that picks the best checkpoint: top-1 or mean IoU."""
-        if self.task == "classification":
-            return self.confusion.accuracy()
-        return self.confusion.mean_iou()
+        """The number that picks the best checkpoint: the task's headline (top-1, mean IoU)."""
+        value = self.summary()[get_task(self.task).headline]
+        return math.nan if value is None else float(value)
 
     def summary(self) -> dict[str, float | list[float | None]]:
         """The metrics a run reports, with NaN written as ``None`` so the JSON stays valid."""

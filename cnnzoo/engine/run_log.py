@@ -1,4 +1,6 @@
-"""What a run records as it goes: ``log.csv``, per-epoch lines, TensorBoard, progress bars.
+"""What a run records as it goes: ``log.csv``, per-epoch lines and TensorBoard scalars.
+
+The progress bars of each epoch come from :mod:`cnnzoo.progress`, as every bar does.
 
 The CSV log is rewritten from the history kept in the checkpoint after every
 epoch, so a resumed run's log holds exactly the epochs its weights have seen.
@@ -7,8 +9,6 @@ epoch, so a resumed run's log holds exactly the epochs its weights have seen.
 from __future__ import annotations
 
 import csv
-import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,6 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
-
-
-def progress(
-    batches: Iterable[Any], total: int, description: str, enabled: bool
-) -> Iterator[Any] | Any:
-    """A tqdm bar on standard error when it is a terminal and output is wanted."""
-    if not enabled or not sys.stderr.isatty():
-        return batches
-    from tqdm import tqdm
-
-    return tqdm(batches, total=total, desc=description, leave=False, dynamic_ncols=True)
 
 
 def _format(value: Any) -> Any:

@@ -295,7 +295,7 @@ def _plot_examples(
 ) -> None:
     from matplotlib.figure import Figure
 
-    from cnnzoo.segmentation.visualize import class_palette
+    from cnnzoo.data.mask_pictures import class_palette
 
     palette = class_palette(len(class_names))
     columns = ["image", "ground truth", *predictions]

@@ -11,14 +11,15 @@ by :mod:`cnnzoo.experiments.training` instead.)
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.trainer import Callback, Trainer, train
+from cnnzoo.engine.run_dir import scratch_run
+from cnnzoo.engine.trainer import Trainer, train
 
 
 @dataclass
@@ -64,22 +65,19 @@ def train_registered(
     optimisation alone; ``iterations`` stops after that many steps (quick runs).
     """
     epoch_rows = _EpochRows()
-    with tempfile.TemporaryDirectory(prefix="cnnzoo-experiment-") as run_dir:
-        config = TrainConfig(
-            model=name,
-            data=data,
-            image_size=image_size,
-            in_channels=in_channels,
-            model_options=dict(model_options or {}),
-            epochs=epochs,
-            iterations=iterations,
-            batch_size=batch_size,
-            lr=lr,
-            augment="none",
-            seed=seed,
-            out=run_dir,
-            plots=False,
-            quiet=True,
-        )
-        result = train(config, force=True, callbacks=[epoch_rows, *(callbacks or [])])
+    config = TrainConfig(
+        model=name,
+        data=data,
+        image_size=image_size,
+        in_channels=in_channels,
+        model_options=dict(model_options or {}),
+        epochs=epochs,
+        iterations=iterations,
+        batch_size=batch_size,
+        lr=lr,
+        augment="none",
+        seed=seed,
+    )
+    with scratch_run(config, "experiment") as quiet:
+        result = train(quiet, force=True, callbacks=[epoch_rows, *(callbacks or [])])
     return TrainedNetwork(name, result.model, epoch_rows.rows, result.metrics)

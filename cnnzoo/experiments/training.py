@@ -1,12 +1,15 @@
-"""Training a network that an experiment builds itself, with the engine's recipe.
+"""Training a network that an experiment builds itself, through the engine of ``cnnzoo train``.
 
 ``cnnzoo.engine.train`` builds registered networks by name. Some experiments
 compare variants that no registry entry describes (one 5x5 convolution
 against two 3x3, DeepLab with its dilation removed); :func:`train_network`
-trains such a module with the same optimiser, schedule, loss, batching and
-metrics that ``cnnzoo train`` uses for a :class:`TrainConfig`, so every
-variant of an experiment follows one recipe. It keeps no checkpoints and
-reports the final weights on the test split.
+hands such a module and its loaded data to the engine's own
+:class:`~cnnzoo.engine.trainer.Trainer`, so every variant trains with the
+same steps, optimiser, schedule, loss, precision, clipping, auxiliary losses
+and label smoothing that a :class:`TrainConfig` gives ``cnnzoo train``. The
+run directory is temporary: the experiment keeps the trained module (its
+best validation epoch's weights, as ``cnnzoo train`` keeps in best.pt) and
+the test split's metrics.
 """
 
 from __future__ import annotations
@@ -17,53 +20,24 @@ from torch import nn
 
 from cnnzoo.data import DataSplits
 from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.evaluate import batches_per_epoch, evaluate, iterate_batches, main_output
-from cnnzoo.engine.losses import build_loss
-from cnnzoo.engine.optim import build_optimizer, build_scheduler
-from cnnzoo.engine.trainer import epoch_generator, seed_everything
+from cnnzoo.engine.run_dir import scratch_run
+from cnnzoo.engine.trainer import Trainer
+from cnnzoo.tasks import get_task
 
 
 def train_network(model: nn.Module, data: DataSplits, config: TrainConfig) -> dict[str, Any]:
-    """Train ``model`` on ``data`` as ``config`` says; the test split's metrics afterwards.
+    """Train ``model`` in place on ``data`` as ``config`` says; the test split's metrics after.
 
-    Uses the configuration's epochs (or iterations), batch size, optimiser,
-    learning-rate schedule, loss and seed; the model stays on the CPU.
+    The metrics are those of the task (top-1 and loss, or mean IoU, pixel
+    accuracy, ...) plus the ``steps`` and ``epochs`` trained. ``config.model``
+    and ``config.data`` are not used: the module and the data are given.
     """
-    config.validate()
-    seed_everything(config.seed)
-    loss_fn = build_loss(config.loss, ignore_index=data.ignore_index)
-    steps_per_epoch = batches_per_epoch(len(data.train), config.batch_size)
-    total_steps = config.iterations or config.epochs * steps_per_epoch
-    optimizer = build_optimizer(model, config)
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch, total_steps)
-    step, epoch = 0, 0
-    model.train()
-    while step < total_steps:
-        batches = iterate_batches(
-            data.train,
-            config.batch_size,
-            shuffle=True,
-            generator=epoch_generator(config.seed, epoch),
-            training=True,
-        )
-        for images, targets in batches:
-            if step == total_steps:
-                break
-            loss = loss_fn(main_output(model(images)), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-        epoch += 1
-    test = data.test if data.test is not None else data.val
-    tracker = evaluate(
-        model,
-        test,
-        task=data.task,
-        num_classes=len(data.class_names),
-        loss_fn=loss_fn,
-        ignore_index=data.ignore_index,
-        batch_size=config.eval_batch_size,
-    )
-    return {**tracker.summary(), "steps": step, "epochs": epoch}
+    with scratch_run(config, "experiment") as quiet:
+        trainer = Trainer(quiet, force=True, model=model, data=data)
+        metrics = trainer.fit().metrics
+    reported = [name for name in get_task(data.task).metrics if name in metrics]
+    return {
+        **{name: metrics[name] for name in reported},
+        "steps": trainer.step,
+        "epochs": trainer.epoch,
+    }

@@ -9,7 +9,8 @@ makes the expanding path as deep as the contracting one: at every level it
 up-convolves, concatenates the encoder's map of that level (fine detail, the
 "skip connection") and convolves twice, so precise localisation and context
 meet at every resolution. Heavy augmentation and a weight map that stresses
-the thin borders between touching cells (:func:`border_weight_map`) made it
+the thin borders between touching cells
+(:func:`cnnzoo.engine.losses.border_weight_map`, a loss's input) made it
 train from 30 images.
 
 The paper's network uses unpadded ("valid") convolutions, so a 572x572 tile
@@ -21,12 +22,9 @@ mirroring context around it (the overlap-tile strategy, Fig. 2).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
-from scipy import ndimage
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
@@ -235,73 +233,6 @@ def check_valid_tile(x: Tensor) -> None:
                 f"use {below if below >= smallest else smallest} or {below + 16}, or call the "
                 "model itself, which mirrors the borders for any size"
             )
-
-
-def border_weight_map(
-    mask: np.ndarray | Tensor,
-    w0: float = 10.0,
-    sigma: float = 5.0,
-    background: int = 0,
-    ignore_index: int | None = None,
-) -> Tensor:
-    """The paper's loss weight map (eq. 2): w(x) = w_c(x) + w0 exp(-(d1(x) + d2(x))^2 / 2 sigma^2).
-
-    ``w_c`` balances the class frequencies (every class present gets the same
-    total weight, so the map averages 1 before the border term); ``d1`` and
-    ``d2`` are the distances to the border of the nearest and second nearest
-    object (connected region of a class other than ``background``), so pixels
-    of the thin gaps between touching objects weigh up to 1 + w0. The paper
-    sets w0 = 10 and sigma ~ 5 pixels (§3). ``ignore_index`` pixels weigh 0.
-
-    Args:
-        mask: (H, W) class-index label map.
-
-    Returns:
-        A float32 (H, W) tensor: multiply the per-pixel cross-entropy by it.
-    """
-    labels = mask.numpy() if isinstance(mask, Tensor) else np.asarray(mask)
-    if labels.ndim != 2:
-        raise CnnzooError(f"border_weight_map expects an (H, W) mask, got shape {labels.shape}")
-    valid = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
-    weights = np.zeros(labels.shape, np.float64)
-    classes, counts = np.unique(labels[valid], return_counts=True)
-    for value, count in zip(classes, counts):
-        weights[labels == value] = valid.sum() / (len(classes) * count)
-    nearest, second = _two_nearest_object_distances(
-        (labels != background) & valid, sigma * math.sqrt(2 * math.log(1e4))
-    )
-    gap = (labels == background) & valid
-    weights[gap] += w0 * np.exp(-((nearest[gap] + second[gap]) ** 2) / (2 * sigma**2))
-    return torch.from_numpy(weights.astype(np.float32))
-
-
-def border_weight_maps(masks: Tensor, **options: float | int | None) -> Tensor:
-    """:func:`border_weight_map` of each (H, W) mask of an (N, H, W) batch."""
-    return torch.stack([border_weight_map(m.cpu(), **options) for m in masks]).to(masks.device)
-
-
-def _two_nearest_object_distances(objects: np.ndarray, reach: float) -> tuple[np.ndarray, ...]:
-    """Per pixel, the distances to the nearest and second nearest connected object.
-
-    Each object's distance transform is computed in its bounding box widened
-    by ``reach`` only: beyond it the weight term is negligible (below
-    w0 * 1e-4 for the default ``reach``), which keeps this fast for images
-    with hundreds of cells. Pixels out of reach of an object get infinity.
-    """
-    components, _ = ndimage.label(objects)
-    nearest = np.full(objects.shape, np.inf)
-    second = np.full(objects.shape, np.inf)
-    margin = math.ceil(reach)
-    for index, box in enumerate(ndimage.find_objects(components), start=1):
-        window = tuple(
-            slice(max(s.start - margin, 0), min(s.stop + margin, n))
-            for s, n in zip(box, objects.shape)
-        )
-        distance = ndimage.distance_transform_edt(components[window] != index)
-        near, next_near = nearest[window], second[window]  # views: updated in place
-        next_near[...] = np.where(distance < near, near, np.minimum(next_near, distance))
-        near[...] = np.minimum(near, distance)
-    return nearest, second
 
 
 def _unet(

@@ -8,8 +8,9 @@ model-FLOPs utilisation (MFU): achieved GFLOP/s over the peak of a large
 matrix product in the same dtype, measured first on this machine. MFU says
 how much of the hardware a network uses, which raw images/s cannot.
 
-Training mode times what a training step costs: forward, loss, backward and
-an SGD-with-momentum update. Inference mode runs under
+Training mode times what a training step costs: the engine's own
+:func:`~cnnzoo.engine.step.train_step` (forward, loss, backward and an
+SGD-with-momentum update). Inference mode runs under
 ``torch.inference_mode`` on cnnzoo's inference path, which folds every
 batch norm into the convolution before it (:mod:`cnnzoo.speed.fold`) when
 that measures faster for the network and input at hand.
@@ -33,7 +34,6 @@ and their 10th and 90th percentiles say how much the machine's noise moved it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import math
@@ -48,7 +48,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.layout import layout_name, resolve_channels_last, to_channels_last
+from cnnzoo.engine.runtime import autocast
+from cnnzoo.engine.step import ModelOutput, StepRecipe, combined_loss, train_step
 from cnnzoo.errors import CnnzooError
 from cnnzoo.machine import LoadMeter, MachineLoad
 from cnnzoo.progress import progress
@@ -57,9 +60,6 @@ from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fo
 
 MODES = ("train", "infer")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-# Weight of each auxiliary head's loss in training: GoogLeNet's 0.3 (Szegedy et al. 2014,
-# section 5), also the FCN/DeepLab auxiliary weight torchvision's references use.
-AUXILIARY_LOSS_WEIGHT = 0.3
 # torchvision constructor options that build the architecture our network mirrors.
 TORCHVISION_OPTIONS: dict[str, dict[str, Any]] = {
     "googlenet": {"aux_logits": True, "init_weights": True},
@@ -413,20 +413,9 @@ def _batch(
     return images, torch.randint(0, num_classes, label_shape, generator=generator)
 
 
-def training_loss(output: Tensor | tuple | list, targets: Tensor) -> Tensor:
-    """Cross-entropy of the main output plus 0.3 x that of each auxiliary head."""
-    if isinstance(output, (tuple, list)):
-        main, *auxiliary = output
-        return F.cross_entropy(main, targets) + AUXILIARY_LOSS_WEIGHT * sum(
-            F.cross_entropy(aux, targets) for aux in auxiliary
-        )
-    return F.cross_entropy(output, targets)
-
-
-def _autocast(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=PRECISIONS[precision])
+def training_loss(output: ModelOutput, targets: Tensor) -> Tensor:
+    """The loss a training step computes: the engine's, with cross-entropy and its aux weight."""
+    return combined_loss(output, targets, F.cross_entropy, TrainConfig.aux_weight)[0]
 
 
 def _prepared(model: nn.Module, images: Tensor, settings: BenchmarkSettings) -> tuple:
@@ -446,19 +435,22 @@ def _make_step(
     if settings.mode == "infer":
 
         def infer() -> None:
-            with torch.inference_mode(), _autocast(settings.precision):
+            with torch.inference_mode(), autocast(images.device, settings.precision):
                 model(images)
 
         return infer
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    # The engine's own step (forward, loss with auxiliary heads, backward, update), with
+    # SGD and momentum; no schedule, so every timed step does the same work.
+    recipe = StepRecipe(
+        loss_fn=F.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9),
+        aux_weight=TrainConfig.aux_weight,
+        precision=settings.precision,
+    )
 
     def train() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with _autocast(settings.precision):
-            loss = training_loss(model(images), targets)
-        loss.backward()
-        optimizer.step()
+        train_step(model, images, targets, recipe)
 
     return train
 

@@ -1,7 +1,8 @@
 """How long one training epoch takes, and how much of it is spent preparing data.
 
 The epoch is the one ``cnnzoo train MODEL --data DATA`` runs: the engine's
-own :class:`~cnnzoo.engine.trainer.Trainer`, with its default recipe, is
+own :class:`~cnnzoo.engine.trainer.Trainer` (one
+:func:`~cnnzoo.engine.step.train_step` per batch), with its default recipe, is
 built and run for a few epochs and the training time of each epoch is read
 from it after the epoch (validation excluded). The data share is measured by
 drawing the same epoch's batches from the same pipeline
@@ -13,17 +14,19 @@ set-up (kernel selection, memory allocation).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
+from cnnzoo.engine.callbacks import Callback
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.evaluate import iterate_batches
 from cnnzoo.engine.layout import layout_name
-from cnnzoo.engine.trainer import Callback, Trainer, epoch_generator
+from cnnzoo.engine.run_dir import scratch_run
+from cnnzoo.engine.runtime import epoch_generator
+from cnnzoo.engine.trainer import Trainer
 
 
 @dataclass
@@ -68,22 +71,18 @@ def benchmark_epoch(
     epochs: int = 3,
 ) -> EpochTiming:
     """Train ``model`` on ``data`` for ``epochs`` epochs and time the fastest one."""
-    defaults = TrainConfig()
     clock = _EpochClock()
-    with tempfile.TemporaryDirectory(prefix="cnnzoo-epoch-") as run_dir:
-        config = TrainConfig(
-            model=model,
-            data=data,
-            epochs=epochs,
-            batch_size=batch_size or defaults.batch_size,
-            threads=threads,
-            precision=precision,
-            channels_last=channels_last,
-            out=run_dir,
-            plots=False,
-            quiet=True,
-        )
-        trainer = Trainer(config, callbacks=[clock])
+    config = TrainConfig(
+        model=model,
+        data=data,
+        epochs=epochs,
+        batch_size=batch_size or TrainConfig.batch_size,
+        threads=threads,
+        precision=precision,
+        channels_last=channels_last,
+    )
+    with scratch_run(config, "epoch") as quiet:
+        trainer = Trainer(quiet, callbacks=[clock])
         trainer.fit()
     epoch_times = [later - earlier for earlier, later in zip([0.0, *clock.totals], clock.totals)]
     fastest = min(range(len(epoch_times)), key=epoch_times.__getitem__)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from torch import nn
 
-from cnnzoo.analysis.gradient_flow import GradNormRecorder
+from cnnzoo.analysis.gradient_flow import GradNormRecorder, read_grad_norms
+from cnnzoo.engine import callbacks
+from cnnzoo.errors import CnnzooError
 
 
 def _deep_plain_net(depth: int) -> nn.Sequential:
@@ -48,3 +51,27 @@ def test_sigmoid_stack_shows_vanishing_gradients() -> None:
     recorder.after_backward(0)
     norms = recorder.records[0][1]
     assert norms[0] < norms[-2] / 100
+
+
+def test_a_saved_recording_reads_back(tmp_path: Path) -> None:
+    model = _deep_plain_net(2)
+    recorder = GradNormRecorder(model, every=1)
+    for step in range(2):
+        model.zero_grad()
+        model(torch.randn(2, 1, 8, 8)).sum().backward()
+        recorder.after_backward(step)
+    recorder.save(tmp_path)
+    layers, records = read_grad_norms(tmp_path)
+    assert layers == [name for name, _ in recorder.layers]
+    assert [step for step, _ in records] == [0, 1]
+    for (_, read), (_, recorded) in zip(records, recorder.records):
+        assert read == pytest.approx(recorded, rel=1e-5)
+
+
+def test_reading_a_run_without_a_recording_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(CnnzooError, match="--log-grad-norms"):
+        read_grad_norms(tmp_path)
+
+
+def test_the_recorder_is_the_engine_callback_s() -> None:
+    assert GradNormRecorder is callbacks.GradNormRecorder

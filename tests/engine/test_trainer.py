@@ -192,3 +192,47 @@ def test_segmentation_runs_through_the_same_loop(
     loaded = inference.load_model(tmp_path / "run")
     (result,) = inference.predict_images(loaded, [tmp_path / "toy.png"], out_dir=tmp_path / "p")
     assert [Path(f).name for f in result["files"]] == ["toy_mask.png", "toy_overlay.png"]
+
+
+def _separable_splits() -> DataSplits:
+    """Two classes of 8x8 grey images, bright or dark: learnt in a few steps."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(48) % 2
+    images = labels.view(-1, 1, 1, 1) * 150 + torch.randint(
+        0, 60, (48, 1, 8, 8), generator=generator
+    )
+    dataset = InMemoryImages(images.to(torch.uint8), labels, Normalization((0.5,), (0.25,)))
+    return DataSplits("classification", dataset, dataset, dataset, ["dark", "bright"])
+
+
+class _TinyNet(nn.Module):
+    """A network of no registry entry, with an auxiliary head in training mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+        self.aux = nn.Linear(64, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        scores = self.body(x)
+        return (scores, self.aux(x.flatten(1))) if self.training else scores
+
+
+def test_a_given_module_and_data_train_through_the_same_loop(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = _TinyNet()
+    config = TrainConfig(
+        epochs=3, batch_size=8, lr=0.1, label_smoothing=0.1, grad_clip=1.0, quiet=True,
+        plots=False, out=str(tmp_path / "run"),
+    )  # fmt: skip
+    aux_before = model.aux.weight.detach().clone()
+    trainer = Trainer(config, model=model, data=_separable_splits())
+    result = trainer.fit()
+    assert result.model is model and trainer.step == 3 * 6
+    assert not torch.equal(model.aux.weight, aux_before), "the auxiliary loss trains its head"
+    assert result.metrics["top1"] == 1.0 and result.metrics["model"] == "_TinyNet"
+    assert trainer.in_channels == 1 and trainer.image_size == (8, 8)
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert best["model_name"] == "_TinyNet"
+    with pytest.raises(CnnzooError, match="only a registered network can resume"):
+        Trainer(config, resume=True, model=model, data=_separable_splits())

@@ -10,8 +10,9 @@ import torch
 from scipy import ndimage
 
 import cnnzoo
+from cnnzoo.engine.losses import border_weight_map, border_weight_maps
 from cnnzoo.errors import CnnzooError
-from cnnzoo.segmentation.unet import border_weight_map, border_weight_maps, check_valid_tile
+from cnnzoo.segmentation.unet import check_valid_tile
 
 
 def _parameters(model: torch.nn.Module) -> int:

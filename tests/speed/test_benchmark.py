@@ -10,7 +10,9 @@ import torch
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
+import cnnzoo.speed.benchmark as benchmark_module
 from cnnzoo.cli import main
+from cnnzoo.engine import TrainConfig
 from cnnzoo.speed.benchmark import (
     BenchmarkSettings,
     _interleaved_latencies,
@@ -81,6 +83,22 @@ def test_auxiliary_heads_add_their_loss_with_weight_0_3() -> None:
     targets = torch.tensor([0, 0])
     main_loss = training_loss(logits, targets)
     assert training_loss((logits, logits), targets) == pytest.approx(1.3 * main_loss.item())
+
+
+def test_training_mode_times_the_engine_s_own_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[str] = []
+    engine_step = benchmark_module.train_step
+
+    def recorded(model, images, targets, recipe, **options):  # noqa: ANN001, ANN003, ANN202
+        steps.append(recipe.precision)
+        assert recipe.aux_weight == TrainConfig.aux_weight
+        return engine_step(model, images, targets, recipe, **options)
+
+    monkeypatch.setattr(benchmark_module, "train_step", recorded)
+    settings = BenchmarkSettings(mode="train", batch_size=2, input_size=(1, 32, 32), warmup=1,
+                                 iters=2, precision="bf16")  # fmt: skip
+    benchmark_models(["lenet5"], settings)
+    assert steps == ["bf16"] * 3
 
 
 def test_matmul_peak_is_positive() -> None:

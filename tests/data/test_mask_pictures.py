@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnzoo.data.mask_pictures import class_palette, save_prediction
 from cnnzoo.errors import CnnzooError
-from cnnzoo.segmentation.visualize import class_palette, save_prediction
 
 
 def test_palette_is_pascal_voc() -> None:
