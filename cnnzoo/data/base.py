@@ -46,6 +46,15 @@ class DataSplits:
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
 
+    def with_contract(self) -> DataSplits:
+        """These splits, each meeting :class:`~cnnzoo.data.protocol.Split`.
+
+        Splits built by hand (a ``TensorDataset`` in an experiment) are wrapped
+        in a view; the splits of :func:`load_data` already meet it.
+        """
+        test = as_split(self.test) if self.test is not None else None
+        return replace(self, train=as_split(self.train), val=as_split(self.val), test=test)
+
 
 DataSource = Callable[[DataRequest], DataSplits]
 
@@ -130,5 +139,4 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
         )
     splits = entry.load(request)
     # A source written against plain torch data sets still meets the contract.
-    test = as_split(splits.test) if splits.test is not None else None
-    return replace(splits, train=as_split(splits.train), val=as_split(splits.val), test=test)
+    return splits.with_contract()

@@ -39,8 +39,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
+from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.evaluate import batches_per_epoch
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.errors import CnnzooError
@@ -127,12 +128,12 @@ class DistributedContext:
             order[index * batch_size : (index + 1) * batch_size]
             for index in range(start, self.steps_per_epoch(samples, batch_size))
         ]
-        serve_batch = getattr(dataset, "batch", None)
-        if callable(serve_batch):
+        dataset = as_split(dataset)
+        if dataset.batch is not None:
             # Augmentation is drawn for the whole global batch, then sliced: the same
             # images get the same distortions whatever the number of processes.
             for indices in global_batches:
-                images, targets = serve_batch(indices, generator)
+                images, targets = dataset.batch(indices, generator)
                 yield self.shard(images), self.shard(targets), len(indices)
             return
         # Files on disk: each process reads only its own share of every global batch.
@@ -151,8 +152,7 @@ class DistributedContext:
         if not self.is_distributed:
             return dataset
         indices = torch.tensor_split(torch.arange(len(dataset)), self.world_size)[self.rank]
-        subset = getattr(dataset, "subset", None)
-        return subset(indices) if callable(subset) else Subset(dataset, indices.tolist())
+        return as_split(dataset).subset(indices)
 
     # --- collective operations -----------------------------------------------------------
 

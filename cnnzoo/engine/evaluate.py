@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.runtime import autocast
 from cnnzoo.progress import progress
@@ -43,11 +44,11 @@ def iterate_batches(
     """(images, targets) batches; in training the trailing single sample is left out."""
     samples = len(dataset)
     count = batches_per_epoch(samples, batch_size) if training else -(-samples // batch_size)
-    serve_batch = getattr(dataset, "batch", None)
-    if callable(serve_batch):
+    dataset = as_split(dataset)
+    if dataset.batch is not None:
         order = torch.randperm(samples, generator=generator) if shuffle else torch.arange(samples)
         for start in range(0, count * batch_size, batch_size):
-            yield serve_batch(order[start : start + batch_size], generator)
+            yield dataset.batch(order[start : start + batch_size], generator)
         return
     loader = DataLoader(
         dataset,

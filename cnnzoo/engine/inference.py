@@ -118,7 +118,7 @@ def evaluate_checkpoint(
     dataset = splits.test if split == "test" else splits.val
     if dataset is None:
         raise CnnzooError(f"{data_name!r} has no test split; use --split val")
-    if loaded.normalization is not None and hasattr(dataset, "normalization"):
+    if loaded.normalization is not None:
         dataset.normalization = loaded.normalization  # feed the images as in training
     tracker = evaluate(
         loaded.model,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import Tensor
 
+from cnnzoo.data.protocol import SegmentationSplit
 from cnnzoo.errors import CnnzooError
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
@@ -234,12 +234,6 @@ def _one_hot(target: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
     return encoded.movedim(-1, 1)
 
 
-def training_masks(dataset: Any) -> Iterable[Tensor]:
+def training_masks(dataset: SegmentationSplit) -> Iterable[Tensor]:
     """Every label mask of a segmentation training set, before augmentation."""
-    iter_masks = getattr(dataset, "iter_masks", None)
-    if callable(iter_masks):
-        return iter_masks()
-    targets = getattr(dataset, "targets", None)
-    if isinstance(targets, Tensor):
-        return targets
-    return (dataset[index][1] for index in range(len(dataset)))
+    return dataset.iter_masks()

@@ -163,14 +163,14 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):
                 shape = data.train[0][0].shape
             self.in_channels, self.image_size = shape[0], (shape[-2], shape[-1])
-            return data, get_task(data.task).name
+            return data.with_contract(), get_task(data.task).name
         entry = get_model_entry(config.model)
         check_data_task(entry, config.data)
         seed_everything(config.seed)
         self.in_channels, self.image_size = resolve_input(config, entry)
         if data is None:
             data = load_data(config.data, self._data_request(self.image_size, self.in_channels))
-        return data, check_task(entry, data, config.data)
+        return data.with_contract(), check_task(entry, data, config.data)
 
     def _data_request(
         self, image_size: tuple[int, int] | None, in_channels: int | None
@@ -448,7 +448,7 @@ class Trainer:
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """Everything needed to use the model, or to resume its training exactly."""
-        normalization = getattr(self.data.train, "normalization", None)
+        normalization = self.data.train.normalization
         return {
             "format": FORMAT_VERSION,
             "model_name": self.model_name,
