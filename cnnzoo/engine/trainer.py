@@ -73,7 +73,7 @@ from cnnzoo.engine.optim import build_optimizer, build_scheduler
 from cnnzoo.engine.run_log import TensorBoardLog, epoch_line, progress, write_csv
 from cnnzoo.engine.safety import StopSignals, check_free_space
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import ModelEntry, create_model, get_model_entry
+from cnnzoo.registry import ModelEntry, check_input_size, create_model, get_model_entry
 
 # Files a run writes; --force removes exactly these before starting again.
 RUN_FILES = (
@@ -152,11 +152,7 @@ def resolve_input(config: TrainConfig, entry: ModelEntry) -> tuple[int, tuple[in
     channels = config.in_channels or entry.input_size[0]
     side = config.image_size
     size = (side, side) if side else (entry.input_size[1], entry.input_size[2])
-    if min(size) < entry.min_size:
-        raise CnnzooError(
-            f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size} pixels; "
-            f"--image-size {min(size)} is too small"
-        )
+    check_input_size(entry.name, entry.min_size, (channels, *size))
     return channels, size
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.registry import check_input_size
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,14 @@ class FeatureInfo:
 class Classifier(nn.Module):
     """Base class of every classification network.
 
-    Subclasses set ``feature_info``, ``head_modules`` and ``min_input_size``
-    and implement :meth:`forward_stages` and :meth:`forward_head`.
+    Subclasses set ``feature_info``, ``head_modules``, ``input_size`` and
+    ``min_input_size`` and implement :meth:`forward_stages` and
+    :meth:`forward_head`. The registry reads the two sizes from here.
     """
 
     feature_info: list[FeatureInfo]
     head_modules: tuple[str, ...] = ()  # attribute names of the head, dropped by features_only
+    input_size: tuple[int, int, int] = (3, 224, 224)  # (C, H, W) the paper trained on: ImageNet
     min_input_size: int = 32  # smallest input side (pixels) the stages can process
     num_classes: int
     in_channels: int
@@ -72,13 +75,7 @@ def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> 
             f"{x.shape[1]} channels; build it with in_channels={x.shape[1]} or convert "
             "the images"
         )
-    height, width = x.shape[-2:]
-    if height < min_size or width < min_size:
-        raise CnnzooError(
-            f"{model_name} needs inputs of at least {min_size}x{min_size} pixels, got "
-            f"{height}x{width}; resize the images (for example --input {in_channels},"
-            f"{min_size},{min_size})"
-        )
+    check_input_size(model_name, min_size, x.shape)
 
 
 class FeatureExtractor(nn.Module):

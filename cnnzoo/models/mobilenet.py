@@ -24,10 +24,8 @@ and replaces swish by the cheaper hard-swish x * ReLU6(x + 3) / 6.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -254,53 +252,6 @@ class MobileNetV2(Classifier):
         return self.classifier(self.dropout(features.mean(dim=(2, 3))))
 
 
-def _row_positions(rows: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
-    """(row, block) of each block, in order: torchvision numbers them consecutively."""
-    return [(row, block) for row, (*_, repeats, _) in enumerate(rows) for block in range(repeats)]
-
-
-def _rename_conv_bn(index: str) -> str:
-    # torchvision's Conv2dNormActivation is a Sequential: 0 = conv, 1 = bn.
-    return {"0": "conv", "1": "bn"}[index]
-
-
-def mobilenet_v2_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename torchvision's ``features.{i}.conv.{j}`` keys to ``stem``/``blocks``/``final_conv``."""
-    positions = _row_positions(V2_ROWS)
-    last = len(positions) + 1
-    converted = {}
-    for key, value in state_dict.items():
-        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if key.startswith("classifier.1."):
-            new_key = "classifier." + key.removeprefix("classifier.1.")
-        elif match is None:
-            raise KeyError(f"unexpected key in a torchvision MobileNetV2 state dict: {key}")
-        elif match[1] in ("0", str(last)):
-            index, rest = match[2].split(".", 1)
-            module = "stem" if match[1] == "0" else "final_conv"
-            new_key = f"{module}.{_rename_conv_bn(index)}.{rest}"
-        else:
-            row, block = positions[int(match[1]) - 1]
-            expands = f"features.{match[1]}.conv.3.weight" in state_dict
-            new_key = f"blocks.{row}.{block}.{_v2_block_key(match[2], expands)}"
-        converted[new_key] = value
-    return converted
-
-
-def _v2_block_key(key: str, expands: bool) -> str:
-    # torchvision's block.conv: [expand (Conv2dNormActivation)], depthwise
-    # (Conv2dNormActivation), projection conv, projection BN.
-    parts = ["expand", "depthwise", "project.conv", "project.bn"]
-    if not expands:
-        parts = parts[1:]
-    _, index, rest = key.split(".", 2)
-    part = parts[int(index)]
-    if part in ("expand", "depthwise"):
-        sub, rest = rest.split(".", 1)
-        part = f"{part}.{_rename_conv_bn(sub)}"
-    return f"{part}.{rest}"
-
-
 # ---------------------------------------------------------------- MobileNet v3
 
 
@@ -447,39 +398,6 @@ class MobileNetV3(Classifier):
         return self.classifier(self.dropout(self.hidden(features.mean(dim=(2, 3)))))
 
 
-def mobilenet_v3_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename torchvision's ``features.{i}.block.{j}`` and ``classifier.{0,3}`` keys to ours."""
-    last = max(int(key.split(".")[1]) for key in state_dict if key.startswith("features."))
-    head = {"classifier.0.": "hidden.0.", "classifier.3.": "classifier."}
-    converted = {}
-    for key, value in state_dict.items():
-        if key[:13] in head:
-            converted[head[key[:13]] + key[13:]] = value
-            continue
-        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if match is None:
-            raise KeyError(f"unexpected key in a torchvision MobileNetV3 state dict: {key}")
-        index, rest = int(match[1]), match[2]
-        if index in (0, last):
-            sub, rest = rest.split(".", 1)
-            module = "stem" if index == 0 else "final_conv"
-            converted[f"{module}.{_rename_conv_bn(sub)}.{rest}"] = value
-            continue
-        # torchvision's block: [expand], depthwise, [squeeze-excitation], projection.
-        prefix = f"features.{index}.block."
-        present = {k[len(prefix) :].split(".")[0] for k in state_dict if k.startswith(prefix)}
-        has_se = f"{prefix}{len(present) - 2}.fc1.weight" in state_dict
-        parts = ["expand", "depthwise", *(["se"] if has_se else []), "project"]
-        parts = parts[len(parts) - len(present) :]
-        _, part, rest = rest.split(".", 2)
-        name = parts[int(part)]
-        if name != "se":
-            sub, rest = rest.split(".", 1)
-            name = f"{name}.{_rename_conv_bn(sub)}"
-        converted[f"blocks.{index - 1}.{name}.{rest}"] = value
-    return converted
-
-
 @register_model(family="MobileNet", paper=PAPER_V1)
 def mobilenet_v1(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
@@ -487,12 +405,7 @@ def mobilenet_v1(
     return MobileNetV1(num_classes, in_channels, width_mult)
 
 
-@register_model(
-    family="MobileNet",
-    paper=PAPER_V2,
-    torchvision="mobilenet_v2",
-    from_torchvision=mobilenet_v2_from_torchvision,
-)
+@register_model(family="MobileNet", paper=PAPER_V2, torchvision="mobilenet_v2")
 def mobilenet_v2(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -504,21 +417,14 @@ def mobilenet_v2(
     return MobileNetV2(num_classes, in_channels, width_mult, output_stride, se_ratio, squeeze)
 
 
-_V3 = {
-    "family": "MobileNet",
-    "paper": PAPER_V3,
-    "from_torchvision": mobilenet_v3_from_torchvision,
-}
-
-
-@register_model(**_V3, torchvision="mobilenet_v3_large")
+@register_model(family="MobileNet", paper=PAPER_V3, torchvision="mobilenet_v3_large")
 def mobilenet_v3_large(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:
     return MobileNetV3(V3_LARGE, num_classes, in_channels, width_mult)
 
 
-@register_model(**_V3, torchvision="mobilenet_v3_small")
+@register_model(family="MobileNet", paper=PAPER_V3, torchvision="mobilenet_v3_small")
 def mobilenet_v3_small(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -305,55 +304,27 @@ def he_init(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def resnet_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename a torchvision ResNet state dict onto ours.
-
-    torchvision names the stem ``conv1``/``bn1`` at the top level and the shortcut
-    projection ``downsample.0``/``downsample.1``; ours are ``stem.conv``/``stem.bn``
-    and ``shortcut.conv``/``shortcut.bn``. Everything else has the same name.
-    """
-    renamed = {}
-    for key, value in state_dict.items():
-        if key.startswith(("conv1.", "bn1.")):
-            key = "stem." + key.replace("conv1.", "conv.").replace("bn1.", "bn.")
-        key = key.replace(".downsample.0.", ".shortcut.conv.")
-        key = key.replace(".downsample.1.", ".shortcut.bn.")
-        renamed[key] = value
-    return renamed
-
-
-def _register(name: str) -> Callable:
-    return register_model(
-        family="ResNet",
-        paper=PAPER,
-        input_size=(3, 224, 224),
-        min_size=32,
-        torchvision=name,
-        from_torchvision=resnet_from_torchvision,
-    )
-
-
 # Blocks per stage from paper Table 1.
-@_register("resnet18")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet18")
 def resnet18(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, output_stride)
 
 
-@_register("resnet34")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet34")
 def resnet34(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet50")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet50")
 def resnet50(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet101")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet101")
 def resnet101(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet152")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet152")
 def resnet152(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, output_stride)

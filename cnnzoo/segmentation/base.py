@@ -41,6 +41,9 @@ class SegmentationModel(nn.Module):
 
     num_classes: int
     in_channels: int
+    input_size: tuple[int, int, int]  # (C, H, W) the paper trained on; the registry reads it
+    # forward() pads any input up to a size the network takes, so every side from 1 works.
+    min_input_size: int = 1
     # The network itself takes sides of min_segment_size + k * size_divisor (k = 0, 1, ...):
     # size_divisor is its total stride, min_segment_size its smallest input.
     size_divisor: int = 1
