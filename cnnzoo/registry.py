@@ -63,7 +63,7 @@ class ModelEntry:
         """The converter that renames a torchvision state dict onto this network, if any."""
         if self.torchvision is None:
             return None
-        from cnnzoo.weights.torchvision import converter_for
+        from cnnzoo.weights import converter_for
 
         return converter_for(self.torchvision)
 
@@ -165,7 +165,7 @@ def create_model(
         )
     model = entry.builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
     if pretrained is not None:
-        from cnnzoo.weights.hub import load_pretrained
+        from cnnzoo.weights import load_pretrained
 
         load_pretrained(model, entry, pretrained)
     if features_only:
