@@ -9,7 +9,7 @@ as its encoder without knowing its attribute names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +76,31 @@ def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> 
             "the images"
         )
     check_input_size(model_name, min_size, x.shape)
+
+
+def he_fan_out_init(model: nn.Module, init_linear: Callable[[nn.Linear], None]) -> None:
+    """He initialisation (He et al. 2015, arXiv:1502.01852) of every convolution, batch norms
+    at the identity, and ``init_linear`` for the fully connected layers.
+
+    Fan-out, as torchvision initialises VGG, the MobileNets and EfficientNet: it keeps the
+    gradients' variance through ReLU networks of any depth, so none needs staged training.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear):
+            init_linear(module)
+
+
+def small_normal_init(linear: nn.Linear) -> None:
+    """N(0, 0.01) weights and zero bias for a classifier, as torchvision's VGG and MobileNets."""
+    nn.init.normal_(linear.weight, 0.0, 0.01)
+    nn.init.zeros_(linear.bias)
 
 
 class FeatureExtractor(nn.Module):

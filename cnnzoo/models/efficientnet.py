@@ -21,11 +21,12 @@ import math
 from dataclasses import dataclass
 from functools import partial
 
-from torch import Tensor, nn
+from torch import nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import FeatureInfo, he_fan_out_init
+from cnnzoo.models.mobilenet import InvertedResidualNetwork
 from cnnzoo.registry import register_model
 
 PAPER = "Tan & Le 2019, EfficientNet: Rethinking Model Scaling for CNNs, arXiv:1905.11946"
@@ -93,7 +94,7 @@ def round_repeats(repeats: int, depth: float) -> int:
     return int(math.ceil(repeats * depth))
 
 
-class EfficientNet(Classifier):
+class EfficientNet(InvertedResidualNetwork):
     """Stem 3x3/2 -> 7 rows of MBConv blocks (Table 1, scaled) -> 1x1 conv -> pool -> FC.
 
     Args:
@@ -177,35 +178,15 @@ class EfficientNet(Classifier):
         self.feature_info.append(FeatureInfo("final_conv", head_channels, stride))
         self.dropout = nn.Dropout(scaling.dropout)
         self.classifier = nn.Linear(head_channels, num_classes)
-        self._initialise()
-
-    def _initialise(self) -> None:
         # As torchvision: He (fan-out) convolutions, uniform(+-1/sqrt(classes)) classifier.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.out_features)
-                nn.init.uniform_(module.weight, -bound, bound)
-                nn.init.zeros_(module.bias)
+        he_fan_out_init(self, uniform_classifier_init)
 
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for row_index, row in enumerate(self.blocks):
-            x = row(x)
-            if row_index in self.stage_rows:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
 
-    def forward_head(self, features: Tensor) -> Tensor:
-        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+def uniform_classifier_init(linear: nn.Linear) -> None:
+    """U(-1/sqrt(classes), 1/sqrt(classes)) weights and zero bias, as torchvision's EfficientNet."""
+    bound = 1.0 / math.sqrt(linear.out_features)
+    nn.init.uniform_(linear.weight, -bound, bound)
+    nn.init.zeros_(linear.bias)
 
 
 def _efficientnet(

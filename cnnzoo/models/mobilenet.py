@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
 from cnnzoo.registry import register_model
 
 PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
@@ -43,21 +43,6 @@ PAPER_V3 = "Howard et al. 2019, Searching for MobileNetV3, arXiv:1905.02244"
 def _check_width(width_mult: float) -> None:
     if isinstance(width_mult, bool) or not isinstance(width_mult, int | float) or width_mult <= 0:
         raise CnnzooError(f"width_mult must be a positive number (e.g. 0.5), got {width_mult!r}")
-
-
-def _initialise(model: nn.Module) -> None:
-    # As torchvision's MobileNets: He initialisation (fan-out) for convolutions.
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
-            nn.init.zeros_(module.bias)
 
 
 # ---------------------------------------------------------------- MobileNet v1
@@ -121,7 +106,7 @@ class MobileNetV1(Classifier):
             for index, stage in enumerate(self.stages)
         ]
         self.classifier = nn.Linear(channels, num_classes)
-        _initialise(self)
+        he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         x = self.stem(x)
@@ -149,7 +134,34 @@ V2_ROWS = (
 )
 
 
-class MobileNetV2(Classifier):
+class InvertedResidualNetwork(Classifier):
+    """Stem -> rows of inverted residual blocks -> 1x1 conv -> global pool -> dropout -> FC.
+
+    The layout MobileNetV2 introduced and MobileNetV3 and EfficientNet keep,
+    so its forward pass is written once, here. A subclass builds ``stem``,
+    ``blocks`` (one entry per row of its paper's table), ``final_conv``,
+    ``dropout`` and ``classifier``, and lists in ``stage_rows`` the rows after
+    which the resolution halves next.
+    """
+
+    stage_rows: set[int]  # rows whose output is a stage of ``feature_info``
+    stem_is_stage = False  # whether the stem's output is the first stage
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stages = [x] if self.stem_is_stage else []
+        for index, row in enumerate(self.blocks):
+            x = row(x)
+            if index in self.stage_rows:
+                stages.append(x)
+        stages.append(self.final_conv(x))
+        return stages
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+
+
+class MobileNetV2(InvertedResidualNetwork):
     """Stem 3x3/2 conv -> 17 inverted residual blocks (Table 2) -> 1x1 conv to 1280 -> pool -> FC.
 
     Args:
@@ -236,20 +248,7 @@ class MobileNetV2(Classifier):
         self.feature_info.append(FeatureInfo("final_conv", last_channels, stride))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(last_channels, num_classes)
-        _initialise(self)
-
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for row_index, row in enumerate(self.blocks):
-            x = row(x)
-            if row_index in self.stage_rows:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+        he_fan_out_init(self, small_normal_init)
 
 
 # ---------------------------------------------------------------- MobileNet v3
@@ -313,7 +312,7 @@ V3_SMALL = V3Config(
 )
 
 
-class MobileNetV3(Classifier):
+class MobileNetV3(InvertedResidualNetwork):
     """Stem 3x3/2 (16, hard-swish) -> searched bottleneck blocks -> 1x1 conv -> pool -> FC-HS -> FC.
 
     Section 5.1: the last stage pools *before* its 1280/1024-wide layer, which
@@ -369,7 +368,7 @@ class MobileNetV3(Classifier):
             channels = out_channels
         self.blocks = nn.Sequential(*blocks)
         self.stem_is_stage = self.feature_info[0].name == "stem"
-        self.stage_blocks = {
+        self.stage_rows = {
             int(info.name.split(".")[1]) for info in self.feature_info if info.name != "stem"
         }
         # Tables 1-2: the last 1x1 convolution is 6x the last block's width (960, 576).
@@ -382,17 +381,7 @@ class MobileNetV3(Classifier):
         self.hidden = nn.Sequential(nn.Linear(final_channels, hidden), nn.Hardswish())
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
-        _initialise(self)
-
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = [x] if self.stem_is_stage else []
-        for index, block in enumerate(self.blocks):
-            x = block(x)
-            if index in self.stage_blocks:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
+        he_fan_out_init(self, small_normal_init)
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.hidden(features.mean(dim=(2, 3)))))

@@ -53,7 +53,27 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.
     return nn.Sequential(OrderedDict(conv=conv, bn=nn.BatchNorm2d(out_channels)))
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """y = relu(F(x) + shortcut(x)) (paper Eq. 1 and Fig. 2), whatever the residual F is.
+
+    The two blocks below differ only in F; this addition is written once.
+    """
+
+    shortcut: nn.Module | None  # None: a plain block, without shortcut
+    relu: nn.ReLU
+
+    def residual(self, x: Tensor) -> Tensor:
+        """F(x): the part of the mapping the block has to learn."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.residual(x)
+        if self.shortcut is not None:
+            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
+        return self.relu(out)
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions and a shortcut: y = relu(F(x) + shortcut(x)) (paper Fig. 2).
 
     Args:
@@ -98,14 +118,8 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         return self.attention(self.bn2(self.conv2(out)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.residual(x)
-        if self.shortcut is not None:
-            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
-        return self.relu(out)
 
-
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4) and a shortcut (paper Fig. 5, right).
 
     The 1x1 layers shrink and restore the channels so that the 3x3 works on a
@@ -148,12 +162,6 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         return self.attention(self.bn3(self.conv3(out)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.residual(x)
-        if self.shortcut is not None:
-            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
-        return self.relu(out)
 
 
 Block = type[BasicBlock] | type[Bottleneck]

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
 from cnnzoo.registry import register_model
 
 PAPER = "Simonyan, Zisserman 2014, Very Deep Convolutional Networks, arXiv:1409.1556"
@@ -127,21 +127,9 @@ class VGG(Classifier):
                 zip(self.features._modules, block_channels(config)), start=1
             )
         ]
-        self._init_weights()
-
-    def _init_weights(self) -> None:
         # The paper initialised the deeper nets from net A (§3.1); like torchvision we use
-        # He et al.'s initialisation (arXiv:1502.01852), which trains every depth from scratch.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        # He et al.'s initialisation, which trains every depth from scratch.
+        he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         stages = []
