@@ -78,12 +78,15 @@ def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> 
     check_input_size(model_name, min_size, x.shape)
 
 
-def he_fan_out_init(model: nn.Module, init_linear: Callable[[nn.Linear], None]) -> None:
+def he_fan_out_init(
+    model: nn.Module, init_linear: Callable[[nn.Linear], None] | None = None
+) -> None:
     """He initialisation (He et al. 2015, arXiv:1502.01852) of every convolution, batch norms
-    at the identity, and ``init_linear`` for the fully connected layers.
+    at the identity, and ``init_linear`` for the fully connected layers (None: as built).
 
-    Fan-out, as torchvision initialises VGG, the MobileNets and EfficientNet: it keeps the
-    gradients' variance through ReLU networks of any depth, so none needs staged training.
+    Fan-out, as torchvision initialises ResNet, VGG, the MobileNets and EfficientNet: it
+    keeps the gradients' variance through ReLU networks of any depth, so none needs staged
+    training. The segmentation heads start from it too.
     """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -93,7 +96,7 @@ def he_fan_out_init(model: nn.Module, init_linear: Callable[[nn.Linear], None]) 
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
+        elif isinstance(module, nn.Linear) and init_linear is not None:
             init_linear(module)
 
 
