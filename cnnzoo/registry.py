@@ -4,6 +4,11 @@ A family file decorates each two-line constructor with :func:`register_model`;
 :func:`create_model` builds a network by name and :func:`list_models` lists
 names with shell-style wildcards, as in timm. Registering a name twice is an
 error, and an unknown name is answered with the closest registered names.
+
+The registry states nothing the network already knows: the paper's input size
+and the smallest input a network takes are attributes of the network
+(``input_size``, ``min_input_size``), read once by building the network on the
+meta device, where it costs no memory and no initialisation.
 """
 
 from __future__ import annotations
@@ -11,13 +16,16 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import torch
 from torch import nn
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.tasks import get_task
 
 ModelBuilder = Callable[..., nn.Module]
 StateDictConverter = Callable[[dict[str, Any]], dict[str, Any]]
@@ -32,47 +40,66 @@ class ModelEntry:
     family: str  # e.g. "ResNet"; groups variants in `cnnzoo list`
     paper: str  # short citation: authors, year, arXiv id
     task: str  # "classification" or "segmentation"
-    input_size: tuple[int, int, int]  # (C, H, W) the paper trained on; default for analysis
-    min_size: int  # smallest input side the network accepts (every stride and valid conv fits)
     torchvision: str | None  # name of the same architecture in torchvision, if any
-    from_torchvision: StateDictConverter | None  # maps a torchvision state dict onto ours
+
+    @cached_property
+    def _sizes(self) -> tuple[tuple[int, int, int], int]:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            network = self.builder()
+        return tuple(network.input_size), network.min_input_size
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """(C, H, W) the paper trained on, the default for training and analysis."""
+        return self._sizes[0]
+
+    @property
+    def min_size(self) -> int:
+        """Smallest input side the network accepts (every stride and valid conv fits)."""
+        return self._sizes[1]
+
+    @property
+    def from_torchvision(self) -> StateDictConverter | None:
+        """The converter that renames a torchvision state dict onto this network, if any."""
+        if self.torchvision is None:
+            return None
+        from cnnzoo.weights import converter_for
+
+        return converter_for(self.torchvision)
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    *,
-    family: str,
-    paper: str,
-    task: str = "classification",
-    input_size: tuple[int, int, int] = (3, 224, 224),
-    min_size: int = 32,
-    torchvision: str | None = None,
-    from_torchvision: StateDictConverter | None = None,
+    *, family: str, paper: str, task: str = "classification", torchvision: str | None = None
 ) -> Callable[[ModelBuilder], ModelBuilder]:
     """Register the decorated constructor under its function name."""
-    if task not in ("classification", "segmentation"):
-        raise ValueError(f"task must be 'classification' or 'segmentation', not {task!r}")
+    get_task(task)
 
     def decorate(builder: ModelBuilder) -> ModelBuilder:
         name = builder.__name__
         if name in _REGISTRY:
             raise ValueError(f"a model named {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(
-            name=name,
-            builder=builder,
-            family=family,
-            paper=paper,
-            task=task,
-            input_size=input_size,
-            min_size=min_size,
-            torchvision=torchvision,
-            from_torchvision=from_torchvision,
-        )
+        _REGISTRY[name] = ModelEntry(name, builder, family, paper, task, torchvision)
         return builder
 
     return decorate
+
+
+def check_input_size(model: str, min_size: int, shape: Sequence[int]) -> None:
+    """Refuse an input (``(..., C, H, W)``) with a side below ``min_size``, naming the minimum.
+
+    The one check of the zoo: training, analysis, benchmarks and every
+    classifier's forward pass ask it, so the message is the same everywhere.
+    """
+    channels, height, width = (int(side) for side in shape[-3:])
+    if min(height, width) < min_size:
+        raise CnnzooError(
+            f"{model} needs inputs of at least {min_size}x{min_size} pixels, got "
+            f"{height}x{width}; resize the images (for example --input "
+            f"{channels},{min_size},{min_size}, or --image-size {min_size} to train)"
+        )
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
@@ -138,7 +165,7 @@ def create_model(
         )
     model = entry.builder(num_classes=num_classes, in_channels=in_channels, **kwargs)
     if pretrained is not None:
-        from cnnzoo.pretrained import load_pretrained
+        from cnnzoo.weights import load_pretrained
 
         load_pretrained(model, entry, pretrained)
     if features_only:

@@ -17,13 +17,13 @@ import torch
 from torch import nn
 
 from cnnzoo.data.in_memory import Normalization
-from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import create_model, get_model_entry
+from cnnzoo.registry import check_input_size, create_model, get_model_entry
+from cnnzoo.tasks import get_task
 
 
 def default_classes(name: str) -> int:
     """The shared defaults of `cnnzoo list`: 1000 classes, 21 for segmentation (VOC)."""
-    return 1000 if get_model_entry(name).task == "classification" else 21
+    return get_task(get_model_entry(name).task).default_num_classes
 
 
 def resolve_input(name: str, input_shape: Sequence[int] | None) -> tuple[int, int, int]:
@@ -31,12 +31,7 @@ def resolve_input(name: str, input_shape: Sequence[int] | None) -> tuple[int, in
     entry = get_model_entry(name)
     shape = tuple(input_shape) if input_shape is not None else entry.input_size
     channels, height, width = shape
-    if min(height, width) < entry.min_size:
-        raise CnnzooError(
-            f"{name} needs inputs of at least {entry.min_size}x{entry.min_size} pixels, got "
-            f"{height}x{width}; use for example "
-            f"--input {channels},{entry.min_size},{entry.min_size}"
-        )
+    check_input_size(name, entry.min_size, shape)
     return channels, height, width
 
 

@@ -88,9 +88,10 @@ def _load_source(
         return loaded.model, input_size, metadata
 
     from cnnzoo.registry import create_model, get_model_entry
+    from cnnzoo.tasks import get_task
 
     entry = get_model_entry(source)  # an unknown name says which models exist
-    classes = num_classes or (1000 if entry.task == "classification" else 21)
+    classes = num_classes or get_task(entry.task).default_num_classes
     model = create_model(source, num_classes=classes, in_channels=entry.input_size[0])
     metadata = {"model_name": source, "task": entry.task, "weights": "random initialisation"}
     return model, entry.input_size, metadata

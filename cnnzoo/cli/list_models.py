@@ -7,6 +7,7 @@ import argparse
 import torch
 
 from cnnzoo.registry import create_model, get_model_entry, list_models
+from cnnzoo.tasks import get_task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def count_parameters(name: str) -> int:
     """Parameters at the shared defaults: 1000 classes (21 for segmentation), 3 channels."""
     entry = get_model_entry(name)
-    num_classes = 1000 if entry.task == "classification" else 21
+    num_classes = get_task(entry.task).default_num_classes
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
         model = create_model(name, num_classes=num_classes, in_channels=3)
     return sum(p.numel() for p in model.parameters())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from cnnzoo.data import DataSplits, list_datasets, source_name
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import ModelEntry
+from cnnzoo.registry import ModelEntry, check_input_size
 
 
 def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
@@ -32,11 +32,7 @@ def resolve_input(config: TrainConfig, entry: ModelEntry) -> tuple[int, tuple[in
     channels = config.in_channels or entry.input_size[0]
     side = config.image_size
     size = (side, side) if side else (entry.input_size[1], entry.input_size[2])
-    if min(size) < entry.min_size:
-        raise CnnzooError(
-            f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size} pixels; "
-            f"--image-size {min(size)} is too small"
-        )
+    check_input_size(entry.name, entry.min_size, (channels, *size))
     return channels, size
 
 

@@ -119,6 +119,6 @@ class AlexNet(Classifier):
         return self.fc8(x)
 
 
-@register_model(family="AlexNet", paper=PAPER, input_size=(3, 224, 224), min_size=63)
+@register_model(family="AlexNet", paper=PAPER)
 def alexnet(num_classes: int = 1000, in_channels: int = 3, groups: int = 1) -> AlexNet:
     return AlexNet(num_classes, in_channels, groups=groups)

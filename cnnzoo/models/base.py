@@ -9,13 +9,14 @@ as its encoder without knowing its attribute names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.registry import check_input_size
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,14 @@ class FeatureInfo:
 class Classifier(nn.Module):
     """Base class of every classification network.
 
-    Subclasses set ``feature_info``, ``head_modules`` and ``min_input_size``
-    and implement :meth:`forward_stages` and :meth:`forward_head`.
+    Subclasses set ``feature_info``, ``head_modules``, ``input_size`` and
+    ``min_input_size`` and implement :meth:`forward_stages` and
+    :meth:`forward_head`. The registry reads the two sizes from here.
     """
 
     feature_info: list[FeatureInfo]
     head_modules: tuple[str, ...] = ()  # attribute names of the head, dropped by features_only
+    input_size: tuple[int, int, int] = (3, 224, 224)  # (C, H, W) the paper trained on: ImageNet
     min_input_size: int = 32  # smallest input side (pixels) the stages can process
     num_classes: int
     in_channels: int
@@ -72,13 +75,35 @@ def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> 
             f"{x.shape[1]} channels; build it with in_channels={x.shape[1]} or convert "
             "the images"
         )
-    height, width = x.shape[-2:]
-    if height < min_size or width < min_size:
-        raise CnnzooError(
-            f"{model_name} needs inputs of at least {min_size}x{min_size} pixels, got "
-            f"{height}x{width}; resize the images (for example --input {in_channels},"
-            f"{min_size},{min_size})"
-        )
+    check_input_size(model_name, min_size, x.shape)
+
+
+def he_fan_out_init(
+    model: nn.Module, init_linear: Callable[[nn.Linear], None] | None = None
+) -> None:
+    """He initialisation (He et al. 2015, arXiv:1502.01852) of every convolution, batch norms
+    at the identity, and ``init_linear`` for the fully connected layers (None: as built).
+
+    Fan-out, as torchvision initialises ResNet, VGG, the MobileNets and EfficientNet: it
+    keeps the gradients' variance through ReLU networks of any depth, so none needs staged
+    training. The segmentation heads start from it too.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Linear) and init_linear is not None:
+            init_linear(module)
+
+
+def small_normal_init(linear: nn.Linear) -> None:
+    """N(0, 0.01) weights and zero bias for a classifier, as torchvision's VGG and MobileNets."""
+    nn.init.normal_(linear.weight, 0.0, 0.01)
+    nn.init.zeros_(linear.bias)
 
 
 class FeatureExtractor(nn.Module):

@@ -20,11 +20,9 @@ DenseNet, L=40, k=12) and ``densenet_bc100_k12`` (DenseNet-BC, L=100, k=12).
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -172,6 +170,7 @@ class DenseNet(Classifier):
             self.pool = nn.Identity()
             self.feature_info = []
             stride, self.min_input_size = 1, 8
+            self.input_size = (3, 32, 32)  # CIFAR (§4.1)
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
         for index, num_layers in enumerate(config.block_layers):
@@ -238,81 +237,37 @@ CONFIGS = {
     "densenet_bc100_k12": DenseNetConfig(12, (16, 16, 16), 24, True, 0.5, False),
 }
 
-# Checkpoints saved before PyTorch forbade dots in module names call a layer's parts
-# "norm.1", "conv.2"; torchvision renames them on loading, and so do we.
-_OLD_LAYER_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\..*)$")
-_LAYER_PART = {
-    "norm1": "bottleneck.norm",
-    "conv1": "bottleneck.conv",
-    "norm2": "conv.norm",
-    "conv2": "conv.conv",
-}
-
-
-def from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename a torchvision DenseNet state dict (``features.denseblock1.denselayer1.norm1...``)."""
-    converted = {}
-    for key, value in state_dict.items():
-        old = _OLD_LAYER_KEY.match(key)
-        if old:
-            key = old.group(1) + old.group(2)
-        converted[_convert_key(key)] = value
-    return converted
-
-
-def _convert_key(key: str) -> str:
-    if key.startswith("classifier."):
-        return key
-    parts = key.removeprefix("features.").split(".")
-    name, rest = parts[0], parts[1:]
-    if name in ("conv0", "norm0"):
-        return ".".join(["stem", name[:-1], *rest])
-    if name == "norm5":
-        return ".".join(["final_norm", *rest])
-    if name.startswith("transition"):
-        return ".".join(["transitions", str(int(name.removeprefix("transition")) - 1), *rest])
-    if name.startswith("denseblock"):
-        block = int(name.removeprefix("denseblock")) - 1
-        layer = int(rest[0].removeprefix("denselayer")) - 1
-        part = _LAYER_PART[rest[1]]
-        return ".".join(["blocks", str(block), "layers", str(layer), part, *rest[2:]])
-    raise KeyError(f"unexpected key in a torchvision DenseNet state dict: {key}")
-
 
 def _densenet(name: str, num_classes: int, in_channels: int, drop_rate: float = 0.0) -> DenseNet:
     return DenseNet(CONFIGS[name], num_classes, in_channels, drop_rate)
 
 
-_IMAGENET = {"family": "DenseNet", "paper": PAPER, "from_torchvision": from_torchvision}
-_CIFAR = {"family": "DenseNet", "paper": PAPER, "input_size": (3, 32, 32), "min_size": 8}
-
-
-@register_model(**_IMAGENET, torchvision="densenet121")
+@register_model(family="DenseNet", paper=PAPER, torchvision="densenet121")
 def densenet121(num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.0) -> DenseNet:
     return _densenet("densenet121", num_classes, in_channels, drop_rate)
 
 
-@register_model(**_IMAGENET, torchvision="densenet169")
+@register_model(family="DenseNet", paper=PAPER, torchvision="densenet169")
 def densenet169(num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.0) -> DenseNet:
     return _densenet("densenet169", num_classes, in_channels, drop_rate)
 
 
-@register_model(**_IMAGENET, torchvision="densenet201")
+@register_model(family="DenseNet", paper=PAPER, torchvision="densenet201")
 def densenet201(num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.0) -> DenseNet:
     return _densenet("densenet201", num_classes, in_channels, drop_rate)
 
 
-@register_model(**_IMAGENET, torchvision="densenet161")
+@register_model(family="DenseNet", paper=PAPER, torchvision="densenet161")
 def densenet161(num_classes: int = 1000, in_channels: int = 3, drop_rate: float = 0.0) -> DenseNet:
     return _densenet("densenet161", num_classes, in_channels, drop_rate)
 
 
-@register_model(**_CIFAR)
+@register_model(family="DenseNet", paper=PAPER)
 def densenet40_k12(num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0) -> DenseNet:
     return _densenet("densenet40_k12", num_classes, in_channels, drop_rate)
 
 
-@register_model(**_CIFAR)
+@register_model(family="DenseNet", paper=PAPER)
 def densenet_bc100_k12(
     num_classes: int = 10, in_channels: int = 3, drop_rate: float = 0.0
 ) -> DenseNet:

@@ -18,16 +18,15 @@ with stochastic depth.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import FeatureInfo, he_fan_out_init
+from cnnzoo.models.mobilenet import InvertedResidualNetwork
 from cnnzoo.registry import register_model
 
 PAPER = "Tan & Le 2019, EfficientNet: Rethinking Model Scaling for CNNs, arXiv:1905.11946"
@@ -95,7 +94,7 @@ def round_repeats(repeats: int, depth: float) -> int:
     return int(math.ceil(repeats * depth))
 
 
-class EfficientNet(Classifier):
+class EfficientNet(InvertedResidualNetwork):
     """Stem 3x3/2 -> 7 rows of MBConv blocks (Table 1, scaled) -> 1x1 conv -> pool -> FC.
 
     Args:
@@ -130,6 +129,8 @@ class EfficientNet(Classifier):
         if squeeze not in ("avg", "conv"):
             raise CnnzooError(f"squeeze must be 'avg' or 'conv', got {squeeze!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
+        # Each variant's resolution is part of its compound scaling (§3.3, Table 1).
+        self.input_size = (3, scaling.resolution, scaling.resolution)
         norm = partial(nn.BatchNorm2d, eps=scaling.bn_eps, momentum=scaling.bn_momentum)
         conv = partial(ConvBNAct, activation=nn.SiLU, norm_layer=norm)
         channels = round_filters(B0_STEM_CHANNELS, scaling.width)
@@ -177,66 +178,15 @@ class EfficientNet(Classifier):
         self.feature_info.append(FeatureInfo("final_conv", head_channels, stride))
         self.dropout = nn.Dropout(scaling.dropout)
         self.classifier = nn.Linear(head_channels, num_classes)
-        self._initialise()
-
-    def _initialise(self) -> None:
         # As torchvision: He (fan-out) convolutions, uniform(+-1/sqrt(classes)) classifier.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.out_features)
-                nn.init.uniform_(module.weight, -bound, bound)
-                nn.init.zeros_(module.bias)
-
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for row_index, row in enumerate(self.blocks):
-            x = row(x)
-            if row_index in self.stage_rows:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+        he_fan_out_init(self, uniform_classifier_init)
 
 
-_CONV_BN = {"0": "conv", "1": "bn"}  # torchvision's Conv2dNormActivation is a Sequential
-
-
-def from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename torchvision's ``features.{row}.{block}.block.{part}`` keys to ours."""
-    last = max(int(key.split(".")[1]) for key in state_dict if key.startswith("features."))
-    converted = {}
-    for key, value in state_dict.items():
-        if key.startswith("classifier.1."):
-            converted["classifier." + key.removeprefix("classifier.1.")] = value
-            continue
-        block = re.fullmatch(r"features\.(\d+)\.(\d+)\.block\.(\d+)\.(.+)", key)
-        if block:
-            row, index, part, rest = block.groups()
-            expands = f"features.{row}.{index}.block.3.0.weight" in state_dict
-            # MBConv: [expand], depthwise, squeeze-excitation, projection.
-            parts = ["expand", "depthwise", "se", "project"][0 if expands else 1 :]
-            name = parts[int(part)]
-            if name != "se":
-                sub, rest = rest.split(".", 1)
-                name = f"{name}.{_CONV_BN[sub]}"
-            converted[f"blocks.{int(row) - 1}.{index}.{name}.{rest}"] = value
-            continue
-        outer = re.fullmatch(r"features\.(\d+)\.([01])\.(.+)", key)
-        if outer is None or outer[1] not in ("0", str(last)):
-            raise KeyError(f"unexpected key in a torchvision EfficientNet state dict: {key}")
-        module = "stem" if outer[1] == "0" else "final_conv"
-        converted[f"{module}.{_CONV_BN[outer[2]]}.{outer[3]}"] = value
-    return converted
+def uniform_classifier_init(linear: nn.Linear) -> None:
+    """U(-1/sqrt(classes), 1/sqrt(classes)) weights and zero bias, as torchvision's EfficientNet."""
+    bound = 1.0 / math.sqrt(linear.out_features)
+    nn.init.uniform_(linear.weight, -bound, bound)
+    nn.init.zeros_(linear.bias)
 
 
 def _efficientnet(
@@ -245,18 +195,7 @@ def _efficientnet(
     return EfficientNet(SCALINGS[name], num_classes, in_channels, stochastic_depth_rate, squeeze)
 
 
-def _register(name: str) -> Any:
-    resolution = SCALINGS[name].resolution
-    return register_model(
-        family="EfficientNet",
-        paper=PAPER,
-        input_size=(3, resolution, resolution),
-        torchvision=name,
-        from_torchvision=from_torchvision,
-    )
-
-
-@_register("efficientnet_b0")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b0")
 def efficientnet_b0(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -268,7 +207,7 @@ def efficientnet_b0(
     )
 
 
-@_register("efficientnet_b1")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b1")
 def efficientnet_b1(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -280,7 +219,7 @@ def efficientnet_b1(
     )
 
 
-@_register("efficientnet_b2")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b2")
 def efficientnet_b2(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -292,7 +231,7 @@ def efficientnet_b2(
     )
 
 
-@_register("efficientnet_b3")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b3")
 def efficientnet_b3(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -304,7 +243,7 @@ def efficientnet_b3(
     )
 
 
-@_register("efficientnet_b4")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b4")
 def efficientnet_b4(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -316,7 +255,7 @@ def efficientnet_b4(
     )
 
 
-@_register("efficientnet_b5")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b5")
 def efficientnet_b5(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -328,7 +267,7 @@ def efficientnet_b5(
     )
 
 
-@_register("efficientnet_b6")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b6")
 def efficientnet_b6(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -340,7 +279,7 @@ def efficientnet_b6(
     )
 
 
-@_register("efficientnet_b7")
+@register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b7")
 def efficientnet_b7(
     num_classes: int = 1000,
     in_channels: int = 3,

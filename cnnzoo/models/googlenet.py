@@ -230,30 +230,7 @@ class GoogLeNet(Classifier):
         return (logits, *aux) if with_aux else logits
 
 
-def from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """torchvision numbers the Inception branches 1-4; ours are named after their kernels."""
-    branch_names = {
-        ".branch1.": ".branch1x1.",
-        ".branch2.": ".branch3x3.",
-        ".branch3.": ".branch5x5.",
-        ".branch4.": ".branch_pool.",
-    }
-    converted = {}
-    for key, value in state_dict.items():
-        for theirs, ours in branch_names.items():
-            key = key.replace(theirs, ours)
-        converted[key] = value
-    return converted
-
-
-@register_model(
-    family="GoogLeNet",
-    paper=PAPER,
-    input_size=(3, 224, 224),
-    min_size=32,
-    torchvision="googlenet",
-    from_torchvision=from_torchvision,
-)
+@register_model(family="GoogLeNet", paper=PAPER, torchvision="googlenet")
 def googlenet(
     num_classes: int = 1000,
     in_channels: int = 3,

@@ -33,6 +33,7 @@ class LeNet1989(Classifier):
     """
 
     head_modules = ("hidden", "output")
+    input_size = (1, 16, 16)  # the zip-code digits, normalised to 16x16 grey pixels
     min_input_size = 16
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
@@ -64,6 +65,7 @@ class LeNet5(Classifier):
     """
 
     head_modules = ("c5", "f6", "output")
+    input_size = (1, 32, 32)  # MNIST's 28x28 digits centred in a 32x32 field (§III.A)
     min_input_size = 32
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
@@ -90,11 +92,11 @@ class LeNet5(Classifier):
         return self.output(self.f6(self.c5(features)))
 
 
-@register_model(family="LeNet", paper=PAPER_1989, input_size=(1, 16, 16), min_size=16)
+@register_model(family="LeNet", paper=PAPER_1989)
 def lenet1989(num_classes: int = 1000, in_channels: int = 3) -> LeNet1989:
     return LeNet1989(num_classes, in_channels)
 
 
-@register_model(family="LeNet", paper=PAPER_1998, input_size=(1, 32, 32), min_size=32)
+@register_model(family="LeNet", paper=PAPER_1998)
 def lenet5(num_classes: int = 1000, in_channels: int = 3) -> LeNet5:
     return LeNet5(num_classes, in_channels)

@@ -24,16 +24,14 @@ and replaces swish by the cheaper hard-swish x * ReLU6(x + 3) / 6.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
 from cnnzoo.registry import register_model
 
 PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
@@ -45,21 +43,6 @@ PAPER_V3 = "Howard et al. 2019, Searching for MobileNetV3, arXiv:1905.02244"
 def _check_width(width_mult: float) -> None:
     if isinstance(width_mult, bool) or not isinstance(width_mult, int | float) or width_mult <= 0:
         raise CnnzooError(f"width_mult must be a positive number (e.g. 0.5), got {width_mult!r}")
-
-
-def _initialise(model: nn.Module) -> None:
-    # As torchvision's MobileNets: He initialisation (fan-out) for convolutions.
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, 0, 0.01)
-            nn.init.zeros_(module.bias)
 
 
 # ---------------------------------------------------------------- MobileNet v1
@@ -123,7 +106,7 @@ class MobileNetV1(Classifier):
             for index, stage in enumerate(self.stages)
         ]
         self.classifier = nn.Linear(channels, num_classes)
-        _initialise(self)
+        he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         x = self.stem(x)
@@ -151,7 +134,34 @@ V2_ROWS = (
 )
 
 
-class MobileNetV2(Classifier):
+class InvertedResidualNetwork(Classifier):
+    """Stem -> rows of inverted residual blocks -> 1x1 conv -> global pool -> dropout -> FC.
+
+    The layout MobileNetV2 introduced and MobileNetV3 and EfficientNet keep,
+    so its forward pass is written once, here. A subclass builds ``stem``,
+    ``blocks`` (one entry per row of its paper's table), ``final_conv``,
+    ``dropout`` and ``classifier``, and lists in ``stage_rows`` the rows after
+    which the resolution halves next.
+    """
+
+    stage_rows: set[int]  # rows whose output is a stage of ``feature_info``
+    stem_is_stage = False  # whether the stem's output is the first stage
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        x = self.stem(x)
+        stages = [x] if self.stem_is_stage else []
+        for index, row in enumerate(self.blocks):
+            x = row(x)
+            if index in self.stage_rows:
+                stages.append(x)
+        stages.append(self.final_conv(x))
+        return stages
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
+
+
+class MobileNetV2(InvertedResidualNetwork):
     """Stem 3x3/2 conv -> 17 inverted residual blocks (Table 2) -> 1x1 conv to 1280 -> pool -> FC.
 
     Args:
@@ -238,67 +248,7 @@ class MobileNetV2(Classifier):
         self.feature_info.append(FeatureInfo("final_conv", last_channels, stride))
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(last_channels, num_classes)
-        _initialise(self)
-
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for row_index, row in enumerate(self.blocks):
-            x = row(x)
-            if row_index in self.stage_rows:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
-
-    def forward_head(self, features: Tensor) -> Tensor:
-        return self.classifier(self.dropout(features.mean(dim=(2, 3))))
-
-
-def _row_positions(rows: tuple[tuple[int, ...], ...]) -> list[tuple[int, int]]:
-    """(row, block) of each block, in order: torchvision numbers them consecutively."""
-    return [(row, block) for row, (*_, repeats, _) in enumerate(rows) for block in range(repeats)]
-
-
-def _rename_conv_bn(index: str) -> str:
-    # torchvision's Conv2dNormActivation is a Sequential: 0 = conv, 1 = bn.
-    return {"0": "conv", "1": "bn"}[index]
-
-
-def mobilenet_v2_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename torchvision's ``features.{i}.conv.{j}`` keys to ``stem``/``blocks``/``final_conv``."""
-    positions = _row_positions(V2_ROWS)
-    last = len(positions) + 1
-    converted = {}
-    for key, value in state_dict.items():
-        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if key.startswith("classifier.1."):
-            new_key = "classifier." + key.removeprefix("classifier.1.")
-        elif match is None:
-            raise KeyError(f"unexpected key in a torchvision MobileNetV2 state dict: {key}")
-        elif match[1] in ("0", str(last)):
-            index, rest = match[2].split(".", 1)
-            module = "stem" if match[1] == "0" else "final_conv"
-            new_key = f"{module}.{_rename_conv_bn(index)}.{rest}"
-        else:
-            row, block = positions[int(match[1]) - 1]
-            expands = f"features.{match[1]}.conv.3.weight" in state_dict
-            new_key = f"blocks.{row}.{block}.{_v2_block_key(match[2], expands)}"
-        converted[new_key] = value
-    return converted
-
-
-def _v2_block_key(key: str, expands: bool) -> str:
-    # torchvision's block.conv: [expand (Conv2dNormActivation)], depthwise
-    # (Conv2dNormActivation), projection conv, projection BN.
-    parts = ["expand", "depthwise", "project.conv", "project.bn"]
-    if not expands:
-        parts = parts[1:]
-    _, index, rest = key.split(".", 2)
-    part = parts[int(index)]
-    if part in ("expand", "depthwise"):
-        sub, rest = rest.split(".", 1)
-        part = f"{part}.{_rename_conv_bn(sub)}"
-    return f"{part}.{rest}"
+        he_fan_out_init(self, small_normal_init)
 
 
 # ---------------------------------------------------------------- MobileNet v3
@@ -362,7 +312,7 @@ V3_SMALL = V3Config(
 )
 
 
-class MobileNetV3(Classifier):
+class MobileNetV3(InvertedResidualNetwork):
     """Stem 3x3/2 (16, hard-swish) -> searched bottleneck blocks -> 1x1 conv -> pool -> FC-HS -> FC.
 
     Section 5.1: the last stage pools *before* its 1280/1024-wide layer, which
@@ -418,7 +368,7 @@ class MobileNetV3(Classifier):
             channels = out_channels
         self.blocks = nn.Sequential(*blocks)
         self.stem_is_stage = self.feature_info[0].name == "stem"
-        self.stage_blocks = {
+        self.stage_rows = {
             int(info.name.split(".")[1]) for info in self.feature_info if info.name != "stem"
         }
         # Tables 1-2: the last 1x1 convolution is 6x the last block's width (960, 576).
@@ -431,53 +381,10 @@ class MobileNetV3(Classifier):
         self.hidden = nn.Sequential(nn.Linear(final_channels, hidden), nn.Hardswish())
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
-        _initialise(self)
-
-    def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = [x] if self.stem_is_stage else []
-        for index, block in enumerate(self.blocks):
-            x = block(x)
-            if index in self.stage_blocks:
-                stages.append(x)
-        stages.append(self.final_conv(x))
-        return stages
+        he_fan_out_init(self, small_normal_init)
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(self.dropout(self.hidden(features.mean(dim=(2, 3)))))
-
-
-def mobilenet_v3_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename torchvision's ``features.{i}.block.{j}`` and ``classifier.{0,3}`` keys to ours."""
-    last = max(int(key.split(".")[1]) for key in state_dict if key.startswith("features."))
-    head = {"classifier.0.": "hidden.0.", "classifier.3.": "classifier."}
-    converted = {}
-    for key, value in state_dict.items():
-        if key[:13] in head:
-            converted[head[key[:13]] + key[13:]] = value
-            continue
-        match = re.fullmatch(r"features\.(\d+)\.(.+)", key)
-        if match is None:
-            raise KeyError(f"unexpected key in a torchvision MobileNetV3 state dict: {key}")
-        index, rest = int(match[1]), match[2]
-        if index in (0, last):
-            sub, rest = rest.split(".", 1)
-            module = "stem" if index == 0 else "final_conv"
-            converted[f"{module}.{_rename_conv_bn(sub)}.{rest}"] = value
-            continue
-        # torchvision's block: [expand], depthwise, [squeeze-excitation], projection.
-        prefix = f"features.{index}.block."
-        present = {k[len(prefix) :].split(".")[0] for k in state_dict if k.startswith(prefix)}
-        has_se = f"{prefix}{len(present) - 2}.fc1.weight" in state_dict
-        parts = ["expand", "depthwise", *(["se"] if has_se else []), "project"]
-        parts = parts[len(parts) - len(present) :]
-        _, part, rest = rest.split(".", 2)
-        name = parts[int(part)]
-        if name != "se":
-            sub, rest = rest.split(".", 1)
-            name = f"{name}.{_rename_conv_bn(sub)}"
-        converted[f"blocks.{index - 1}.{name}.{rest}"] = value
-    return converted
 
 
 @register_model(family="MobileNet", paper=PAPER_V1)
@@ -487,12 +394,7 @@ def mobilenet_v1(
     return MobileNetV1(num_classes, in_channels, width_mult)
 
 
-@register_model(
-    family="MobileNet",
-    paper=PAPER_V2,
-    torchvision="mobilenet_v2",
-    from_torchvision=mobilenet_v2_from_torchvision,
-)
+@register_model(family="MobileNet", paper=PAPER_V2, torchvision="mobilenet_v2")
 def mobilenet_v2(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -504,21 +406,14 @@ def mobilenet_v2(
     return MobileNetV2(num_classes, in_channels, width_mult, output_stride, se_ratio, squeeze)
 
 
-_V3 = {
-    "family": "MobileNet",
-    "paper": PAPER_V3,
-    "from_torchvision": mobilenet_v3_from_torchvision,
-}
-
-
-@register_model(**_V3, torchvision="mobilenet_v3_large")
+@register_model(family="MobileNet", paper=PAPER_V3, torchvision="mobilenet_v3_large")
 def mobilenet_v3_large(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:
     return MobileNetV3(V3_LARGE, num_classes, in_channels, width_mult)
 
 
-@register_model(**_V3, torchvision="mobilenet_v3_small")
+@register_model(family="MobileNet", paper=PAPER_V3, torchvision="mobilenet_v3_small")
 def mobilenet_v3_small(
     num_classes: int = 1000, in_channels: int = 3, width_mult: float = 1.0
 ) -> MobileNetV3:

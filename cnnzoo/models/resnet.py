@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -54,7 +53,27 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.
     return nn.Sequential(OrderedDict(conv=conv, bn=nn.BatchNorm2d(out_channels)))
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """y = relu(F(x) + shortcut(x)) (paper Eq. 1 and Fig. 2), whatever the residual F is.
+
+    The two blocks below differ only in F; this addition is written once.
+    """
+
+    shortcut: nn.Module | None  # None: a plain block, without shortcut
+    relu: nn.ReLU
+
+    def residual(self, x: Tensor) -> Tensor:
+        """F(x): the part of the mapping the block has to learn."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.residual(x)
+        if self.shortcut is not None:
+            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
+        return self.relu(out)
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions and a shortcut: y = relu(F(x) + shortcut(x)) (paper Fig. 2).
 
     Args:
@@ -99,14 +118,8 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         return self.attention(self.bn2(self.conv2(out)))
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.residual(x)
-        if self.shortcut is not None:
-            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
-        return self.relu(out)
 
-
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 reduce -> 3x3 -> 1x1 expand (x4) and a shortcut (paper Fig. 5, right).
 
     The 1x1 layers shrink and restore the channels so that the 3x3 works on a
@@ -149,12 +162,6 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         return self.attention(self.bn3(self.conv3(out)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.residual(x)
-        if self.shortcut is not None:
-            out += self.shortcut(x)  # y = F(x) + x, in place: F(x) is a fresh tensor
-        return self.relu(out)
 
 
 Block = type[BasicBlock] | type[Bottleneck]
@@ -305,55 +312,27 @@ def he_init(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def resnet_from_torchvision(state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Rename a torchvision ResNet state dict onto ours.
-
-    torchvision names the stem ``conv1``/``bn1`` at the top level and the shortcut
-    projection ``downsample.0``/``downsample.1``; ours are ``stem.conv``/``stem.bn``
-    and ``shortcut.conv``/``shortcut.bn``. Everything else has the same name.
-    """
-    renamed = {}
-    for key, value in state_dict.items():
-        if key.startswith(("conv1.", "bn1.")):
-            key = "stem." + key.replace("conv1.", "conv.").replace("bn1.", "bn.")
-        key = key.replace(".downsample.0.", ".shortcut.conv.")
-        key = key.replace(".downsample.1.", ".shortcut.bn.")
-        renamed[key] = value
-    return renamed
-
-
-def _register(name: str) -> Callable:
-    return register_model(
-        family="ResNet",
-        paper=PAPER,
-        input_size=(3, 224, 224),
-        min_size=32,
-        torchvision=name,
-        from_torchvision=resnet_from_torchvision,
-    )
-
-
 # Blocks per stage from paper Table 1.
-@_register("resnet18")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet18")
 def resnet18(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, output_stride)
 
 
-@_register("resnet34")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet34")
 def resnet34(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet50")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet50")
 def resnet50(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet101")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet101")
 def resnet101(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, output_stride)
 
 
-@_register("resnet152")
+@register_model(family="ResNet", paper=PAPER, torchvision="resnet152")
 def resnet152(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> ResNet:
     return ResNet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, output_stride)

@@ -105,6 +105,7 @@ class CifarResNet(Classifier):
     """
 
     head_modules = ("fc",)
+    input_size = (3, 32, 32)  # CIFAR-10 (§4.2)
     # Any side works (stride 4 in all); 8 leaves a 2x2 map for the last stage.
     min_input_size = 8
 
@@ -159,63 +160,58 @@ class CifarResNet(Classifier):
         return self.fc(self.avgpool(features).flatten(1))
 
 
-register_cifar = register_model(
-    family="ResNet (CIFAR)", paper=PAPER, input_size=(3, 32, 32), min_size=8
-)
-
-
 # Depths 6n+2 with n = 3, 5, 7, 9, 18, 200 (paper Table 6 and section 4.2).
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(20, num_classes, in_channels)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(32, num_classes, in_channels)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet44(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(44, num_classes, in_channels)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(56, num_classes, in_channels)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet110(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(110, num_classes, in_channels)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def resnet1202(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(1202, num_classes, in_channels)
 
 
 # The plain baselines of paper Fig. 6 (left); the paper trains them up to 56 layers.
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def plain20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(20, num_classes, in_channels, shortcut=False)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def plain32(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(32, num_classes, in_channels, shortcut=False)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def plain44(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(44, num_classes, in_channels, shortcut=False)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def plain56(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(56, num_classes, in_channels, shortcut=False)
 
 
-@register_cifar
+@register_model(family="ResNet (CIFAR)", paper=PAPER)
 def plain110(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     return CifarResNet(110, num_classes, in_channels, shortcut=False)

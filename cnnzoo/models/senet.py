@@ -57,7 +57,7 @@ def se_attention(reduction: int = 16, squeeze: str = "avg") -> AttentionFactory:
     return functools.partial(se_block, reduction=reduction, squeeze=squeeze)
 
 
-@register_model(family="SENet", paper=PAPER, input_size=(3, 224, 224), min_size=32)
+@register_model(family="SENet", paper=PAPER)
 def se_resnet50(
     num_classes: int = 1000,
     in_channels: int = 3,
@@ -69,40 +69,35 @@ def se_resnet50(
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, output_stride, attention)
 
 
-register_se_cifar = register_model(
-    family="SENet (CIFAR)", paper=PAPER, input_size=(3, 32, 32), min_size=8
-)
-
-
-@register_se_cifar
+@register_model(family="SENet (CIFAR)", paper=PAPER)
 def se_resnet20(
     num_classes: int = 10, in_channels: int = 3, reduction: int = 16, squeeze: str = "avg"
 ) -> CifarResNet:
     return CifarResNet(20, num_classes, in_channels, attention=se_attention(reduction, squeeze))
 
 
-@register_se_cifar
+@register_model(family="SENet (CIFAR)", paper=PAPER)
 def se_resnet32(
     num_classes: int = 10, in_channels: int = 3, reduction: int = 16, squeeze: str = "avg"
 ) -> CifarResNet:
     return CifarResNet(32, num_classes, in_channels, attention=se_attention(reduction, squeeze))
 
 
-@register_se_cifar
+@register_model(family="SENet (CIFAR)", paper=PAPER)
 def se_resnet44(
     num_classes: int = 10, in_channels: int = 3, reduction: int = 16, squeeze: str = "avg"
 ) -> CifarResNet:
     return CifarResNet(44, num_classes, in_channels, attention=se_attention(reduction, squeeze))
 
 
-@register_se_cifar
+@register_model(family="SENet (CIFAR)", paper=PAPER)
 def se_resnet56(
     num_classes: int = 10, in_channels: int = 3, reduction: int = 16, squeeze: str = "avg"
 ) -> CifarResNet:
     return CifarResNet(56, num_classes, in_channels, attention=se_attention(reduction, squeeze))
 
 
-@register_se_cifar
+@register_model(family="SENet (CIFAR)", paper=PAPER)
 def se_resnet110(
     num_classes: int = 10, in_channels: int = 3, reduction: int = 16, squeeze: str = "avg"
 ) -> CifarResNet:

@@ -20,15 +20,14 @@ DeepLab-v1 does (Chen et al. 2014, arXiv:1412.7062, §3.1).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo
-from cnnzoo.registry import StateDictConverter, register_model
+from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
+from cnnzoo.registry import register_model
 
 PAPER = "Simonyan, Zisserman 2014, Very Deep Convolutional Networks, arXiv:1409.1556"
 
@@ -128,21 +127,9 @@ class VGG(Classifier):
                 zip(self.features._modules, block_channels(config)), start=1
             )
         ]
-        self._init_weights()
-
-    def _init_weights(self) -> None:
         # The paper initialised the deeper nets from net A (§3.1); like torchvision we use
-        # He et al.'s initialisation (arXiv:1502.01852), which trains every depth from scratch.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        # He et al.'s initialisation, which trains every depth from scratch.
+        he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         stages = []
@@ -179,78 +166,41 @@ class VGG(Classifier):
         return torch.func.functional_call(self.fc6, parameters, (torch.flatten(features, 1),))
 
 
-def torchvision_converter(config_name: str, batch_norm: bool) -> StateDictConverter:
-    """Map torchvision's flat ``features.N`` / ``classifier.N`` keys onto our named layers.
-
-    torchvision numbers every layer of one flat ``features`` sequence (conv,
-    [batch norm], ReLU, ..., max-pool); walking the same configuration gives
-    the number of each convolution and batch norm.
-    """
-    names = {"classifier.0": "fc6", "classifier.3": "fc7", "classifier.6": "fc8"}
-    index, block, conv = 0, 1, 1
-    for value in VGG_CONFIGS[config_name]:
-        if value == "M":
-            index, block, conv = index + 1, block + 1, 1
-            continue
-        names[f"features.{index}"] = f"features.block{block}.conv{block}_{conv}"
-        if batch_norm:
-            names[f"features.{index + 1}"] = f"features.block{block}.bn{block}_{conv}"
-        index, conv = index + (3 if batch_norm else 2), conv + 1
-
-    def convert(state_dict: dict[str, Any]) -> dict[str, Any]:
-        converted = {}
-        for key, value in state_dict.items():
-            module, _, tensor_name = key.rpartition(".")
-            if module not in names:
-                raise CnnzooError(
-                    f"unexpected key {key!r}: this is not a torchvision VGG state dict of the "
-                    "same configuration"
-                )
-            converted[f"{names[module]}.{tensor_name}"] = value
-        return converted
-
-    return convert
-
-
-# What every VGG variant registers besides its torchvision name and converter.
-_ENTRY: dict[str, Any] = dict(family="VGG", paper=PAPER, input_size=(3, 224, 224), min_size=32)
-
-
-@register_model(**_ENTRY, torchvision="vgg11", from_torchvision=torchvision_converter("A", False))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg11")
 def vgg11(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["A"], num_classes, in_channels, False, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg13", from_torchvision=torchvision_converter("B", False))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg13")
 def vgg13(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["B"], num_classes, in_channels, False, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg16", from_torchvision=torchvision_converter("D", False))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg16")
 def vgg16(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["D"], num_classes, in_channels, False, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg19", from_torchvision=torchvision_converter("E", False))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg19")
 def vgg19(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["E"], num_classes, in_channels, False, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg11_bn", from_torchvision=torchvision_converter("A", True))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg11_bn")
 def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["A"], num_classes, in_channels, True, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg13_bn", from_torchvision=torchvision_converter("B", True))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg13_bn")
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["B"], num_classes, in_channels, True, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg16_bn", from_torchvision=torchvision_converter("D", True))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg16_bn")
 def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["D"], num_classes, in_channels, True, output_stride)
 
 
-@register_model(**_ENTRY, torchvision="vgg19_bn", from_torchvision=torchvision_converter("E", True))
+@register_model(family="VGG", paper=PAPER, torchvision="vgg19_bn")
 def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, output_stride: int = 32) -> VGG:
     return VGG(VGG_CONFIGS["E"], num_classes, in_channels, True, output_stride)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import FeatureExtractor, FeatureInfo, check_input
+from cnnzoo.models.base import FeatureExtractor, FeatureInfo, check_input, he_fan_out_init
 from cnnzoo.registry import create_model, get_model_entry, list_models
 
 # Logits, or in training mode (logits, *auxiliary logits) when the network has auxiliary heads.
@@ -41,6 +41,9 @@ class SegmentationModel(nn.Module):
 
     num_classes: int
     in_channels: int
+    input_size: tuple[int, int, int]  # (C, H, W) the paper trained on; the registry reads it
+    # forward() pads any input up to a size the network takes, so every side from 1 works.
+    min_input_size: int = 1
     # The network itself takes sides of min_segment_size + k * size_divisor (k = 0, 1, ...):
     # size_divisor is its total stride, min_segment_size its smallest input.
     size_divisor: int = 1
@@ -191,14 +194,7 @@ def init_weights(module: nn.Module) -> None:
 
     Applied to the parts a segmentation network adds to its encoder.
     """
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv2d):
-            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, nn.BatchNorm2d):
-            nn.init.ones_(layer.weight)
-            nn.init.zeros_(layer.bias)
+    he_fan_out_init(module)
 
 
 def _builder_options(name: str) -> set[str]:

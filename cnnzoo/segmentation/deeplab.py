@@ -29,9 +29,7 @@ Backbones come from the registry through their feature interface
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -48,7 +46,7 @@ from cnnzoo.segmentation.base import (
     init_weights,
     stage_index,
 )
-from cnnzoo.segmentation.fcn import FCNHead, backbone_from_torchvision, rename_head
+from cnnzoo.segmentation.fcn import FCNHead
 
 PAPER_V1 = "Chen et al. 2014, DeepLab v1 (LargeFOV), arXiv:1412.7062"
 PAPER_V2 = "Chen et al. 2016, DeepLab v2 (ASPP), arXiv:1606.00915"
@@ -119,6 +117,8 @@ class DeepLabV1(DeepLabModel):
     (the backbone's ``output_stride=8``); fc6 is dilated by 12.
     """
 
+    input_size = (3, 321, 321)  # the VOC training crops (v1 §4)
+
     def __init__(self, encoder: FeatureExtractor, num_classes: int, in_channels: int) -> None:
         super().__init__(encoder, num_classes, in_channels)
         self.classifier = dilated_fc(encoder.feature_info[-1].channels, LARGEFOV_RATE, num_classes)
@@ -153,6 +153,8 @@ class SummedASPP(nn.Module):
 
 class DeepLabV2(DeepLabModel):
     """Backbone at output stride 8 -> ASPP with rates 6/12/18/24, summed -> bilinear x8."""
+
+    input_size = (3, 321, 321)  # the VOC training crops (v2 §4.1)
 
     def __init__(
         self, encoder: FeatureExtractor, num_classes: int, in_channels: int, fully_connected: bool
@@ -215,6 +217,8 @@ class DeepLabV3(DeepLabModel):
     before the last, as torchvision's.
     """
 
+    input_size = (3, 513, 513)  # the VOC training crops (v3 §4)
+
     def __init__(
         self,
         encoder: FeatureExtractor,
@@ -263,6 +267,8 @@ class DeepLabV3PlusDecoder(nn.Module):
 class DeepLabV3Plus(DeepLabModel):
     """Backbone (output stride 16 or 8) -> ASPP -> decoder with stride-4 features -> bilinear x4."""
 
+    input_size = (3, 513, 513)  # the VOC training crops (v3+ §4)
+
     def __init__(
         self, encoder: FeatureExtractor, num_classes: int, in_channels: int, output_stride: int
     ) -> None:
@@ -280,53 +286,14 @@ class DeepLabV3Plus(DeepLabModel):
         return bilinear_resize(logits, x.shape[-2:])
 
 
-# torchvision's DeepLabHead: classifier.0 is its ASPP, classifier.1/2 the 3x3 conv and batch
-# norm, classifier.4 the 1x1 classifier. Its ASPP branches are flat (conv, bn, relu)
-# sequences; its pooling branch starts with the pooling layer.
-_V3_KEYS = (
-    (r"^classifier\.0\.convs\.4\.1\.", "aspp.branches.4.conv.conv."),
-    (r"^classifier\.0\.convs\.4\.2\.", "aspp.branches.4.conv.bn."),
-    (r"^classifier\.0\.convs\.(\d)\.0\.", r"aspp.branches.\1.conv."),
-    (r"^classifier\.0\.convs\.(\d)\.1\.", r"aspp.branches.\1.bn."),
-    (r"^classifier\.0\.project\.0\.", "aspp.project.conv."),
-    (r"^classifier\.0\.project\.1\.", "aspp.project.bn."),
-    (r"^classifier\.1\.", "head.0.conv."),
-    (r"^classifier\.2\.", "head.0.bn."),
-    (r"^classifier\.4\.", "head.1."),
-)
-
-
-def from_torchvision(state_dict: dict[str, Any], backbone: str = "resnet50") -> dict[str, Any]:
-    """Map a state dict of torchvision's ``deeplabv3_resnet50`` (or 101) onto ``deeplab_v3``.
-
-    Build ours with ``output_stride=8``: torchvision's DeepLab-v3 dilates
-    layer3 and layer4 and uses rates 12/24/36.
-    """
-    converted = backbone_from_torchvision(state_dict, backbone)
-    for key, value in state_dict.items():
-        if key.startswith("aux_classifier."):
-            converted[rename_head(key, "aux_classifier", "aux")] = value
-        elif key.startswith("classifier."):
-            for pattern, replacement in _V3_KEYS:
-                if re.match(pattern, key):
-                    converted[re.sub(pattern, replacement, key)] = value
-                    break
-            else:
-                raise CnnzooError(f"unexpected key {key!r} in a torchvision DeepLab-v3 state dict")
-    return converted
-
-
-_ENTRY: dict[str, Any] = dict(family="DeepLab", task="segmentation", min_size=1)
-
-
-@register_model(**_ENTRY, paper=PAPER_V1, input_size=(3, 321, 321))
+@register_model(family="DeepLab", paper=PAPER_V1, task="segmentation")
 def deeplab_v1_largefov(
     num_classes: int = 21, in_channels: int = 3, backbone: str = "vgg16"
 ) -> DeepLabV1:
     return DeepLabV1(create_encoder(backbone, in_channels, 8), num_classes, in_channels)
 
 
-@register_model(**_ENTRY, paper=PAPER_V2, input_size=(3, 321, 321))
+@register_model(family="DeepLab", paper=PAPER_V2, task="segmentation")
 def deeplab_v2(
     num_classes: int = 21, in_channels: int = 3, backbone: str = "resnet101"
 ) -> DeepLabV2:
@@ -334,7 +301,7 @@ def deeplab_v2(
     return DeepLabV2(encoder, num_classes, in_channels, fully_connected=is_vgg(backbone))
 
 
-@register_model(**_ENTRY, paper=PAPER_V3, input_size=(3, 513, 513))
+@register_model(family="DeepLab", paper=PAPER_V3, task="segmentation")
 def deeplab_v3(
     num_classes: int = 21,
     in_channels: int = 3,
@@ -346,7 +313,7 @@ def deeplab_v3(
     return DeepLabV3(encoder, num_classes, in_channels, output_stride, aux_head)
 
 
-@register_model(**_ENTRY, paper=PAPER_V3PLUS, input_size=(3, 513, 513))
+@register_model(family="DeepLab", paper=PAPER_V3PLUS, task="segmentation")
 def deeplab_v3plus(
     num_classes: int = 21,
     in_channels: int = 3,

@@ -24,13 +24,10 @@ upsampling is padded so that every map is exactly twice the size of the last.
 
 ``fcn_dilated`` is torchvision's ``fcn_resnet50`` design (not the paper's): a
 backbone at output stride 8 (dilated, as in DeepLab), a 3x3 convolution head and
-bilinear upsampling; :func:`from_torchvision` loads its state dicts.
+bilinear upsampling; ``cnnzoo.weights.torchvision.fcn`` loads its state dicts.
 """
 
 from __future__ import annotations
-
-import re
-from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -108,6 +105,8 @@ class FCN(SegmentationModel):
         reference_geometry: the VGG-16 reference implementation's layout (fc6/fc7,
             100-pixel input padding, unpadded upsampling, crop offsets).
     """
+
+    input_size = (3, 500, 500)  # PASCAL VOC images are at most 500x500 (§4.3)
 
     def __init__(
         self,
@@ -189,6 +188,8 @@ class DilatedFCN(SegmentationModel):
     torchvision; in training mode its logits follow the main ones.
     """
 
+    input_size = (3, 500, 500)  # PASCAL VOC, as FCN
+
     def __init__(
         self, encoder: FeatureExtractor, num_classes: int, in_channels: int, aux_head: bool
     ) -> None:
@@ -212,71 +213,28 @@ class DilatedFCN(SegmentationModel):
         return logits, bilinear_resize(self.aux(stages[-2]), x.shape[-2:])
 
 
-# torchvision's FCNHead is a flat Sequential (conv, bn, relu, dropout, conv); ours nests the
-# first three in a ConvBNAct.
-_HEAD_KEYS = ((r"\.0\.", ".0.conv."), (r"\.1\.", ".0.bn."), (r"\.4\.", ".2."))
-
-
-def rename_head(key: str, prefix: str, ours: str) -> str:
-    """``prefix.N.tensor`` of a torchvision FCNHead as the same tensor of our ``ours`` head."""
-    rest = key[len(prefix) :]
-    for pattern, replacement in _HEAD_KEYS:
-        if re.match(pattern, rest):
-            return ours + re.sub(pattern, replacement, rest, count=1)
-    raise KeyError(key)
-
-
-def backbone_from_torchvision(state_dict: dict[str, Any], backbone: str) -> dict[str, Any]:
-    """The ``backbone.*`` tensors of a torchvision segmentation model as our encoder's."""
-    convert = get_model_entry(backbone).from_torchvision
-    prefix = "backbone."
-    tensors = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
-    if convert is not None:
-        tensors = convert(tensors)
-    return {f"encoder.model.{k}": v for k, v in tensors.items()}
-
-
-def from_torchvision(state_dict: dict[str, Any], backbone: str = "resnet50") -> dict[str, Any]:
-    """Map a state dict of torchvision's ``fcn_resnet50`` (or 101) onto ``fcn_dilated``.
-
-    The backbone keys go through the backbone's own converter; the heads
-    ``classifier`` and ``aux_classifier`` become ``head`` and ``aux``.
-    """
-    converted = backbone_from_torchvision(state_dict, backbone)
-    for key, value in state_dict.items():
-        for prefix, ours in (("classifier", "head"), ("aux_classifier", "aux")):
-            if key.startswith(prefix + "."):
-                converted[rename_head(key, prefix, ours)] = value
-    return converted
-
-
 def _fcn(variant: str, num_classes: int, in_channels: int, backbone: str) -> FCN:
     encoder = create_encoder(backbone, in_channels)
     reference = get_model_entry(backbone).family == "VGG"
     return FCN(encoder, SKIP_STRIDES[variant], num_classes, in_channels, reference)
 
 
-_ENTRY: dict[str, Any] = dict(
-    family="FCN", paper=PAPER, task="segmentation", input_size=(3, 500, 500), min_size=1
-)
-
-
-@register_model(**_ENTRY)
+@register_model(family="FCN", paper=PAPER, task="segmentation")
 def fcn32s(num_classes: int = 21, in_channels: int = 3, backbone: str = "vgg16") -> FCN:
     return _fcn("fcn32s", num_classes, in_channels, backbone)
 
 
-@register_model(**_ENTRY)
+@register_model(family="FCN", paper=PAPER, task="segmentation")
 def fcn16s(num_classes: int = 21, in_channels: int = 3, backbone: str = "vgg16") -> FCN:
     return _fcn("fcn16s", num_classes, in_channels, backbone)
 
 
-@register_model(**_ENTRY)
+@register_model(family="FCN", paper=PAPER, task="segmentation")
 def fcn8s(num_classes: int = 21, in_channels: int = 3, backbone: str = "vgg16") -> FCN:
     return _fcn("fcn8s", num_classes, in_channels, backbone)
 
 
-@register_model(**_ENTRY)
+@register_model(family="FCN", paper=PAPER, task="segmentation")
 def fcn_dilated(
     num_classes: int = 21,
     in_channels: int = 3,

@@ -115,6 +115,8 @@ class DecoderStage(nn.Module):
 class SegNet(SegmentationModel):
     """Encoder stages -> mirror decoder stages (deepest first) -> optional classifier."""
 
+    input_size = (3, 360, 480)  # CamVid road scenes (§4)
+
     def __init__(self, config: SegNetConfig, num_classes: int, in_channels: int) -> None:
         super().__init__()
         self.num_classes, self.in_channels = num_classes, in_channels
@@ -163,17 +165,12 @@ class SegNet(SegmentationModel):
         return self.classifier(x)
 
 
-_ENTRY = dict(
-    family="SegNet", paper=PAPER, task="segmentation", input_size=(3, 360, 480), min_size=1
-)
-
-
-@register_model(**_ENTRY)
+@register_model(family="SegNet", paper=PAPER, task="segmentation")
 def segnet(num_classes: int = 11, in_channels: int = 3) -> SegNet:
     return SegNet(SEGNET_CONFIGS["segnet"], num_classes, in_channels)
 
 
-@register_model(**_ENTRY)
+@register_model(family="SegNet", paper=PAPER, task="segmentation")
 def segnet_basic(num_classes: int = 11, in_channels: int = 3, width: int = 64) -> SegNet:
     """``width`` other than the paper's 64 channels scales every layer (for small machines)."""
     if not isinstance(width, int) or width < 1:

@@ -180,6 +180,8 @@ class UNet(SegmentationModel):
             (and of the paper's contracting path).
     """
 
+    input_size = (1, 572, 572)  # the grey 572x572 input tile of the paper's Fig. 1
+
     def __init__(
         self,
         encoder: nn.Module,
@@ -262,9 +264,7 @@ def _unet(
     return UNet(encoder, num_classes, in_channels, padding, batch_norm is None or batch_norm)
 
 
-@register_model(
-    family="U-Net", paper=PAPER, task="segmentation", input_size=(1, 572, 572), min_size=1
-)
+@register_model(family="U-Net", paper=PAPER, task="segmentation")
 def unet(
     num_classes: int = 2,
     in_channels: int = 1,

@@ -55,8 +55,9 @@ from cnnzoo.engine.step import ModelOutput, StepRecipe, combined_loss, train_ste
 from cnnzoo.errors import CnnzooError
 from cnnzoo.machine import LoadMeter, MachineLoad
 from cnnzoo.progress import progress
-from cnnzoo.registry import ModelEntry, create_model, get_model_entry
+from cnnzoo.registry import ModelEntry, check_input_size, create_model, get_model_entry
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
+from cnnzoo.tasks import get_task
 
 MODES = ("train", "infer")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -256,16 +257,12 @@ def _input_and_classes(
     entry: ModelEntry, settings: BenchmarkSettings, *, vs_torchvision: bool
 ) -> tuple[tuple[int, int, int], int]:
     input_size = settings.input_size or entry.input_size
-    num_classes = settings.num_classes or (1000 if entry.task == "classification" else 21)
+    num_classes = settings.num_classes or get_task(entry.task).default_num_classes
     if vs_torchvision and input_size[0] != 3:
         raise CnnzooError(
             f"torchvision's {entry.torchvision} takes 3-channel images; use --input 3,H,W"
         )
-    if min(input_size[1:]) < entry.min_size:
-        raise CnnzooError(
-            f"{entry.name} needs inputs of at least {entry.min_size}x{entry.min_size}; "
-            f"use --input {input_size[0]},{entry.min_size},{entry.min_size} or larger"
-        )
+    check_input_size(entry.name, entry.min_size, input_size)
     return tuple(input_size), num_classes
 
 

@@ -14,8 +14,8 @@ from cnnzoo.models.resnet import (
     Bottleneck,
     ResNet,
     projection_shortcut,
-    resnet_from_torchvision,
 )
+from cnnzoo.weights.torchvision import resnet as resnet_from_torchvision
 
 
 @pytest.mark.parametrize("block", [BasicBlock, Bottleneck])

@@ -8,7 +8,8 @@ import torchvision
 from torch import nn
 
 import cnnzoo
-from cnnzoo.models.vgg import VGG_CONFIGS, block_channels, make_layers, torchvision_converter
+from cnnzoo.models.vgg import VGG_CONFIGS, block_channels, make_layers
+from cnnzoo.weights.torchvision import vgg as vgg_from_torchvision
 
 
 @pytest.mark.parametrize(
@@ -82,9 +83,11 @@ def test_other_output_strides_are_refused(output_stride: int) -> None:
         cnnzoo.create_model("vgg11", output_stride=output_stride)
 
 
-def test_converter_refuses_another_configuration() -> None:
-    with torch.device("meta"):
-        vgg11_state = torchvision.models.vgg11(weights=None).state_dict()
+def test_converter_reads_the_configuration_from_the_layer_numbers() -> None:
+    for name in ("vgg11", "vgg11_bn", "vgg19"):
+        with torch.device("meta"):
+            state = torchvision.models.get_model(name, weights=None).state_dict()
+            ours = cnnzoo.create_model(name).state_dict()
+        assert vgg_from_torchvision(state).keys() == ours.keys()
     with pytest.raises(cnnzoo.CnnzooError, match="not a torchvision VGG state dict"):
-        torchvision_converter("A", batch_norm=True)(vgg11_state)
-    assert "features.block1.conv1_1.weight" in torchvision_converter("A", False)(vgg11_state)
+        vgg_from_torchvision({**state, "extra.weight": state["features.0.weight"]})

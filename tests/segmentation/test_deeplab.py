@@ -10,7 +10,7 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.segmentation.deeplab import from_torchvision
+from cnnzoo.weights.torchvision import deeplab_v3 as from_torchvision
 
 
 def test_v1_largefov_has_output_stride_8() -> None:

@@ -14,8 +14,8 @@ from cnnzoo.segmentation.fcn import (
     REFERENCE_FINAL_OFFSETS,
     REFERENCE_SKIP_OFFSETS,
     bilinear_upsampler,
-    from_torchvision,
 )
+from cnnzoo.weights.torchvision import fcn as from_torchvision
 
 
 @pytest.mark.parametrize("factor", [2, 8, 16, 32])

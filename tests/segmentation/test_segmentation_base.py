@@ -28,9 +28,8 @@ def test_a_classifier_without_feature_interface_is_refused(monkeypatch: pytest.M
         return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))
 
     entry = registry.ModelEntry(
-        "plain_classifier", plain_classifier, "Plain", "-", "classification", (3, 32, 32), 32,
-        None, None,
-    )  # fmt: skip
+        "plain_classifier", plain_classifier, "Plain", "-", "classification", None
+    )
     monkeypatch.setitem(registry._REGISTRY, "plain_classifier", entry)
     with pytest.raises(CnnzooError, match="backbone 'plain_classifier'.*no feature interface"):
         cnnzoo.create_model("fcn8s", 2, 3, backbone="plain_classifier")

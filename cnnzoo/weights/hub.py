@@ -1,35 +1,29 @@
-"""ImageNet weights from torchvision, mapped onto cnnzoo's networks.
+"""torchvision's ImageNet weights, downloaded on first use and loaded into our networks.
 
-Each family file owns a ``from_torchvision`` function that renames a
-torchvision state dict into ours; the same mapping is the offline test that
-our networks compute exactly what torchvision's do.
+``create_model(name, pretrained="torchvision")`` comes here: torchvision builds
+its counterpart with its released weights, :mod:`cnnzoo.weights.torchvision`
+renames the state dict, and the tensors that fit are loaded. A different
+``num_classes`` keeps our freshly initialised classifier.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import ModelEntry, get_model_entry
+from cnnzoo.registry import ModelEntry, get_model_entry, list_models
+from cnnzoo.weights.torchvision import converter_for
 
-
-def torchvision_state_dict(name: str, state_dict: dict[str, Any]) -> dict[str, Any]:
-    """Convert a state dict of torchvision's ``entry.torchvision`` model for cnnzoo ``name``."""
-    entry = get_model_entry(name)
-    if entry.torchvision is None or entry.from_torchvision is None:
-        raise CnnzooError(f"{name!r} has no torchvision counterpart to take weights from")
-    return entry.from_torchvision(dict(state_dict))
+PRETRAINED_SOURCES = ("torchvision",)
 
 
 def load_pretrained(model: nn.Module, entry: ModelEntry, source: str) -> None:
     """Load ``source`` weights into ``model`` in place (downloads on first use)."""
-    if source != "torchvision":
+    if source not in PRETRAINED_SOURCES:
         raise CnnzooError(f"unknown pretrained source {source!r}; use pretrained='torchvision'")
-    if entry.torchvision is None or entry.from_torchvision is None:
-        with_weights = ", ".join(_models_with_torchvision_weights())
+    if entry.torchvision is None:
+        with_weights = ", ".join(models_with_torchvision_weights())
         raise CnnzooError(
             f"{entry.name!r} has no torchvision weights; models that have: {with_weights}"
         )
@@ -38,7 +32,7 @@ def load_pretrained(model: nn.Module, entry: ModelEntry, source: str) -> None:
     import torchvision
 
     reference = torchvision.models.get_model(entry.torchvision, weights="DEFAULT")
-    state = entry.from_torchvision(reference.state_dict())
+    state = converter_for(entry.torchvision)(reference.state_dict())
     own = model.state_dict()
     # A different num_classes keeps our freshly initialised classifier.
     state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -54,7 +48,6 @@ def load_pretrained(model: nn.Module, entry: ModelEntry, source: str) -> None:
         model.transform_input = reference.transform_input
 
 
-def _models_with_torchvision_weights() -> list[str]:
-    from cnnzoo.registry import list_models
-
+def models_with_torchvision_weights() -> list[str]:
+    """Registered networks that torchvision also has, so that its weights fit them."""
     return [n for n in list_models() if get_model_entry(n).torchvision is not None]
