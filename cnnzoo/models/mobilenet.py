@@ -31,7 +31,13 @@ from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
+from cnnzoo.models.base import (
+    Classifier,
+    FeatureInfo,
+    he_fan_out_init,
+    outputs_in_turn,
+    small_normal_init,
+)
 from cnnzoo.registry import register_model
 
 PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
@@ -109,12 +115,7 @@ class MobileNetV1(Classifier):
         he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for stage in self.stages:
-            x = stage(x)
-            stages.append(x)
-        return stages
+        return outputs_in_turn(self.stages, self.stem(x))
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(features.mean(dim=(2, 3)))

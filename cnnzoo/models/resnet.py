@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, outputs_in_turn
 from cnnzoo.registry import register_model
 
 PAPER = "He et al. 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385"
@@ -278,18 +278,15 @@ class ResNet(Classifier):
                 block_attention,
             )
             channels = width * block.expansion
-            setattr(self, f"layer{index}", stage)
-            self.feature_info.append(FeatureInfo(f"layer{index}", channels, stride))
+            self.add_stage(f"layer{index}", stage, channels, stride)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         he_init(self)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        stages = [self.stem(x)]
-        stages.append(self.layer1(self.maxpool(stages[-1])))
-        for layer in (self.layer2, self.layer3, self.layer4):
-            stages.append(layer(stages[-1]))
-        return stages
+        stem = self.stem(x)
+        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
+        return [stem, *outputs_in_turn(layers, self.maxpool(stem))]
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.fc(self.avgpool(features).flatten(1))
