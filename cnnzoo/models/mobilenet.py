@@ -158,6 +158,24 @@ class InvertedResidualNetwork(Classifier):
         stages.append(self.final_conv(x))
         return stages
 
+    def add_blocks_and_head(
+        self,
+        rows: list[nn.Sequential],
+        final_conv: nn.Module,
+        final_channels: int,
+        stride: int,
+        dropout: float,
+        num_classes: int,
+    ) -> None:
+        """Register the rows of blocks, the final 1x1 convolution (the last stage) and the
+        classifier, in that order, after the stages of ``rows`` are in ``feature_info``."""
+        self.blocks = nn.Sequential(*rows)
+        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
+        self.final_conv = final_conv
+        self.feature_info.append(FeatureInfo("final_conv", final_channels, stride))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(final_channels, num_classes)
+
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(self.dropout(features.mean(dim=(2, 3))))
 
@@ -242,13 +260,9 @@ class MobileNetV2(InvertedResidualNetwork):
                 )
                 channels = out_channels
             rows.append(nn.Sequential(*blocks))
-        self.blocks = nn.Sequential(*rows)
-        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
         last_channels = make_divisible(1280 * max(1.0, width_mult))
-        self.final_conv = ConvBNAct(channels, last_channels, 1, activation=nn.ReLU6)
-        self.feature_info.append(FeatureInfo("final_conv", last_channels, stride))
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(last_channels, num_classes)
+        final_conv = ConvBNAct(channels, last_channels, 1, activation=nn.ReLU6)
+        self.add_blocks_and_head(rows, final_conv, last_channels, stride, dropout, num_classes)
         he_fan_out_init(self, small_normal_init)
 
 
