@@ -142,7 +142,8 @@ class InvertedResidualNetwork(Classifier):
     so its forward pass is written once, here. A subclass builds ``stem``,
     ``blocks`` (one entry per row of its paper's table), ``final_conv``,
     ``dropout`` and ``classifier``, and lists in ``stage_rows`` the rows after
-    which the resolution halves next.
+    which the resolution halves next; :meth:`add_blocks_and_head` does all but
+    the stem for a network whose final convolution feeds the classifier directly.
     """
 
     stage_rows: set[int]  # rows whose output is a stage of ``feature_info``
