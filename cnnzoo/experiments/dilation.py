@@ -39,7 +39,7 @@ from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
 from cnnzoo.models.vgg import VGG_CONFIGS, make_layers
 from cnnzoo.registry import create_model
 from cnnzoo.segmentation.base import bilinear_resize, create_encoder
-from cnnzoo.segmentation.deeplab import LARGEFOV_RATE, DeepLabV1
+from cnnzoo.segmentation.deeplab import LARGEFOV_RATE, DeepLabV1, dilated_fc
 
 # Layers of the stacks compared in the field-growth table, and their width and map side.
 STACK_DEPTHS = range(1, 7)
@@ -83,25 +83,16 @@ class ReducedDeepLabV1(nn.Module):
 
     ``make_layers`` builds VGG-16's configuration (batch-normalised, so that it
     trains from scratch in minutes) with DeepLab's stride-1 poolings and
-    dilated conv5 at ``output_stride`` 8; the head is fc6 (3x3 at rate 12),
-    fc7 and fc8 as in :func:`cnnzoo.segmentation.deeplab.dilated_fc`, and the
-    scores are upsampled bilinearly.
+    dilated conv5 at ``output_stride`` 8; the head is DeepLab's own
+    :func:`~cnnzoo.segmentation.deeplab.dilated_fc` (fc6 3x3 at rate 12, fc7,
+    fc8) at 1/8 of its width, and the scores are upsampled bilinearly.
     """
 
     def __init__(self, output_stride: int, num_classes: int, in_channels: int) -> None:
         super().__init__()
         config = [v if v == "M" else int(v) // WIDTH_DIVISOR for v in VGG_CONFIGS["D"]]
         self.features = make_layers(config, in_channels, True, output_stride)
-        rate = LARGEFOV_RATE
-        self.classifier = nn.Sequential(
-            nn.Conv2d(config[-2], HEAD_CHANNELS, 3, padding=rate, dilation=rate),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-            nn.Conv2d(HEAD_CHANNELS, HEAD_CHANNELS, 1),
-            nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
-            nn.Conv2d(HEAD_CHANNELS, num_classes, 1),
-        )
+        self.classifier = dilated_fc(config[-2], LARGEFOV_RATE, num_classes, HEAD_CHANNELS)
 
     def forward(self, x: Tensor) -> Tensor:
         return bilinear_resize(self.classifier(self.features(x)), x.shape[-2:])

@@ -13,6 +13,8 @@ counts parameters and FLOPs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -33,18 +35,10 @@ def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
 class InceptionModule(nn.Module):
     """Fig. 2a (``reduce=False``: naive) or Fig. 2b (``reduce=True``), with the paper's 5x5."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        ch1x1: int,
-        ch3x3_reduce: int,
-        ch3x3: int,
-        ch5x5_reduce: int,
-        ch5x5: int,
-        pool_proj: int,
-        reduce: bool,
-    ) -> None:
+    def __init__(self, in_channels: int, widths: Sequence[int], reduce: bool) -> None:
         super().__init__()
+        # The widths of a row of Table 1, in the column order of INCEPTION_CONFIGS.
+        ch1x1, ch3x3_reduce, ch3x3, ch5x5_reduce, ch5x5, pool_proj = widths
         self.branch1x1 = _conv(in_channels, ch1x1, 1)
         if reduce:
             self.branch3x3 = nn.Sequential(
@@ -96,7 +90,7 @@ def _count_module(
         ("reduced", in_channels, True),
     ):
         with torch.device("meta"):  # shapes only: counting needs no arithmetic
-            module = InceptionModule(module_in, *widths, reduce=reduce)
+            module = InceptionModule(module_in, widths, reduce)
         counts[label] = {
             "params": parameter_count(module),
             "flops": count_flops(module, (module_in, side, side)).total,

@@ -1,6 +1,7 @@
 """Blocks shared by two or more model families."""
 
 from cnnzoo.layers.conv_bn_act import ConvBNAct, make_divisible
+from cnnzoo.layers.fully_connected import fully_connected_layers
 from cnnzoo.layers.inverted_residual import InvertedResidual
 from cnnzoo.layers.squeeze_excite import SqueezeExcite
 from cnnzoo.layers.stochastic_depth import StochasticDepth
@@ -10,5 +11,6 @@ __all__ = [
     "InvertedResidual",
     "SqueezeExcite",
     "StochasticDepth",
+    "fully_connected_layers",
     "make_divisible",
 ]

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.layers import fully_connected_layers
 from cnnzoo.models.base import Classifier, FeatureInfo
 from cnnzoo.registry import register_model
 
@@ -94,9 +95,7 @@ class AlexNet(Classifier):
         self.pool5 = overlapping_max_pool()
         # A 224x224 input gives 6x6 pool5 maps; other sizes are pooled to 6x6 so fc6 fits.
         self.avgpool = nn.AdaptiveAvgPool2d(6)
-        self.fc6 = nn.Linear(256 * 6 * 6, 4096)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, num_classes)
+        self.fc6, self.fc7, self.fc8 = fully_connected_layers(256 * 6 * 6, num_classes)
         # Dropout 0.5 on the outputs of fc6 and fc7 (§4.2).
         self.dropout = nn.Dropout(dropout)
         self.feature_info = [

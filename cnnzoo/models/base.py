@@ -9,7 +9,7 @@ as its encoder without knowing its attribute names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +43,14 @@ class Classifier(nn.Module):
     num_classes: int
     in_channels: int
 
+    def add_stage(self, name: str, stage: nn.Module, channels: int, stride: int) -> None:
+        """Add ``stage`` as the submodule ``name`` and list it in ``feature_info``.
+
+        Registering both at once keeps the module and its feature entry under one name.
+        """
+        self.add_module(name, stage)
+        self.feature_info.append(FeatureInfo(name, channels, stride))
+
     def forward_stages(self, x: Tensor) -> list[Tensor]:
         """Feature map of every stage listed in ``feature_info``, finest first."""
         raise NotImplementedError
@@ -58,6 +66,16 @@ class Classifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, self.in_channels, self.min_input_size, type(self).__name__)
         return self.forward_head(self.forward_features(x))
+
+
+def outputs_in_turn(modules: Iterable[nn.Module], x: Tensor) -> list[Tensor]:
+    """Apply ``modules`` one after another to ``x``, keeping each output: the stage maps of a
+    network whose stages follow each other."""
+    outputs = []
+    for module in modules:
+        x = module(x)
+        outputs.append(x)
+    return outputs
 
 
 def check_input(x: Tensor, in_channels: int, min_size: int, model_name: str) -> None:

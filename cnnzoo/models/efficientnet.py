@@ -171,13 +171,11 @@ class EfficientNet(InvertedResidualNetwork):
                 channels = out_channels
                 block_index += 1
             rows.append(nn.Sequential(*blocks))
-        self.blocks = nn.Sequential(*rows)
-        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
         head_channels = round_filters(B0_HEAD_CHANNELS, scaling.width)
-        self.final_conv = conv(channels, head_channels, 1)
-        self.feature_info.append(FeatureInfo("final_conv", head_channels, stride))
-        self.dropout = nn.Dropout(scaling.dropout)
-        self.classifier = nn.Linear(head_channels, num_classes)
+        final_conv = conv(channels, head_channels, 1)
+        self.add_blocks_and_head(
+            rows, final_conv, head_channels, stride, scaling.dropout, num_classes
+        )
         # As torchvision: He (fan-out) convolutions, uniform(+-1/sqrt(classes)) classifier.
         he_fan_out_init(self, uniform_classifier_init)
 

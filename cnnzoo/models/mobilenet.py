@@ -31,7 +31,13 @@ from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
-from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
+from cnnzoo.models.base import (
+    Classifier,
+    FeatureInfo,
+    he_fan_out_init,
+    outputs_in_turn,
+    small_normal_init,
+)
 from cnnzoo.registry import register_model
 
 PAPER_V1 = "Howard et al. 2017, MobileNets, arXiv:1704.04861"
@@ -109,12 +115,7 @@ class MobileNetV1(Classifier):
         he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        x = self.stem(x)
-        stages = []
-        for stage in self.stages:
-            x = stage(x)
-            stages.append(x)
-        return stages
+        return outputs_in_turn(self.stages, self.stem(x))
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(features.mean(dim=(2, 3)))
@@ -141,7 +142,8 @@ class InvertedResidualNetwork(Classifier):
     so its forward pass is written once, here. A subclass builds ``stem``,
     ``blocks`` (one entry per row of its paper's table), ``final_conv``,
     ``dropout`` and ``classifier``, and lists in ``stage_rows`` the rows after
-    which the resolution halves next.
+    which the resolution halves next; :meth:`add_blocks_and_head` does all but
+    the stem for a network whose final convolution feeds the classifier directly.
     """
 
     stage_rows: set[int]  # rows whose output is a stage of ``feature_info``
@@ -156,6 +158,24 @@ class InvertedResidualNetwork(Classifier):
                 stages.append(x)
         stages.append(self.final_conv(x))
         return stages
+
+    def add_blocks_and_head(
+        self,
+        rows: list[nn.Sequential],
+        final_conv: nn.Module,
+        final_channels: int,
+        stride: int,
+        dropout: float,
+        num_classes: int,
+    ) -> None:
+        """Register the rows of blocks, the final 1x1 convolution (the last stage) and the
+        classifier, in that order, after the stages of ``rows`` are in ``feature_info``."""
+        self.blocks = nn.Sequential(*rows)
+        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
+        self.final_conv = final_conv
+        self.feature_info.append(FeatureInfo("final_conv", final_channels, stride))
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(final_channels, num_classes)
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.classifier(self.dropout(features.mean(dim=(2, 3))))
@@ -241,13 +261,9 @@ class MobileNetV2(InvertedResidualNetwork):
                 )
                 channels = out_channels
             rows.append(nn.Sequential(*blocks))
-        self.blocks = nn.Sequential(*rows)
-        self.stage_rows = {int(info.name.split(".")[1]) for info in self.feature_info}
         last_channels = make_divisible(1280 * max(1.0, width_mult))
-        self.final_conv = ConvBNAct(channels, last_channels, 1, activation=nn.ReLU6)
-        self.feature_info.append(FeatureInfo("final_conv", last_channels, stride))
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(last_channels, num_classes)
+        final_conv = ConvBNAct(channels, last_channels, 1, activation=nn.ReLU6)
+        self.add_blocks_and_head(rows, final_conv, last_channels, stride, dropout, num_classes)
         he_fan_out_init(self, small_normal_init)
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, outputs_in_turn
 from cnnzoo.registry import register_model
 
 PAPER = "He et al. 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385"
@@ -56,11 +56,49 @@ def projection_shortcut(in_channels: int, out_channels: int, stride: int) -> nn.
 class ResidualBlock(nn.Module):
     """y = relu(F(x) + shortcut(x)) (paper Eq. 1 and Fig. 2), whatever the residual F is.
 
-    The two blocks below differ only in F; this addition is written once.
+    The two blocks below differ only in F (:meth:`build_residual` and
+    :meth:`residual`); their arguments, the attention on F(x) and this addition
+    are written once.
+
+    Args:
+        in_channels: channels of x.
+        channels: channels of the block's convolutions; y has ``expansion * channels``.
+        stride: stride of the first spatial convolution (2 where a stage halves the map).
+        shortcut: maps x onto F(x)'s shape: identity (default), a 1x1 projection,
+            or CIFAR's zero-padding shortcut; ``None`` gives a *plain* block without
+            shortcut, the baseline of the degradation experiment (paper section 4.1).
+        dilation: dilation of the 3x3 convolutions after the first 3x3;
+            ``first_dilation`` that of the first 3x3 (they differ in the block where a
+            stride turns into dilation).
+        attention: factory of a channel-attention module applied to F(x) before the
+            addition (SE, paper Fig. 3 of Hu et al.), called with the output channels.
     """
 
-    shortcut: nn.Module | None  # None: a plain block, without shortcut
-    relu: nn.ReLU
+    expansion: int
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        shortcut: nn.Module | None = None,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        attention: BlockAttention | None = None,
+    ) -> None:
+        super().__init__()
+        first_dilation = dilation if first_dilation is None else first_dilation
+        self.build_residual(in_channels, channels, stride, dilation, first_dilation)
+        out_channels = channels * self.expansion
+        self.attention = nn.Identity() if attention is None else attention(out_channels)
+        self.shortcut = shortcut  # None: a plain block, without shortcut
+        self.relu = nn.ReLU(inplace=True)
+
+    def build_residual(
+        self, in_channels: int, channels: int, stride: int, dilation: int, first_dilation: int
+    ) -> None:
+        """Create the layers of F, in the order they run (that order sets the initial weights)."""
+        raise NotImplementedError
 
     def residual(self, x: Tensor) -> Tensor:
         """F(x): the part of the mapping the block has to learn."""
@@ -76,42 +114,21 @@ class ResidualBlock(nn.Module):
 class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions and a shortcut: y = relu(F(x) + shortcut(x)) (paper Fig. 2).
 
-    Args:
-        in_channels: channels of x.
-        channels: channels of both convolutions and of y.
-        stride: stride of the first convolution (2 where a stage halves the map).
-        shortcut: maps x onto F(x)'s shape: identity (default), a 1x1 projection,
-            or CIFAR's zero-padding shortcut; ``None`` gives a *plain* block without
-            shortcut, the baseline of the degradation experiment (paper section 4.1).
-        dilation: dilation of the second convolution; ``first_dilation`` that of the
-            first (they differ in the block where a stride turns into dilation).
-        attention: factory of a channel-attention module applied to F(x) before the
-            addition (SE, paper Fig. 3 of Hu et al.), called with the output channels.
+    Arguments as in :class:`ResidualBlock`: ``channels`` is the width of both
+    convolutions and of y; the stride and ``first_dilation`` are the first's.
     """
 
     expansion = 1
 
-    def __init__(
-        self,
-        in_channels: int,
-        channels: int,
-        stride: int = 1,
-        shortcut: nn.Module | None = None,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        attention: BlockAttention | None = None,
+    def build_residual(
+        self, in_channels: int, channels: int, stride: int, dilation: int, first_dilation: int
     ) -> None:
-        super().__init__()
-        first_dilation = dilation if first_dilation is None else first_dilation
         self.conv1 = nn.Conv2d(
             in_channels, channels, 3, stride, first_dilation, first_dilation, bias=False
         )
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, dilation, dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
-        self.attention = nn.Identity() if attention is None else attention(channels)
-        self.shortcut = shortcut
-        self.relu = nn.ReLU(inplace=True)
 
     def residual(self, x: Tensor) -> Tensor:
         """F(x): the part of the mapping the block has to learn."""
@@ -125,25 +142,16 @@ class Bottleneck(ResidualBlock):
     The 1x1 layers shrink and restore the channels so that the 3x3 works on a
     quarter of them: a 50-layer network costs about as much as the 34-layer one.
     The stride sits on the 3x3 (torchvision's v1.5; the paper strides the first
-    1x1). Arguments as in :class:`BasicBlock`; ``channels`` is the bottleneck
+    1x1). Arguments as in :class:`ResidualBlock`; ``channels`` is the bottleneck
     width and y has ``4 * channels``.
     """
 
     expansion = 4
 
-    def __init__(
-        self,
-        in_channels: int,
-        channels: int,
-        stride: int = 1,
-        shortcut: nn.Module | None = None,
-        dilation: int = 1,
-        first_dilation: int | None = None,
-        attention: BlockAttention | None = None,
+    def build_residual(
+        self, in_channels: int, channels: int, stride: int, dilation: int, first_dilation: int
     ) -> None:
-        super().__init__()
-        # The block's only 3x3 uses the dilation of the map it reads.
-        first_dilation = dilation if first_dilation is None else first_dilation
+        # The block's only 3x3 uses the dilation of the map it reads: ``first_dilation``.
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
@@ -153,9 +161,6 @@ class Bottleneck(ResidualBlock):
         self.bn2 = nn.BatchNorm2d(channels)
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
-        self.attention = nn.Identity() if attention is None else attention(out_channels)
-        self.shortcut = shortcut
-        self.relu = nn.ReLU(inplace=True)
 
     def residual(self, x: Tensor) -> Tensor:
         """F(x): reduce, transform, expand."""
@@ -278,18 +283,15 @@ class ResNet(Classifier):
                 block_attention,
             )
             channels = width * block.expansion
-            setattr(self, f"layer{index}", stage)
-            self.feature_info.append(FeatureInfo(f"layer{index}", channels, stride))
+            self.add_stage(f"layer{index}", stage, channels, stride)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         he_init(self)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        stages = [self.stem(x)]
-        stages.append(self.layer1(self.maxpool(stages[-1])))
-        for layer in (self.layer2, self.layer3, self.layer4):
-            stages.append(layer(stages[-1]))
-        return stages
+        stem = self.stem(x)
+        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
+        return [stem, *outputs_in_turn(layers, self.maxpool(stem))]
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.fc(self.avgpool(features).flatten(1))

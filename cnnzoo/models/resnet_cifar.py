@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo
+from cnnzoo.models.base import Classifier, FeatureInfo, outputs_in_turn
 from cnnzoo.models.resnet import AttentionFactory, BasicBlock, BlockAttention, he_init
 from cnnzoo.registry import register_model
 
@@ -143,18 +143,14 @@ class CifarResNet(Classifier):
                 channels, width, blocks_per_stage, stage_stride, shortcut, block_attention
             )
             channels = width
-            setattr(self, f"stage{index}", stage)
-            self.feature_info.append(FeatureInfo(f"stage{index}", width, stride))
+            self.add_stage(f"stage{index}", stage, width, stride)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         # The paper initialises as He et al. 2015 (arXiv:1502.01852), its reference [13].
         he_init(self)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        stages = [self.stem(x)]
-        for stage in (self.stage1, self.stage2, self.stage3):
-            stages.append(stage(stages[-1]))
-        return stages
+        return outputs_in_turn((self.stem, self.stage1, self.stage2, self.stage3), x)
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.fc(self.avgpool(features).flatten(1))

@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier, FeatureInfo, he_fan_out_init, small_normal_init
+from cnnzoo.layers import fully_connected_layers
+from cnnzoo.models.base import (
+    Classifier,
+    FeatureInfo,
+    he_fan_out_init,
+    outputs_in_turn,
+    small_normal_init,
+)
 from cnnzoo.registry import register_model
 
 PAPER = "Simonyan, Zisserman 2014, Very Deep Convolutional Networks, arXiv:1409.1556"
@@ -117,9 +124,8 @@ class VGG(Classifier):
         self.num_classes, self.in_channels = num_classes, in_channels
         self.features = make_layers(config, in_channels, batch_norm, output_stride)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
-        self.fc6 = nn.Linear(512 * 7 * 7, 4096)
-        self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, num_classes)
+        # The three fully connected layers of §2.1, sized as in AlexNet.
+        self.fc6, self.fc7, self.fc8 = fully_connected_layers(512 * 7 * 7, num_classes)
         self.dropout = nn.Dropout(dropout)
         self.feature_info = [
             FeatureInfo(f"features.{name}", channels, min(2**index, output_stride))
@@ -132,11 +138,7 @@ class VGG(Classifier):
         he_fan_out_init(self, small_normal_init)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
-        stages = []
-        for block in self.features:
-            x = block(x)
-            stages.append(x)
-        return stages
+        return outputs_in_turn(self.features, x)
 
     def forward_features(self, x: Tensor) -> Tensor:
         # Without the list of stages, each block's output is freed as soon as the next has

@@ -79,16 +79,23 @@ class DeepLabModel(SegmentationModel):
         self.min_segment_size = max(encoder.min_input_size, self.size_divisor)
 
 
-def dilated_fc(in_channels: int, rate: int, num_classes: int) -> nn.Sequential:
-    """fc6 (3x3, rate ``rate``, 1024) -> fc7 (1x1, 1024) -> fc8 (1x1, scores), dropout 0.5."""
+def dilated_fc(
+    in_channels: int, rate: int, num_classes: int, channels: int = LARGEFOV_CHANNELS
+) -> nn.Sequential:
+    """fc6 (3x3, rate ``rate``, ``channels``) -> fc7 (1x1, ``channels``) -> fc8 (1x1, scores),
+    dropout 0.5 after fc6 and fc7.
+
+    ``channels`` is LargeFOV's 1024 (v1 §4); a narrower head keeps the same layers for a
+    network scaled down to train in minutes.
+    """
     return nn.Sequential(
-        nn.Conv2d(in_channels, LARGEFOV_CHANNELS, 3, padding=rate, dilation=rate),
+        nn.Conv2d(in_channels, channels, 3, padding=rate, dilation=rate),
         nn.ReLU(inplace=True),
         nn.Dropout(0.5),
-        nn.Conv2d(LARGEFOV_CHANNELS, LARGEFOV_CHANNELS, 1),
+        nn.Conv2d(channels, channels, 1),
         nn.ReLU(inplace=True),
         nn.Dropout(0.5),
-        nn.Conv2d(LARGEFOV_CHANNELS, num_classes, 1),
+        nn.Conv2d(channels, num_classes, 1),
     )
 
 

@@ -113,3 +113,22 @@ def test_attention_rescales_the_residual_before_the_addition() -> None:
 def test_projection_shortcut_matches_shapes() -> None:
     shortcut = projection_shortcut(64, 256, stride=2)
     assert shortcut(torch.randn(1, 64, 9, 9)).shape == (1, 256, 5, 5)
+
+
+@pytest.mark.parametrize(
+    ("block", "residual_layers"),
+    [
+        (BasicBlock, ["conv1", "bn1", "conv2", "bn2"]),
+        (Bottleneck, ["conv1", "bn1", "conv2", "bn2", "conv3", "bn3"]),
+    ],
+)
+def test_block_layers_keep_their_order(block: type, residual_layers: list[str]) -> None:
+    # Parameter order is what optimizer checkpoints index by, and creation order sets the
+    # initial weights of a seed: F's layers first, then attention, shortcut and ReLU.
+    unit = block(8, 8, shortcut=nn.Identity())
+    assert [name for name, _ in unit.named_children()] == [
+        *residual_layers,
+        "attention",
+        "shortcut",
+        "relu",
+    ]

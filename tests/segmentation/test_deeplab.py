@@ -10,6 +10,7 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
+from cnnzoo.segmentation.deeplab import dilated_fc
 from cnnzoo.weights.torchvision import deeplab_v3 as from_torchvision
 
 
@@ -79,3 +80,15 @@ def test_score_layers_start_small_so_training_does_not_diverge(name: str) -> Non
     assert score_layers and all(layer.weight.std() < 0.02 for layer in score_layers)
     with torch.no_grad():
         assert model(torch.randn(2, 1, 64, 64)).abs().max() < 5
+
+
+def test_dilated_fc_narrows_to_the_channels_asked_for() -> None:
+    head = dilated_fc(16, rate=12, num_classes=3, channels=8)
+    fc6, fc7, fc8 = (layer for layer in head if isinstance(layer, nn.Conv2d))
+    assert (fc6.out_channels, fc6.dilation, fc7.out_channels, fc8.out_channels) == (
+        8,
+        (12, 12),
+        8,
+        3,
+    )
+    assert head(torch.randn(1, 16, 5, 5)).shape == (1, 3, 5, 5)
