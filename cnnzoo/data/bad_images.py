@@ -7,8 +7,9 @@ every data source.
 
 * **Before training**, a cheap scan: :func:`scan_headers` opens each file
   and reads its header only (PIL's ``Image.open`` parses the header and
-  decodes nothing; about 60 µs a JPEG here against milliseconds for a full
-  decode), so a text file named ``.jpg`` or a zero-byte file is named before
+  decodes nothing: 0.16-0.28 ms a JPEG here on two cores under a load of 12,
+  7 times less than decoding a 160x160 JPEG and 57 times less than a 500x375
+  one), so a text file named ``.jpg`` or a zero-byte file is named before
   the first epoch. :func:`class_folder_images` names an empty class folder.
 * **During training**, a file whose header is fine but whose data is not (a
   truncated JPEG) fails when a sample is read, often inside a DataLoader
