@@ -297,11 +297,10 @@ def load_folder(request: DataRequest) -> DataSplits:
     if not root.is_dir():
         raise CnnzooError(f"image folder {root} does not exist")
     train_dir = root / "train" if (root / "train").is_dir() else root
-    class_names = sorted(
-        entry.name
-        for entry in train_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and class_folder_images(entry)
-    )
+    class_folders = [e for e in train_dir.iterdir() if e.is_dir() and not e.name.startswith(".")]
+    for folder in class_folders:
+        class_folder_images(folder)  # an empty class folder is named before anything is decoded
+    class_names = sorted(folder.name for folder in class_folders)
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
         raise CnnzooError(
@@ -362,6 +361,9 @@ def _read_class_folders(
         images.append(torch.from_numpy(pixels))
         labels.append(label)
     if not images:
-        raise CnnzooError(f"no image in {folder} could be read; see {bad_images.skipped[0].path}")
+        raise CnnzooError(
+            f"no image in {folder} could be read (the first: {bad_images.skipped[0].path}); "
+            "check the files"
+        )
     stack = torch.stack(images).permute(0, 3, 1, 2).contiguous()
     return stack, torch.tensor(labels, dtype=torch.int64)

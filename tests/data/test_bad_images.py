@@ -279,3 +279,10 @@ def test_segmentation_folders_skip_an_image_that_fails_in_a_worker(tmp_path: Pat
     (images, masks), *_ = list(readable_batches(loader, log))
     assert images.shape[0] == len(splits.train) - 1 and masks.shape[0] == images.shape[0]
     assert [image.path for image in log.skipped] == [str(tmp_path / "images" / "2.jpg")]
+
+
+def test_class_folders_none_of_which_read_are_named(tmp_path: Path) -> None:
+    for index in range(4):
+        truncate_jpeg(write_jpeg(tmp_path / ("cat" if index % 2 else "dog") / f"{index}.jpg"))
+    with pytest.raises(CnnzooError, match=f"no image in {tmp_path} could be read"):
+        load_data(f"folder:{tmp_path}", DataRequest(skip_bad_images=True))
