@@ -83,6 +83,7 @@ class BadImageLog:
             self.found.setdefault(image.path, image)
 
     def report_error(self, error: UnreadableImage) -> None:
+        """:meth:`report` the file the reader could not decode."""
         self.report([BadImage(str(error.path), str(error))])
 
     @property
