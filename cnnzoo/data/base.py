@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cnnzoo.data.bad_images import BadImage
 from cnnzoo.data.protocol import Split, as_split
 from cnnzoo.errors import CnnzooError
 
@@ -33,6 +34,7 @@ class DataRequest:
     augment: str = "none"  # "none", "basic", "affine" or "strong"
     seed: int = 0  # fixes validation splits and synthetic data
     val_fraction: float = 0.1  # share of the training split held out where a set has no val split
+    skip_bad_images: bool = False  # leave out files that cannot be decoded (else: stop)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class DataSplits:
     test: Split | None  # held-out split reported at the end (None: use val)
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
+    skipped_images: list[BadImage] = field(default_factory=list)  # left out while loading
 
     def with_contract(self) -> DataSplits:
         """These splits, each meeting :class:`~cnnzoo.data.protocol.Split`.

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cnnzoo.data.bad_images import BadImageLog, class_folder_images
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
-from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image
+from cnnzoo.data.images import IMAGE_EXTENSIONS, UnreadableImage, list_images, read_image
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import (
     augment_policy,
@@ -296,37 +297,43 @@ def load_folder(request: DataRequest) -> DataSplits:
     if not root.is_dir():
         raise CnnzooError(f"image folder {root} does not exist")
     train_dir = root / "train" if (root / "train").is_dir() else root
-    class_names = sorted(
-        entry.name
-        for entry in train_dir.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".") and list_images(entry)
-    )
+    class_folders = [e for e in train_dir.iterdir() if e.is_dir() and not e.name.startswith(".")]
+    for folder in class_folders:
+        class_folder_images(folder)  # an empty class folder is named before anything is decoded
+    class_names = sorted(folder.name for folder in class_folders)
     if len(class_names) < 2:
         found = f"only {class_names[0]!r}" if class_names else "none"
         raise CnnzooError(
             f"{train_dir} needs one sub-folder of images per class and at least two classes; "
             f"found {found}"
         )
-    size = request.image_size
-    train = _read_class_folders(train_dir, class_names, request.in_channels, size)
-    size = size or tuple(train[0].shape[-2:])
+    bad_images = BadImageLog(request.skip_bad_images)
+
+    def read(folder: Path, size: tuple[int, int] | None) -> tuple[Tensor, Tensor]:
+        return _read_class_folders(folder, class_names, request.in_channels, size, bad_images)
+
+    train = read(train_dir, request.image_size)
+    size = request.image_size or tuple(train[0].shape[-2:])
     val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
-    val = _read_class_folders(val_dir, class_names, request.in_channels, size) if val_dir else None
+    val = read(val_dir, size) if val_dir else None
     test_dir = root / "test"
-    test = (
-        _read_class_folders(test_dir, class_names, request.in_channels, size)
-        if test_dir.is_dir() and train_dir != root
-        else None
-    )
-    return in_memory_splits(request, train, test, class_names, mirror_invariant=True, val=val)
+    test = read(test_dir, size) if test_dir.is_dir() and train_dir != root else None
+    splits = in_memory_splits(request, train, test, class_names, mirror_invariant=True, val=val)
+    splits.skipped_images = bad_images.skipped
+    return splits
 
 
 def _read_class_folders(
-    folder: Path, class_names: list[str], channels: int, size: tuple[int, int] | None
+    folder: Path,
+    class_names: list[str],
+    channels: int,
+    size: tuple[int, int] | None,
+    bad_images: BadImageLog,
 ) -> tuple[Tensor, Tensor]:
     """Decode every image under folder/CLASS/ once into a uint8 stack of one size.
 
-    Without ``size`` every image takes the size of the first one.
+    Without ``size`` every image takes the size of the first one. Decoding is
+    the scan here: a file that cannot be read goes to ``bad_images``.
     """
     unknown = sorted(
         d.name
@@ -339,14 +346,24 @@ def _read_class_folders(
         (path, label)
         for label, name in enumerate(class_names)
         if (folder / name).is_dir()
-        for path in list_images(folder / name)
+        for path in class_folder_images(folder / name)
     ]
     if not files:
         raise CnnzooError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    images = []
-    for path, _ in progress(files, f"decoding {folder.name}", unit="img"):
-        pixels = read_image(path, channels, size)
+    images, labels = [], []
+    for path, label in progress(files, f"decoding {folder.name}", unit="img"):
+        try:
+            pixels = read_image(path, channels, size)
+        except UnreadableImage as error:
+            bad_images.report_error(error)
+            continue
         size = size or (pixels.shape[0], pixels.shape[1])
         images.append(torch.from_numpy(pixels))
+        labels.append(label)
+    if not images:
+        raise CnnzooError(
+            f"no image in {folder} could be read (the first: {bad_images.skipped[0].path}); "
+            "check the files"
+        )
     stack = torch.stack(images).permute(0, 3, 1, 2).contiguous()
-    return stack, torch.tensor([label for _, label in files], dtype=torch.int64)
+    return stack, torch.tensor(labels, dtype=torch.int64)

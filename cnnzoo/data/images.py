@@ -7,6 +7,13 @@ picture that one command accepts is accepted by all of them (a ``.webp``
 image once worked in class folders and was silently skipped in mask folders),
 a broken file is reported the same way everywhere, and a faster decoder
 (libjpeg-turbo, JPEG draft mode for a known ``size``) changes one function.
+
+Images that are merely different are converted as torchvision's loaders
+convert them (PIL's ``convert("RGB")``), in :func:`to_channels`: CMYK, palette
+(with or without transparency), grey in a colour set, RGBA; 16-bit images
+(medical scans, some ImageNet PNGs) are scaled to 8 bits where PIL would clip
+them. A file that cannot be decoded raises :class:`UnreadableImage`, which
+names it; :mod:`cnnzoo.data.bad_images` decides whether a run stops or skips it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,22 @@ IMAGE_EXTENSIONS = (
 
 # Pillow's modes that hold one value per pixel: the ones a label mask may have.
 MASK_MODES = ("1", "L", "P", "I", "I;16")
+
+# Pillow's modes of 16-bit samples (PNG, TIFF); a 16-bit PNG may also open as 32-bit "I".
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+SIXTEEN_BIT_MAX = 65535
+
+
+class UnreadableImage(CnnzooError):
+    """A file that exists but cannot be decoded; ``path`` names it, so a run can skip it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
+        # Crosses process boundaries (DataLoader workers) with its path.
+        return type(self), (self.path, str(self))
 
 
 def is_image_file(path: Path) -> bool:
@@ -59,8 +82,10 @@ def _opened(path: Path, what: str) -> Iterator[Image.Image]:
     # Pillow reports bad data as OSError (UnidentifiedImageError, "truncated"), and
     # some decoders as SyntaxError, ValueError or EOFError.
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
-        raise CnnzooError(
-            f"cannot read {what} {path}: {error}; remove or replace the file"
+        raise UnreadableImage(
+            path,
+            f"cannot read {what} {path}: {error or type(error).__name__}; "
+            "remove or replace the file",
         ) from None
 
 
@@ -72,11 +97,31 @@ def read_image(path: Path, channels: int = 3, size: tuple[int, int] | None = Non
     at one size; None keeps the file's own size.
     """
     with _opened(path, "image") as image:
-        image = image.convert("L" if channels == 1 else "RGB")
+        image = to_channels(image, channels)
         if size is not None and (image.height, image.width) != tuple(size):
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         pixels = np.array(image, dtype=np.uint8)
     return pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+
+
+def to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """``image`` as 8-bit grey (L) when ``channels`` is 1, else 8-bit RGB.
+
+    As torchvision's ``pil_loader`` does, PIL converts every mode: CMYK by its
+    naive inversion, a palette through its colours, grey by repeating it,
+    RGBA by dropping alpha. Two modes go another way first. 16-bit samples
+    are scaled by 255/65535, since PIL's own conversion clips them at 255 and
+    turns a whole scan white. A palette with transparency goes through RGBA,
+    as Pillow asks (it warns when converted directly); the colours are the same.
+    """
+    if image.mode in SIXTEEN_BIT_MODES:
+        samples = np.asarray(image, dtype=np.int64).clip(0, SIXTEEN_BIT_MAX)
+        eight_bit = (samples * 255 + SIXTEEN_BIT_MAX // 2) // SIXTEEN_BIT_MAX
+        image = Image.fromarray(eight_bit.astype(np.uint8))  # mode L
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    wanted = "L" if channels == 1 else "RGB"
+    return image if image.mode == wanted else image.convert(wanted)
 
 
 def image_tensor(pixels: np.ndarray) -> Tensor:

@@ -130,6 +130,13 @@ class TrainConfig:
     workers: int = setting(
         0, "DataLoader worker processes for data sets not held in memory", resumable=True
     )
+    # A run stopped by a bad file may continue with the file left out: resumable.
+    skip_bad_images: bool = setting(
+        False,
+        "leave out images that cannot be decoded and list them in skipped_images.txt "
+        "(unset: stop with a message naming the file)",
+        resumable=True,
+    )
 
     # Numerics and reproducibility.
     precision: str = setting("fp32", "bf16: autocast to bfloat16", choices=PRECISIONS)

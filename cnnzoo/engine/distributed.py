@@ -39,8 +39,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
 from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.evaluate import batches_per_epoch
 from cnnzoo.engine.metrics import MetricTracker
@@ -113,12 +114,14 @@ class DistributedContext:
         start: int = 0,
         generator_state: Tensor | None = None,
         workers: int = 0,
+        bad_images: BadImageLog | None = None,
     ) -> Iterator[tuple[Tensor, Tensor, int]]:
         """(images, targets, global batch size) for this process, from batch ``start`` on.
 
         The order is one permutation drawn from ``generator``, as a single-process
         epoch draws it. ``generator_state``, saved when a run was interrupted after
         batch ``start - 1``, puts the augmentation stream back where it stopped.
+        A file that cannot be decoded goes to ``bad_images`` (by default: stop).
         """
         samples = len(dataset)
         order = torch.randperm(samples, generator=generator)
@@ -137,14 +140,15 @@ class DistributedContext:
                 yield self.shard(images), self.shard(targets), len(indices)
             return
         # Files on disk: each process reads only its own share of every global batch.
-        loader = DataLoader(
+        loader = readable_loader(
             dataset,
             batch_sampler=[self.shard(indices).tolist() for indices in global_batches],
             num_workers=workers,
             generator=generator,
             pin_memory=torch.cuda.is_available(),
         )
-        for (images, targets), indices in zip(loader, global_batches):
+        readable = readable_batches(loader, bad_images or BadImageLog(), minimum=2)
+        for (images, targets), indices in zip(readable, global_batches):
             yield images, targets, len(indices)
 
     def shard_dataset(self, dataset: Dataset) -> Dataset:
@@ -173,6 +177,14 @@ class DistributedContext:
         tracker.samples = int(totals[1])
         tracker.top5_correct = int(totals[2])
         return tracker
+
+    def gather(self, value: Any) -> list[Any]:
+        """``value`` (plain data) of every process, in rank order."""
+        if not self.is_distributed:
+            return [value]
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
 
     def any_process(self, flags: list[int], device: torch.device) -> list[int]:
         """The largest value of each flag over all processes (e.g. "stop", "loss not finite")."""

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
 from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.runtime import autocast
@@ -40,8 +41,12 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     workers: int = 0,
     training: bool = False,
+    bad_images: BadImageLog | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """(images, targets) batches; in training the trailing single sample is left out."""
+    """(images, targets) batches; in training the trailing single sample is left out.
+
+    A file that cannot be decoded goes to ``bad_images`` (by default: stop).
+    """
     samples = len(dataset)
     count = batches_per_epoch(samples, batch_size) if training else -(-samples // batch_size)
     dataset = as_split(dataset)
@@ -50,7 +55,7 @@ def iterate_batches(
         for start in range(0, count * batch_size, batch_size):
             yield dataset.batch(order[start : start + batch_size], generator)
         return
-    loader = DataLoader(
+    loader = readable_loader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
@@ -59,7 +64,7 @@ def iterate_batches(
         drop_last=training and samples % batch_size == 1 and samples > batch_size,
         pin_memory=torch.cuda.is_available(),
     )
-    yield from loader
+    yield from readable_batches(loader, bad_images or BadImageLog(), minimum=2 if training else 1)
 
 
 def to_device(
@@ -90,12 +95,14 @@ def evaluate(
     channels_last: bool = False,
     workers: int = 0,
     show_progress: bool = True,
+    bad_images: BadImageLog | None = None,
 ) -> MetricTracker:
     """Run ``model`` over ``dataset`` and return the accumulated metrics.
 
     A bar counts the batches where bars are on (:mod:`cnnzoo.progress`);
     ``show_progress=False`` hides it for this call (a process that is not the
-    main one, a run asked to be quiet).
+    main one, a run asked to be quiet). An image that cannot be decoded goes to
+    ``bad_images`` (by default: stop with a message naming it).
     """
     device = torch.device(device)
     tracker = MetricTracker(task, num_classes, ignore_index)
@@ -104,7 +111,7 @@ def evaluate(
     try:
         with torch.inference_mode():
             batches = progress(
-                iterate_batches(dataset, batch_size, workers=workers),
+                iterate_batches(dataset, batch_size, workers=workers, bad_images=bad_images),
                 "evaluating",
                 total=-(-len(dataset) // batch_size),
                 unit="batch",

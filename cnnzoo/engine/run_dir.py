@@ -3,7 +3,8 @@
 A run directory ends up holding ``config.yaml``, ``best.pt`` (best validation
 score), ``last.pt`` (resumable), ``log.csv``, ``curves.png``,
 ``confusion.png`` and ``metrics.json`` (the best checkpoint on the test
-split), and ``grad_norms.csv``/``.png`` with ``--log-grad-norms``.
+split), ``grad_norms.csv``/``.png`` with ``--log-grad-norms``, and
+``skipped_images.txt`` when ``--skip-bad-images`` left files out.
 
 The policy, written once here and followed by the trainer and the command
 line alike:
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from cnnzoo.data.bad_images import BadImage
 from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.config import (
     FIELD_NAMES,
@@ -37,6 +39,7 @@ from cnnzoo.engine.config import (
 )
 from cnnzoo.errors import CnnzooError
 
+SKIPPED_IMAGES = "skipped_images.txt"  # one "PATH<tab>REASON" line per file left out
 # Files a run writes; --force removes exactly these before starting again.
 RUN_FILES = (
     "config.yaml",
@@ -48,6 +51,7 @@ RUN_FILES = (
     "metrics.json",
     "grad_norms.csv",
     "grad_norms.png",
+    SKIPPED_IMAGES,
 )
 
 
@@ -95,6 +99,25 @@ def prepare_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
     if force and not resume:
         for name in existing:
             (run_dir / name).unlink()
+
+
+def record_skipped_images(run_dir: Path, skipped: list[BadImage]) -> int:
+    """Add ``skipped`` to the run's ``skipped_images.txt``; the number of files it lists.
+
+    Earlier sessions of a resumed run listed theirs there already: a file is
+    listed once however often an epoch met it.
+    """
+    path = run_dir / SKIPPED_IMAGES
+    listed = (
+        dict(line.split("\t", 1) for line in path.read_text().splitlines())
+        if path.is_file()
+        else {}
+    )
+    for image in skipped:
+        listed.setdefault(image.path, image.reason)
+    if listed:
+        path.write_text("".join(f"{name}\t{listed[name]}\n" for name in sorted(listed)))
+    return len(listed)
 
 
 def saved_recipe(values: dict[str, Any]) -> dict[str, Any]:

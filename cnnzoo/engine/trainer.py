@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.engine.callbacks import Callback, GradientNormLogger
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
@@ -64,6 +65,7 @@ from cnnzoo.engine.run_dir import (
     best_weights,
     prepare_run_dir,
     read_last_checkpoint,
+    record_skipped_images,
     resumed_config,
     run_dir_of,
 )
@@ -132,6 +134,8 @@ class Trainer:
         self.model_name = config.model if self.registered else type(model).__name__
         self.data, self.task = self._prepare_data(model, data)
         self.class_names = list(self.data.class_names)
+        # Files no decoder reads: stop on the first, or leave them out and list them.
+        self.bad_images = BadImageLog(config.skip_bad_images, self.data.skipped_images)
         self.model = self._prepare_model(model)
         # The run directory is made only once data and network are known to load, so that a
         # bad --data or model option leaves no empty directory behind.
@@ -184,6 +188,7 @@ class Trainer:
             augment=config.augment,
             seed=config.seed,
             val_fraction=config.val_fraction,
+            skip_bad_images=config.skip_bad_images,
         )
 
     def _prepare_model(self, model: nn.Module | None) -> nn.Module:
@@ -294,6 +299,7 @@ class Trainer:
         row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
         self.history.append(row)
         self._checkpoint(val_tracker.headline)
+        self._record_skipped_images()
         if main:
             write_csv(self.history, self.run_dir / "log.csv")
         if tensorboard is not None:
@@ -330,7 +336,7 @@ class Trainer:
         batches = self.context.train_batches(
             self.data.train, config.batch_size, generator=generator, start=start,
             generator_state=resumed["generator"] if resumed is not None else None,
-            workers=config.workers,
+            workers=config.workers, bad_images=self.bad_images,
         )  # fmt: skip
         show = not config.quiet and self.context.is_main
         description = f"epoch {self.epoch + 1}/{self.epochs}"
@@ -405,6 +411,7 @@ class Trainer:
             payload = self.checkpoint_payload()
             payload["epoch_progress"] = self.epoch_progress
             save_checkpoint(payload, self.run_dir / "last.pt")
+        self._record_skipped_images()
         self.context.barrier()
         return TrainResult(
             self.run_dir, {}, self.model, completed=False, stop_signal=self.stop_signal
@@ -425,6 +432,7 @@ class Trainer:
             channels_last=self.channels_last,
             workers=self.config.workers,
             show_progress=not self.config.quiet and self.context.is_main,
+            bad_images=self.bad_images,
         )
         return self.context.reduce_tracker(tracker, self.device)
 
@@ -488,6 +496,13 @@ class Trainer:
         if improved:
             save_checkpoint(payload, self.run_dir / "best.pt")
 
+    def _record_skipped_images(self) -> int:
+        """List every process's skipped files in the run directory; how many it lists."""
+        found = self.context.gather(self.bad_images.skipped)
+        if not self.context.is_main:
+            return 0
+        return record_skipped_images(self.run_dir, [image for share in found for image in share])
+
     def _finish(self) -> dict[str, Any]:
         """Evaluate the best checkpoint on the test split; write metrics.json and plots."""
         best_path = self.run_dir / "best.pt"
@@ -508,6 +523,7 @@ class Trainer:
             "images_per_second": round(self.train_images / max(self.compute_seconds, 1e-9), 1),
             "params": sum(p.numel() for p in self.model.parameters()),
             "image_size": list(self.image_size),
+            "skipped_images": self._record_skipped_images(),
         }
         if self.context.is_main:
             (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -341,6 +341,7 @@ def _collectives(rank: int, port: int, results: dict) -> None:
             "error": error,
             "ddp": isinstance(model, nn.parallel.DistributedDataParallel),
             "sync_bn_error": sync_bn_error,
+            "gathered": context.gather([f"skipped by {rank}"]),
         }
     finally:
         dist.destroy_process_group()
@@ -372,3 +373,4 @@ def test_metrics_flags_and_main_process_results_reach_every_process() -> None:
     assert outcome["shared"] == ([3.0, 3.0], 4)
     assert outcome["ddp"]
     assert "needs CUDA devices" in outcome["sync_bn_error"]
+    assert outcome["gathered"] == [["skipped by 0"], ["skipped by 1"]]  # skipped files, say
