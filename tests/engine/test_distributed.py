@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,25 +70,18 @@ def _contexts(world: int) -> list[DistributedContext]:
 # --- the whole command under torchrun -----------------------------------------------------
 
 
-def test_torchrun_on_two_processes_reaches_the_single_process_weights(tmp_path: Path) -> None:
+def test_torchrun_on_two_processes_reaches_the_single_process_weights(
+    tmp_path: Path, launch_torchrun: Callable[[list[str]], subprocess.Popen]
+) -> None:
     recipe = dict(model="lenet5", data="mnist5k", iterations=6, batch_size=32, augment="basic")
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "cnnzoo", "train", "lenet5", "--data", "mnist5k", "--iterations", "6",
-        "--batch-size", "32", "--augment", "basic", "--out", str(tmp_path / "ddp"),
-        "--quiet", "--no-plots",
-    ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # The two-process run starts first; the single-process one runs here meanwhile.
-    ddp = subprocess.Popen(
-        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+    ddp = launch_torchrun(
+        ["--standalone", "--nproc-per-node", "2", "-m", "cnnzoo", "train", "lenet5", "--data",
+         "mnist5k", "--iterations", "6", "--batch-size", "32", "--augment", "basic", "--out",
+         str(tmp_path / "ddp"), "--quiet", "--no-plots"]
     )  # fmt: skip
-    try:
-        single = train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
-        stdout, stderr = ddp.communicate(timeout=240)
-    finally:
-        ddp.kill()
+    single = train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
+    stdout, stderr = ddp.communicate(timeout=240)
     assert ddp.returncode == 0, stderr[-3000:]
     assert stdout.count("run directory:") == 1  # only the main process reports
 
@@ -240,22 +234,10 @@ def one_process_on_files(mask_folder: str, file_training: Path, tmp_path_factory
     return out
 
 
-def _launch(arguments: list[str], cwd: Path) -> subprocess.Popen:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", *arguments], cwd=cwd, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
 def _finish(launchers: list[subprocess.Popen]) -> None:
-    try:
-        for launcher in launchers:
-            _, stderr = launcher.communicate(timeout=180)
-            assert launcher.returncode == 0, stderr[-3000:]
-    finally:
-        for launcher in launchers:
-            launcher.kill()
+    for launcher in launchers:
+        _, stderr = launcher.communicate(timeout=180)
+        assert launcher.returncode == 0, stderr[-3000:]
 
 
 def _same_training(run: Path, reference: Path) -> None:
@@ -275,32 +257,15 @@ def _same_training(run: Path, reference: Path) -> None:
 
 
 def test_two_machines_reading_files_reach_the_single_process_weights(
-    tmp_path: Path, mask_folder: str, file_training: Path, request: pytest.FixtureRequest
-) -> None:
+    tmp_path: Path, mask_folder: str, file_training: Path, request: pytest.FixtureRequest,
+    launch_torchrun: Callable[[list[str]], subprocess.Popen],
+) -> None:  # fmt: skip
     # Two launchers of one process each stand for two machines meeting at node 0's address
     # on loopback: two processes, each reading its own share of the files, as on one machine.
-    port = str(_free_port())
-    launchers = [
-        _launch(
-            [
-                "--nnodes",
-                "2",
-                "--node-rank",
-                str(node),
-                "--nproc-per-node",
-                "1",
-                "--master-addr",
-                "127.0.0.1",
-                "--master-port",
-                port,
-                str(file_training),
-                mask_folder,
-                str(tmp_path / "nodes"),
-            ],
-            tmp_path,
-        )  # fmt: skip
-        for node in (0, 1)
-    ]
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--master-addr", "127.0.0.1",
+                  "--master-port", str(_free_port())]  # fmt: skip
+    command = [str(file_training), mask_folder, str(tmp_path / "nodes")]
+    launchers = [launch_torchrun([*rendezvous, "--node-rank", node, *command]) for node in "01"]
     reference = request.getfixturevalue("one_process_on_files")  # trained meanwhile
     _finish(launchers)
     _same_training(tmp_path / "nodes", reference)

@@ -9,9 +9,8 @@ worker takes up (:func:`~cnnzoo.engine.run_dir.open_after_restart`).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,6 @@ from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.config import save_config
 from cnnzoo.engine.run_dir import open_after_restart, prepare_run_dir, restarted_by_torchrun
 from cnnzoo.errors import CnnzooError
-
-REPO = Path(__file__).resolve().parents[2]
 
 # LeNet-1989 on digits: 21 steps an epoch, no batch normalisation or dropout, so that two
 # processes reach the weights of one.
@@ -120,24 +117,17 @@ train(TrainConfig(**recipe, out=sys.argv[1], plots=False), callbacks=[KillOnce()
 
 
 def test_a_worker_killed_mid_epoch_is_restarted_and_the_run_resumes_from_last_pt(
-    tmp_path: Path,
+    tmp_path: Path, launch_torchrun: Callable[[list[str]], subprocess.Popen]
 ) -> None:
     driver = tmp_path / "killed_once.py"
     driver.write_text(KILLED_ONCE)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "--max-restarts", "1", "--monitor-interval", "0.1", str(driver), str(tmp_path / "ddp"),
-    ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    launcher = subprocess.Popen(
-        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+    launcher = launch_torchrun(
+        ["--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
+         "--monitor-interval", "0.1", str(driver), str(tmp_path / "ddp")]
     )  # fmt: skip
-    try:  # the uninterrupted run, here, meanwhile
-        train(TrainConfig(**RECIPE, out=str(tmp_path / "single"), quiet=True, plots=False))
-        stdout, stderr = launcher.communicate(timeout=180)
-    finally:
-        launcher.kill()
+    # The uninterrupted run, here, meanwhile.
+    train(TrainConfig(**RECIPE, out=str(tmp_path / "single"), quiet=True, plots=False))
+    stdout, stderr = launcher.communicate(timeout=180)
     assert launcher.returncode == 0, stderr[-3000:]
     assert "exitcode: -9" in stderr  # torchrun saw the first attempt's main process killed
     assert stdout.count("torchrun restarted the workers: resuming") == 1
