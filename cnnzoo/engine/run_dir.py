@@ -13,12 +13,16 @@ line alike:
   ``resume`` continues it, ``force`` removes exactly :data:`RUN_FILES` first;
 * a resumed run keeps its recipe: only :data:`~cnnzoo.engine.config.RESUMABLE_FIELDS`
   (how long, where, how loudly) may differ from the saved ``config.yaml``;
-* ``--resume`` without ``--out`` finds the run where a new one would go.
+* ``--resume`` without ``--out`` finds the run where a new one would go;
+* a worker that torchrun started again after a failure (``--max-restarts``)
+  continues its own run from ``last.pt`` by itself, since torchrun repeats
+  the command line that started the run (:func:`open_after_restart`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -120,6 +124,42 @@ def record_skipped_images(run_dir: Path, skipped: list[BadImage]) -> int:
     return len(listed)
 
 
+def restarted_by_torchrun() -> bool:
+    """True in a worker that torchrun started again after a worker of its run failed.
+
+    torchrun counts its restarts in ``TORCHELASTIC_RESTART_COUNT`` (0 on the
+    first attempt); without torchrun the variable is absent.
+    """
+    return os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0")
+
+
+def open_after_restart(run_dir: Path, requested: TrainConfig, *, force: bool) -> tuple[bool, bool]:
+    """(resume, force) with which a restarted worker that was not asked to resume opens ``run_dir``.
+
+    torchrun restarts every worker of a run when one of them fails, with the
+    command line of the first attempt, which did not ask to resume. What that
+    attempt left in ``run_dir`` is then taken up, but only when it is this
+    recipe's unfinished run (any other run stays refused, as it was refused
+    the first time):
+
+    * ``last.pt`` without ``metrics.json``: resume from the last finished epoch;
+    * only ``config.yaml`` (the worker failed before its first epoch ended):
+      start again, since there is nothing yet to lose.
+
+    A first ``--force`` already cleared the directory, so a restart never
+    clears the progress made since.
+    """
+    present = {name for name in RUN_FILES if (run_dir / name).exists()}
+    if "metrics.json" in present or "config.yaml" not in present:
+        return False, force
+    saved = config_from_dict(load_config_file(run_dir / "config.yaml"))
+    if recipe_changes(saved, requested):
+        return False, force
+    if "last.pt" in present:
+        return True, force
+    return False, present == {"config.yaml"} or force
+
+
 def saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
     """The ``config.yaml`` of the run that ``values`` (fields given for a resume) points at.
 
@@ -151,17 +191,22 @@ def resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path)
             f"the checkpoint in {run_dir} is of {saved.model!r}, not {requested.model!r}; "
             "resume with the same model or choose another --out"
         )
-    changed = [
-        name
-        for name in FIELD_NAMES
-        if name not in RESUMABLE_FIELDS and getattr(requested, name) != getattr(saved, name)
-    ]
+    changed = recipe_changes(saved, requested)
     if changed:
         raise CnnzooError(
             f"a resumed run keeps its recipe; {', '.join(changed)} differ from {run_dir}. "
             f"Only {', '.join(RESUMABLE_FIELDS)} may change; start a new run with --out"
         )
     return requested
+
+
+def recipe_changes(saved: TrainConfig, requested: TrainConfig) -> list[str]:
+    """The fields a resumed run may not change in which ``requested`` differs from ``saved``."""
+    return [
+        name
+        for name in FIELD_NAMES
+        if name not in RESUMABLE_FIELDS and getattr(requested, name) != getattr(saved, name)
+    ]
 
 
 def best_weights(path: Path, *, registered: bool = True) -> dict[str, Any] | None:

@@ -63,9 +63,11 @@ from cnnzoo.engine.optim import build_optimizer, build_scheduler
 from cnnzoo.engine.pairing import check_data_task, check_task, resolve_input
 from cnnzoo.engine.run_dir import (
     best_weights,
+    open_after_restart,
     prepare_run_dir,
     read_last_checkpoint,
     record_skipped_images,
+    restarted_by_torchrun,
     resumed_config,
     run_dir_of,
 )
@@ -111,6 +113,13 @@ class Trainer:
         self.resume_state: dict[str, Any] | None = None
         if resume and model is not None:
             raise CnnzooError("only a registered network can resume; build it by name")
+        if model is None and not resume and restarted_by_torchrun():
+            # A restarted worker continues its run; the main process decides for all.
+            resume, force = self.context.from_main(
+                lambda: open_after_restart(self.run_dir, config, force=force), self.device
+            )
+            if resume and self.context.is_main and not config.quiet:
+                print(f"torchrun restarted the workers: resuming {self.run_dir}", flush=True)
         if resume:
             # Only the main process reads the run directory (it may live on its machine only).
             self.resume_state = self.context.from_main(

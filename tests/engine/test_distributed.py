@@ -1,32 +1,39 @@
 """Distributed training: torchrun on two CPU processes matches one process, batch for batch.
 
-The end-to-end test starts ``torchrun --nproc-per-node 2 -m cnnzoo train`` with gloo
-and compares its final weights with a single-process run of the same global batch
-and seed. The other tests check the pieces without a process group (sharding,
-loss weighting, the environment) or with two spawned gloo processes (metric
-reduction, flags, results and errors handed from the main process, SyncBatchNorm).
+The end-to-end tests start ``torchrun --nproc-per-node 2 -m cnnzoo train`` with gloo
+over data held in memory, and two torchrun launchers standing for two machines over
+image/mask files read from disk, and compare their final weights with a
+single-process run of the same global batch and seed. The other tests
+check the pieces without a process group (sharding, loss weighting, the environment)
+or with two spawned gloo processes (metric reduction, flags, results and errors
+handed from the main process, SyncBatchNorm).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import runpy
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch import nn
-from torch.utils.data import TensorDataset
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import Dataset, TensorDataset
 
 from cnnzoo.cli import build_parser
 from cnnzoo.cli.train import build_config
+from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import augment_policy
 from cnnzoo.engine import TrainConfig, Trainer, train
@@ -39,6 +46,7 @@ from cnnzoo.engine.distributed import (
 )
 from cnnzoo.engine.evaluate import iterate_batches
 from cnnzoo.engine.metrics import MetricTracker
+from cnnzoo.engine.runtime import epoch_generator
 from cnnzoo.errors import CnnzooError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,25 +70,18 @@ def _contexts(world: int) -> list[DistributedContext]:
 # --- the whole command under torchrun -----------------------------------------------------
 
 
-def test_torchrun_on_two_processes_reaches_the_single_process_weights(tmp_path: Path) -> None:
+def test_torchrun_on_two_processes_reaches_the_single_process_weights(
+    tmp_path: Path, launch_torchrun: Callable[[list[str]], subprocess.Popen]
+) -> None:
     recipe = dict(model="lenet5", data="mnist5k", iterations=6, batch_size=32, augment="basic")
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-        "-m", "cnnzoo", "train", "lenet5", "--data", "mnist5k", "--iterations", "6",
-        "--batch-size", "32", "--augment", "basic", "--out", str(tmp_path / "ddp"),
-        "--quiet", "--no-plots",
-    ]  # fmt: skip
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # The two-process run starts first; the single-process one runs here meanwhile.
-    ddp = subprocess.Popen(
-        command, cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+    ddp = launch_torchrun(
+        ["--standalone", "--nproc-per-node", "2", "-m", "cnnzoo", "train", "lenet5", "--data",
+         "mnist5k", "--iterations", "6", "--batch-size", "32", "--augment", "basic", "--out",
+         str(tmp_path / "ddp"), "--quiet", "--no-plots"]
     )  # fmt: skip
-    try:
-        single = train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
-        stdout, stderr = ddp.communicate(timeout=240)
-    finally:
-        ddp.kill()
+    single = train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
+    stdout, stderr = ddp.communicate(timeout=240)
     assert ddp.returncode == 0, stderr[-3000:]
     assert stdout.count("run directory:") == 1  # only the main process reports
 
@@ -170,6 +171,165 @@ def test_ctrl_c_under_torchrun_saves_once_and_the_run_resumes(tmp_path: Path) ->
     expected = load_checkpoint(tmp_path / "single" / "last.pt")["model"]
     weights = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
     assert max((weights[k] - expected[k]).abs().max().item() for k in expected) <= 1e-5
+
+
+# --- files read from disk, on one machine and on two ------------------------------------
+
+# A network without batch normalisation or dropout, trained by every process on an
+# image/mask folder read from disk with random scale, crop and flips.
+FILE_TRAINING = """
+import sys
+import torch
+from torch import nn
+from cnnzoo.data import DataRequest, load_data
+from cnnzoo.engine import TrainConfig, Trainer
+from cnnzoo.engine.distributed import process_group
+
+
+def run(data, out):
+    config = TrainConfig(data=data, out=out, epochs=2, batch_size=6, quiet=True, plots=False)
+    request = DataRequest(image_size=(12, 12), in_channels=3, augment="basic", seed=0)
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1))
+    with process_group(torch.device("cpu")) as context:
+        trainer = Trainer(config, context=context, model=network, data=load_data(data, request))
+        return trainer.fit().metrics
+
+
+if __name__ == "__main__":
+    run(*sys.argv[1:])
+"""
+
+
+def _mask_folder(root: Path, count: int = 20, size: tuple[int, int] = (16, 20)) -> str:
+    """``folder:IMAGES,MASKS`` of ``count`` colour images whose masks mark their red pixels."""
+    rng = np.random.default_rng(0)
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for index in range(count):
+        pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "images" / f"{index:02}.png")
+        mask = np.where(pixels[:, :, 0] > 128, 255, 0).astype(np.uint8)
+        Image.fromarray(mask).save(root / "masks" / f"{index:02}.png")
+    return f"folder:{root / 'images'},{root / 'masks'}"
+
+
+@pytest.fixture(scope="module")
+def mask_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _mask_folder(tmp_path_factory.mktemp("mask-folder"))
+
+
+@pytest.fixture(scope="module")
+def file_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    driver = tmp_path_factory.mktemp("driver") / "file_training.py"
+    driver.write_text(FILE_TRAINING)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def one_process_on_files(mask_folder: str, file_training: Path, tmp_path_factory) -> Path:
+    """The run directory of the file-backed recipe trained by this process alone."""
+    out = tmp_path_factory.mktemp("one-process")
+    runpy.run_path(str(file_training))["run"](mask_folder, str(out))
+    return out
+
+
+def _finish(launchers: list[subprocess.Popen]) -> None:
+    for launcher in launchers:
+        _, stderr = launcher.communicate(timeout=180)
+        assert launcher.returncode == 0, stderr[-3000:]
+
+
+def _same_training(run: Path, reference: Path) -> None:
+    """Same steps, weights to float summation order, and the same summed metrics."""
+    state, expected = (torch.load(d / "last.pt", weights_only=True) for d in (run, reference))
+    assert state["step"] == expected["step"] == 6  # 2 epochs of 18 images in batches of 6
+    difference = max(
+        (state["model"][name] - tensor).abs().max().item()
+        for name, tensor in expected["model"].items()
+    )
+    assert difference <= 1e-5
+    metrics, expected_metrics = (
+        json.loads((d / "metrics.json").read_text()) for d in (run, reference)
+    )
+    assert metrics["miou"] == pytest.approx(expected_metrics["miou"], abs=1e-4)
+    assert metrics["loss"] == pytest.approx(expected_metrics["loss"], rel=1e-4)
+
+
+def test_two_machines_reading_files_reach_the_single_process_weights(
+    tmp_path: Path, mask_folder: str, file_training: Path, request: pytest.FixtureRequest,
+    launch_torchrun: Callable[[list[str]], subprocess.Popen],
+) -> None:  # fmt: skip
+    # Two launchers of one process each stand for two machines meeting at node 0's address
+    # on loopback: two processes, each reading its own share of the files, as on one machine.
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--master-addr", "127.0.0.1",
+                  "--master-port", str(_free_port())]  # fmt: skip
+    command = [str(file_training), mask_folder, str(tmp_path / "nodes")]
+    launchers = [launch_torchrun([*rendezvous, "--node-rank", node, *command]) for node in "01"]
+    reference = request.getfixturevalue("one_process_on_files")  # trained meanwhile
+    _finish(launchers)
+    _same_training(tmp_path / "nodes", reference)
+
+
+def test_each_process_reads_and_augments_its_share_of_file_batches_as_one_process_would(
+    tmp_path: Path,
+) -> None:
+    request = DataRequest(image_size=(12, 12), in_channels=3, augment="basic", seed=0)
+    train_split = load_data(_mask_folder(tmp_path, count=13), request).train
+    assert train_split.batch is None  # read from disk item by item
+
+    def epoch(context: DistributedContext, workers: int = 0) -> list:
+        generator = torch.Generator().manual_seed(4)
+        return list(context.train_batches(train_split, 4, generator=generator, workers=workers))
+
+    single = epoch(SINGLE_PROCESS)
+    shares = [epoch(context) for context in _contexts(2)]
+    assert [len(targets) for _, targets, _ in single] == [4, 4, 4]  # 12 of 13 kept
+    for step, (images, masks, _) in enumerate(single):
+        assert torch.equal(torch.cat([share[step][0] for share in shares]), images)
+        assert torch.equal(torch.cat([share[step][1] for share in shares]), masks)
+    # Worker processes draw the same augmentation as the training process itself.
+    with_workers = epoch(_contexts(2)[1], workers=2)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(with_workers, shares[1]))
+
+
+class _CountingReads(Dataset):
+    """Records which items are read; each item is its index and a random draw."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.reads = count, []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        self.reads.append(index)
+        return torch.rand(1), torch.tensor(index)
+
+
+def test_a_file_epoch_reads_every_item_once_in_an_order_drawn_from_seed_and_epoch() -> None:
+    def reads(epoch: int) -> list[int]:
+        dataset = _CountingReads(24)
+        for context in _contexts(2):
+            for _ in context.train_batches(dataset, 6, generator=epoch_generator(7, epoch)):
+                pass
+        return dataset.reads
+
+    first, second = reads(0), reads(1)
+    assert sorted(first) == sorted(second) == list(range(24))  # every item once, by one process
+    assert first != second  # reshuffled every epoch
+    assert reads(1) == second  # from (seed, epoch) alone
+
+
+def test_evaluation_shares_of_a_file_split_are_its_items(tmp_path: Path) -> None:
+    val_split = load_data(
+        _mask_folder(tmp_path, count=20), DataRequest(in_channels=3, val_fraction=0.25)
+    ).val
+    shares = [context.shard_dataset(val_split) for context in _contexts(2)]
+    assert [len(share) for share in shares] == [3, 2]
+    items = [share[index] for share in shares for index in range(len(share))]
+    for index, (image, mask) in enumerate(items):
+        assert torch.equal(image, val_split[index][0]) and torch.equal(mask, val_split[index][1])
 
 
 # --- sharding and loss weighting ------------------------------------------------------
