@@ -37,7 +37,13 @@ from torch import nn
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, get_model_entry, list_models
 from cnnzoo.segmentation.base import SegmentationModel
-from cnnzoo.weights.torchvision import StateDict, converter_for, segmentation_weights
+from cnnzoo.weights.torchvision import (
+    TORCHVISION_SEGMENTATION,
+    TORCHVISION_SEGMENTATION_BACKBONES,
+    StateDict,
+    converter_for,
+    segmentation_weights,
+)
 
 PRETRAINED_SOURCES = ("torchvision", "imagenet")
 # Seconds a download may wait for the server: enough for a live connection, short enough
@@ -244,9 +250,16 @@ def models_with_torchvision_weights() -> list[str]:
     return [n for n in list_models() if get_model_entry(n).torchvision is not None]
 
 
-def weight_files() -> list[tuple[str, str]]:
-    """``(cnnzoo name, file name)`` of every classifier's torchvision weights, for the docs."""
-    return [
-        (name, weights_file_name(get_model_entry(name).torchvision))
-        for name in models_with_torchvision_weights()
+def weight_files() -> list[tuple[str, str, str]]:
+    """``(cnnzoo network, torchvision architecture, file name)`` of every loadable weight file.
+
+    The classifiers' ImageNet weights, then torchvision's whole segmentation
+    networks; the documentation's table of files to place offline is this list.
+    """
+    rows = [(name, get_model_entry(name).torchvision) for name in models_with_torchvision_weights()]
+    rows += [
+        (f"{name} (backbone='{backbone}', output_stride=8)", f"{prefix}_{backbone}")
+        for _, name, prefix, _ in TORCHVISION_SEGMENTATION
+        for backbone in TORCHVISION_SEGMENTATION_BACKBONES
     ]
+    return [(name, architecture, weights_file_name(architecture)) for name, architecture in rows]

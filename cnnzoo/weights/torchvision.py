@@ -458,9 +458,13 @@ def backbone_encoder(state_dict: StateDict, architecture: str) -> StateDict:
     return {ENCODER + k: v for k, v in converter_for(architecture)(state_dict).items()}
 
 
-# torchvision's own segmentation networks: our class, the name prefix of theirs, converter.
-# They equal ours on ResNet-50/101 at output stride 8 (their layer3 and layer4 dilated).
-TORCHVISION_SEGMENTATION = ((DilatedFCN, "fcn", fcn), (DeepLabV3, "deeplabv3", deeplab_v3))
+# torchvision's own segmentation networks: our class and registered name, the name prefix of
+# theirs, the converter. They equal ours on ResNet-50/101 at output stride 8 (their layer3 and
+# layer4 dilated).
+TORCHVISION_SEGMENTATION = (
+    (DilatedFCN, "fcn_dilated", "fcn", fcn),
+    (DeepLabV3, "deeplab_v3", "deeplabv3", deeplab_v3),
+)
 TORCHVISION_SEGMENTATION_BACKBONES = ("resnet50", "resnet101")
 TORCHVISION_SEGMENTATION_STRIDE = 8
 
@@ -479,7 +483,7 @@ def segmentation_weights(model: SegmentationModel, whole: bool) -> tuple[str, St
             f"{type(model).__name__} on its own encoder has no pretrained weights; build it "
             "on a backbone with torchvision weights, e.g. backbone='resnet34'"
         )
-    for network, prefix, converter in TORCHVISION_SEGMENTATION if whole else ():
+    for network, _, prefix, converter in TORCHVISION_SEGMENTATION if whole else ():
         if isinstance(model, network) and backbone in TORCHVISION_SEGMENTATION_BACKBONES:
             stride = max(info.stride for info in model.encoder.feature_info)
             if stride == TORCHVISION_SEGMENTATION_STRIDE:
