@@ -150,7 +150,13 @@ def load_pretrained(
         )
     architecture, converter = _weights_of(model, entry, source)
     path, state = read_weights(architecture, download=download)
-    converted = converter(state)
+    try:
+        converted = converter(state)
+    except (KeyError, ValueError, RuntimeError) as error:  # names the converter cannot place
+        raise CnnzooError(
+            f"the weights in {path} are not torchvision's {architecture}, they are for another "
+            f"architecture: {error}"
+        ) from None
     loaded, reset = _fit(model, converted, f"{path.name} ({architecture})", entry.name)
     with torch.no_grad():
         model.load_state_dict(loaded, strict=False)

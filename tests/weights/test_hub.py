@@ -75,6 +75,11 @@ def test_other_classes_reset_the_head_and_say_which(write_weights) -> None:
     assert "hidden.0.weight" in report.loaded  # the head's hidden layer keeps its weights
 
 
+def test_googlenet_takes_the_input_transform_its_weights_expect(write_weights) -> None:
+    write_weights("googlenet", init_weights=False)
+    assert cnnzoo.create_model("googlenet", pretrained="torchvision").transform_input
+
+
 def test_grey_input_is_refused_before_looking_for_weights() -> None:
     with pytest.raises(CnnzooError, match="pretrained weights take 3 channels; build"):
         cnnzoo.create_model("resnet18", in_channels=1, pretrained="torchvision")
@@ -87,6 +92,12 @@ def test_weights_of_another_architecture_name_the_first_mismatches(write_weights
     message = str(error.value)
     assert "resnet34-b627a593.pth (resnet34) do not fit 'resnet34'" in message
     assert "'layer1.2.conv1.weight' is not in the file" in message
+
+
+def test_a_file_the_converter_cannot_read_is_named(write_weights) -> None:
+    write_weights("resnet18", saved_as="mobilenet_v3_small")
+    with pytest.raises(CnnzooError, match="are not torchvision's mobilenet_v3_small, they are"):
+        cnnzoo.create_model("mobilenet_v3_small", pretrained="torchvision")
 
 
 def test_an_unreadable_file_says_to_place_it_again(torch_home: Path) -> None:
