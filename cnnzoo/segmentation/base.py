@@ -67,7 +67,7 @@ class SegmentationModel(nn.Module):
 
         None for a network's own encoder (the paper's U-Net, SegNet-Basic).
         """
-        return getattr(self.encoder, "backbone", None)
+        return getattr(getattr(self, "encoder", None), "backbone", None)
 
     def forward(self, x: Tensor) -> SegmentationOutput:
         check_input(x, self.in_channels, 1, type(self).__name__)
