@@ -61,6 +61,14 @@ class SegmentationModel(nn.Module):
         """
         raise NotImplementedError
 
+    @property
+    def backbone(self) -> str | None:
+        """The registered classifier the encoder is made of, whose pretrained weights fit it.
+
+        None for a network's own encoder (the paper's U-Net, SegNet-Basic).
+        """
+        return getattr(getattr(self, "encoder", None), "backbone", None)
+
     def forward(self, x: Tensor) -> SegmentationOutput:
         check_input(x, self.in_channels, 1, type(self).__name__)
         height, width = x.shape[-2:]
@@ -159,6 +167,8 @@ def create_encoder(backbone: str, in_channels: int, output_stride: int = 32) -> 
             f"backbone {backbone!r} reached stride {coarsest}, more than the output stride "
             f"{output_stride} asked for"
         )
+    # The name lets pretrained weights of the backbone find their way into the encoder.
+    encoder.backbone = backbone
     return encoder
 
 

@@ -48,6 +48,8 @@ class SegNetConfig:
     decoder_relu: bool  # SegNet-Basic: "no ReLU non-linearity is present in the decoder"
     # Kernel of a separate classifier after the decoder; None: the last decoder conv classifies.
     classifier_kernel: int | None
+    # The classifier whose convolutions the encoder repeats, so its ImageNet weights fit (§3).
+    backbone: str | None = None
 
 
 def _vgg_stages(config: list[int | str]) -> tuple[tuple[int, ...], ...]:
@@ -66,7 +68,7 @@ SEGNET_CONFIGS = {
     # SegNet's decoder needs the encoder's max-pooling indices, which the classifiers'
     # feature interface does not return; so the encoder is built here, from VGG-16's
     # configuration (Simonyan & Zisserman Table 1, column D), not taken from the registry.
-    "segnet": SegNetConfig(_vgg_stages(VGG_CONFIGS["D"]), 3, True, True, None),
+    "segnet": SegNetConfig(_vgg_stages(VGG_CONFIGS["D"]), 3, True, True, None, "vgg16_bn"),
     "segnet_basic": SegNetConfig(((64,), (64,), (64,), (64,)), 7, False, False, 1),
 }
 
@@ -151,9 +153,15 @@ class SegNet(SegmentationModel):
             self.classifier = nn.Conv2d(
                 config.stages[0][0], num_classes, kernel, padding=kernel // 2
             )
+        self.encoder_backbone = config.backbone
         # Every pooling halves the map: the network needs at least 2^stages pixels.
         self.min_segment_size = 2 ** len(config.stages)
         init_weights(self)
+
+    @property
+    def backbone(self) -> str | None:
+        """VGG-16-BN for the paper's SegNet, whose encoder is its 13 convolutions (§3)."""
+        return self.encoder_backbone
 
     def segment(self, x: Tensor) -> Tensor:
         remembered = []

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+from torch import nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models.mobilenet import V2_ROWS
-from cnnzoo.registry import get_model_entry
+from cnnzoo.registry import get_model_entry, list_models
+from cnnzoo.segmentation.base import SegmentationModel
+from cnnzoo.segmentation.deeplab import DeepLabV1, DeepLabV3
+from cnnzoo.segmentation.fcn import FCN, DilatedFCN
+from cnnzoo.segmentation.segnet import SegNet
 
 StateDict = dict[str, Any]
 StateDictConverter = Callable[[StateDict], StateDict]
@@ -362,3 +369,138 @@ def torchvision_state_dict(name: str, state_dict: StateDict) -> StateDict:
     if entry.torchvision is None:
         raise CnnzooError(f"{name!r} has no torchvision counterpart to take weights from")
     return converter_for(entry.torchvision)(dict(state_dict))
+
+
+# VGG's fc6 reads the 7x7 pool5 map of a 224x224 image (Simonyan & Zisserman, §2.1).
+VGG_POOL5_SIDE = 7
+# DeepLab-v1 LargeFOV (Chen et al. 2014, §4.1, "decimation"): every 4th of fc6's 4,096 filters
+# (1,024 remain) and every 3rd tap of its 7x7 kernel (taps 0, 3, 6: a 3x3 kernel, used at rate
+# 12); fc7 keeps every 4th filter and every 4th input, 1,024 x 1,024.
+LARGEFOV_FILTER_STEP = 4
+LARGEFOV_TAP_STEP = 3
+ENCODER = "encoder.model."  # where a registry backbone's tensors sit in a segmentation network
+
+
+def _vgg_fully_connected(state_dict: StateDict) -> tuple[StateDict, dict[str, Any]]:
+    """A torchvision VGG's convolutions, renamed, and its fc6/fc7 as 4D convolution kernels."""
+    converted = vgg(state_dict)
+    convolutions = {k: v for k, v in converted.items() if k.startswith("features.")}
+    fc6 = converted["fc6.weight"].unflatten(1, (-1, VGG_POOL5_SIDE, VGG_POOL5_SIDE))
+    kernels = {
+        "fc6.weight": fc6,
+        "fc6.bias": converted["fc6.bias"],
+        "fc7.weight": converted["fc7.weight"][:, :, None, None],
+        "fc7.bias": converted["fc7.bias"],
+    }
+    return convolutions, kernels
+
+
+def fcn_from_vgg(state_dict: StateDict) -> StateDict:
+    """A torchvision VGG onto FCN-32s/16s/8s: convolutions into the encoder, fc6/fc7 recast.
+
+    Long et al. 2015, §3.1: the fully connected layers "can also be viewed as
+    convolutions with kernels that cover their entire input regions". fc6's
+    4096 x 25088 matrix is the 4096 x 512 x 7 x 7 kernel of a convolution over
+    pool5 (torchvision flattens pool5 channel-major, so the reshape is exact),
+    fc7's 4096 x 4096 a 1x1 kernel. fc8 (the 1,000 ImageNet classes) is dropped:
+    the score layers start at zero (§4.3).
+    """
+    convolutions, kernels = _vgg_fully_connected(state_dict)
+    converted = {ENCODER + k: v for k, v in convolutions.items()}
+    for layer, index in (("fc6", 0), ("fc7", 3)):
+        for tensor in ("weight", "bias"):
+            converted[f"fully_connected.{index}.{tensor}"] = kernels[f"{layer}.{tensor}"]
+    return converted
+
+
+def deeplab_largefov_from_vgg(state_dict: StateDict) -> StateDict:
+    """A torchvision VGG-16 onto DeepLab-v1 LargeFOV, fc6 and fc7 subsampled by decimation.
+
+    Chen et al. 2014 (arXiv:1412.7062), §4.1: LargeFOV "spatially subsamples
+    (by simple decimation) the first FC layer" to a 3x3 kernel at rate 12 and
+    reduces it from 4,096 to 1,024 channels. The paper does not list which taps
+    and filters it keeps; we keep taps 0, 3 and 6 of each 7x7 row and column
+    (the corners and centre, so rate 12 at stride 8 spans what the 7x7 kernel
+    spanned at stride 32, about 3 pool5 cells per tap) and every 4th filter.
+    fc7 keeps the same filters of its 4,096 outputs and inputs. fc8 is new.
+    """
+    convolutions, kernels = _vgg_fully_connected(state_dict)
+    filters, taps = slice(None, None, LARGEFOV_FILTER_STEP), slice(None, None, LARGEFOV_TAP_STEP)
+    converted = {ENCODER + k: v for k, v in convolutions.items()}
+    converted["classifier.0.weight"] = kernels["fc6.weight"][filters, :, taps, taps].clone()
+    converted["classifier.0.bias"] = kernels["fc6.bias"][filters].clone()
+    converted["classifier.3.weight"] = kernels["fc7.weight"][filters, filters].clone()
+    converted["classifier.3.bias"] = kernels["fc7.bias"][filters].clone()
+    return converted
+
+
+def segnet_from_vgg_bn(state_dict: StateDict) -> StateDict:
+    """A torchvision VGG-16-BN onto SegNet's encoder: its 13 convolutions and batch norms.
+
+    Badrinarayanan et al. 2015, §3: the encoder "is topologically identical to
+    the 13 convolutional layers in the VGG16 network" and starts from its
+    ImageNet weights; the fully connected layers are discarded. Our stage ``B``
+    holds block ``B``'s convolutions as (conv, batch norm, ReLU) sequences.
+    """
+    converted = {}
+    for key, value in vgg(state_dict).items():
+        layer = re.fullmatch(r"features\.block(\d+)\.(conv|bn)\d+_(\d+)\.(.+)", key)
+        if layer is None:
+            continue  # fc6-fc8
+        block, kind, conv, tensor = layer.groups()
+        part = 0 if kind == "conv" else 1
+        converted[f"encoder.{int(block) - 1}.convs.{int(conv) - 1}.{part}.{tensor}"] = value
+    return converted
+
+
+def backbone_encoder(state_dict: StateDict, architecture: str) -> StateDict:
+    """A torchvision classifier onto the encoder of a segmentation network on that backbone."""
+    return {ENCODER + k: v for k, v in converter_for(architecture)(state_dict).items()}
+
+
+# torchvision's own segmentation networks: our class and registered name, the name prefix of
+# theirs, the converter. They equal ours on ResNet-50/101 at output stride 8 (their layer3 and
+# layer4 dilated).
+TORCHVISION_SEGMENTATION = (
+    (DilatedFCN, "fcn_dilated", "fcn", fcn),
+    (DeepLabV3, "deeplab_v3", "deeplabv3", deeplab_v3),
+)
+TORCHVISION_SEGMENTATION_BACKBONES = ("resnet50", "resnet101")
+TORCHVISION_SEGMENTATION_STRIDE = 8
+
+
+def segmentation_weights(model: SegmentationModel, whole: bool) -> tuple[str, StateDictConverter]:
+    """The torchvision weights a segmentation network starts from, and their converter.
+
+    ``whole``: torchvision's trained weights of the whole network where
+    torchvision has this very network (``fcn_resnet50``, ``deeplabv3_resnet101``,
+    ...); otherwise, and always when not ``whole``, the backbone's ImageNet
+    weights, converted as the network's paper did (FCN, DeepLab-v1, SegNet).
+    """
+    backbone = model.backbone
+    if backbone is None:
+        raise CnnzooError(
+            f"{type(model).__name__} on its own encoder has no pretrained weights; build it "
+            "on a backbone with torchvision weights, e.g. backbone='resnet34'"
+        )
+    for network, _, prefix, converter in TORCHVISION_SEGMENTATION if whole else ():
+        if isinstance(model, network) and backbone in TORCHVISION_SEGMENTATION_BACKBONES:
+            stride = max(info.stride for info in model.encoder.feature_info)
+            if stride == TORCHVISION_SEGMENTATION_STRIDE:
+                return f"{prefix}_{backbone}", partial(converter, backbone=backbone)
+    architecture = get_model_entry(backbone).torchvision
+    if architecture is None:
+        raise CnnzooError(f"backbone {backbone!r} has no torchvision weights; {_choose_backbone()}")
+    if isinstance(model, FCN) and not isinstance(model.fully_connected, nn.Identity):
+        return architecture, fcn_from_vgg
+    if isinstance(model, DeepLabV1) and get_model_entry(backbone).family == "VGG":
+        return architecture, deeplab_largefov_from_vgg
+    if isinstance(model, SegNet):
+        return architecture, segnet_from_vgg_bn
+    return architecture, partial(backbone_encoder, architecture=architecture)
+
+
+def _choose_backbone() -> str:
+    classifiers = list_models(task="classification")
+    with_weights = [n for n in classifiers if get_model_entry(n).torchvision is not None]
+    return f"backbones that have them: {', '.join(with_weights)}"
