@@ -41,6 +41,7 @@ from cnnzoo.errors import CnnzooError
 RUN_FILES = (
     "config.yaml",
     "best.pt",
+    "best-ema.pt",
     "last.pt",
     "log.csv",
     "curves.png",
