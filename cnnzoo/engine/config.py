@@ -245,6 +245,20 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 RESUMABLE_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resumable"])
 
 
+def check_recipe_task(config: TrainConfig, task: str) -> None:
+    """Refuse the recipe options that change class labels or whole images on segmentation."""
+    if task == "classification":
+        return
+    asked = [
+        name
+        for name in ("random_resized_crop", "mixup", "cutmix", "random_erasing")
+        if getattr(config, name)
+    ] + (["auto_augment"] if config.auto_augment != "none" else [])
+    if asked:
+        flags = ", ".join("--" + name.replace("_", "-") for name in asked)
+        raise CnnzooError(f"{flags} apply to classification; {task} data has label masks")
+
+
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
     """A config with ``values`` set over ``base`` (defaults), each checked against its type."""
     unknown = [key for key in values if key not in FIELD_NAMES]

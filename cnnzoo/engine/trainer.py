@@ -46,7 +46,7 @@ from cnnzoo.engine.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from cnnzoo.engine.config import TrainConfig, save_config
+from cnnzoo.engine.config import TrainConfig, check_recipe_task, save_config
 from cnnzoo.engine.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
@@ -139,6 +139,7 @@ class Trainer:
         self.registered = model is None  # built by name; else a module no entry describes
         self.model_name = config.model if self.registered else type(model).__name__
         self.data, self.task = self._prepare_data(model, data)
+        check_recipe_task(config, self.task)
         self.class_names = list(self.data.class_names)
         self.model = self._prepare_model(model)
         # The run directory is made only once data and network are known to load, so that a
@@ -193,6 +194,9 @@ class Trainer:
             image_size=image_size,
             in_channels=in_channels,
             augment=config.augment,
+            random_resized_crop=config.random_resized_crop,
+            auto_augment=config.auto_augment,
+            random_erasing=config.random_erasing,
             seed=config.seed,
             val_fraction=config.val_fraction,
         )
