@@ -135,7 +135,9 @@ class TrainConfig:
     # Recipe (post-2017): what timm's train.py and torchvision's reference recipes add to the
     # papers' SGD. Every default leaves a run as it was before these options existed.
     random_resized_crop: bool = setting(
-        False, "train on random crops of 8-100 % of the area, resized (Szegedy et al. 2014)"
+        False,
+        "train on random crops of 8 to 100 percent of the area, resized (Szegedy et al. 2014); "
+        "they replace --augment's shifts, rotation and zoom and keep its flips",
     )
     auto_augment: str = setting(
         "none",
