@@ -20,7 +20,7 @@ from cnnzoo.cli.train import build_config
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import AugmentPolicy, augment_batch
-from cnnzoo.engine import TrainConfig, Trainer, train
+from cnnzoo.engine import Callback, TrainConfig, Trainer, train
 from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.config import check_recipe_task
 from cnnzoo.engine.losses import cross_entropy_loss
@@ -218,6 +218,23 @@ def test_ema_weights_differ_from_the_raw_ones_and_are_what_best_ema_holds(tmp_pa
     assert "val_ema_top1" in last["history"][0]
 
 
+class _StopAfterFirstEpoch(Callback):
+    def on_epoch_end(self, trainer: Trainer, row: dict) -> None:
+        trainer.stop_requested = True
+
+
+def test_a_resumed_run_continues_the_same_average(tmp_path: Path) -> None:
+    train(tiny_config(tmp_path / "straight", model_ema=0.9))
+    train(tiny_config(tmp_path / "resumed", model_ema=0.9), callbacks=[_StopAfterFirstEpoch()])
+    train(tiny_config(tmp_path / "resumed", model_ema=0.9), resume=True)
+    straight, resumed = (
+        load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed")
+    )
+    for name, tensor in straight["model_ema"].items():
+        assert torch.equal(tensor, resumed["model_ema"][name]), name
+    assert straight["best_ema_score"] == resumed["best_ema_score"]
+
+
 def test_ema_is_updated_after_every_optimiser_step() -> None:
     from cnnzoo.engine.ema import build_model_ema
 
@@ -256,6 +273,20 @@ def test_an_fp16_recipe_scales_its_loss() -> None:
             F.cross_entropy, torch.optim.SGD(_mlp().parameters(), lr=0.1), precision="fp16"
         )
     assert isinstance(fp16.scaler, torch.amp.GradScaler)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 training needs CUDA")
+def test_an_fp16_step_on_cuda_trains_with_a_scaled_loss() -> None:
+    model = _mlp().cuda()
+    recipe = StepRecipe(
+        F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1), precision="fp16"
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    images, targets = (t.cuda() for t in _batch())
+    loss, scores = train_step(model, images, targets, recipe)
+    assert torch.isfinite(loss) and scores.dtype == torch.float32
+    assert recipe.scaler.get_scale() > 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_the_compile_flag_reaches_torch_compile(
