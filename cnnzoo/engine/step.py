@@ -190,10 +190,12 @@ def _accumulate_gradients(
     would wait forever for a process that stopped.
     """
     total = targets.shape[0]
-    parts = list(
-        zip(images.tensor_split(recipe.accumulate), targets.tensor_split(recipe.accumulate))
-    )
-    losses, scores, finite = [], [], True
+    splits = zip(images.tensor_split(recipe.accumulate), targets.tensor_split(recipe.accumulate))
+    # A process's share of a small global batch may have fewer images than micro-batches.
+    parts = [
+        (part_images, part_targets) for part_images, part_targets in splits if len(part_targets)
+    ]
+    losses, scores = [], []
     for index, (part_images, part_targets) in enumerate(parts):
         last = index == len(parts) - 1
         no_sync = getattr(model, "no_sync", None)
@@ -201,28 +203,27 @@ def _accumulate_gradients(
             with autocast(part_images.device, recipe.precision):
                 output = model(part_images)
             loss, main = combined_loss(output, part_targets, recipe.loss_fn, recipe.aux_weight)
-            weighted = loss * (part_targets.shape[0] / total)
-            finite = finite and bool(torch.isfinite(loss))
+            losses.append(loss * (part_targets.shape[0] / total))
             if last:
-                _check_finite(finite, losses, weighted, recipe, agree, step)
-            scaled = weighted * loss_scale
+                _check_finite(torch.stack(losses).sum().detach(), recipe, agree, step)
+            scaled = losses[-1] * loss_scale
             (recipe.scaler.scale(scaled) if recipe.scaler is not None else scaled).backward()
-        losses.append(weighted.detach())
+        losses[-1] = losses[-1].detach()  # the graph of each micro-batch is freed by its backward
         scores.append(main.detach())
     return torch.stack(losses).sum(), torch.cat(scores)
 
 
 def _check_finite(
-    finite: bool, losses: list[Tensor], last: Tensor, recipe: StepRecipe,
-    agree: Callable[[bool], bool] | None, step: int,
-) -> None:  # fmt: skip
-    """Raise :class:`NonFiniteLoss`, with the gradients cleared, unless every loss is finite."""
+    loss: Tensor, recipe: StepRecipe, agree: Callable[[bool], bool] | None, step: int
+) -> None:
+    """Raise :class:`NonFiniteLoss`, gradients cleared, unless the batch's loss is finite."""
+    finite = bool(torch.isfinite(loss))
     not_finite = agree(not finite) if agree is not None else not finite
-    if not not_finite:
-        return
-    recipe.optimizer.zero_grad(set_to_none=True)
-    value = torch.stack([*losses, last.detach()]).sum().item() if not finite else None
-    raise NonFiniteLoss(value if value is not None else "non-finite in another process", step + 1)
+    if not_finite:
+        recipe.optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLoss(
+            loss.item() if not finite else "non-finite in another process", step + 1
+        )
 
 
 def unwrapped(model: nn.Module) -> nn.Module:

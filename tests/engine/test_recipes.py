@@ -152,6 +152,22 @@ def test_four_micro_batches_of_8_match_one_batch_of_32() -> None:
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_a_share_smaller_than_the_micro_batch_count_still_steps() -> None:
+    model = _mlp()
+    recipe = StepRecipe(F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1), accumulate=4)
+    loss, scores = train_step(model, *_batch(2), recipe)
+    assert torch.isfinite(loss) and scores.shape == (2, 4)
+
+
+def test_the_config_fields_reach_the_step_recipe() -> None:
+    model = _mlp()
+    config = TrainConfig(accumulate=4, mixup=0.2, cutmix=1.0)
+    recipe = StepRecipe.from_config(
+        config, F.cross_entropy, build_optimizer(model, config), None, num_classes=4
+    )
+    assert recipe.accumulate == 4 and recipe.mix is not None and recipe.scaler is None
+
+
 class _NoSyncCounter(nn.Module):
     """A stand-in for DistributedDataParallel that counts gradient exchanges it skipped."""
 
