@@ -258,7 +258,7 @@ def check_recipe_task(config: TrainConfig, task: str) -> None:
     ] + (["auto_augment"] if config.auto_augment != "none" else [])
     if asked:
         flags = ", ".join("--" + name.replace("_", "-") for name in asked)
-        raise CnnzooError(f"{flags} apply to classification; {task} data has label masks")
+        raise CnnzooError(f"{flags}: for classification only; {task} data has label masks")
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:

@@ -91,7 +91,7 @@ def test_impossible_recipes_are_refused_in_one_line(changes: dict, message: str)
 
 def test_label_changing_options_are_refused_for_segmentation() -> None:
     check_recipe_task(TrainConfig(mixup=0.2), "classification")
-    with pytest.raises(CnnzooError, match="--mixup, --auto-augment apply to classification"):
+    with pytest.raises(CnnzooError, match="--mixup, --auto-augment: for classification only"):
         check_recipe_task(TrainConfig(mixup=0.2, auto_augment="randaugment"), "segmentation")
 
 
