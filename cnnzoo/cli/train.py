@@ -32,6 +32,7 @@ GROUP_STARTS = {
     "schedule": "learning-rate schedule",
     "loss": "loss",
     "augment": "data handling",
+    "random_resized_crop": "recipe (post-2017)",
     "precision": "numerics and reproducibility",
     "out": "output",
 }

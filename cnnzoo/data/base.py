@@ -32,6 +32,11 @@ class DataRequest:
     image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
     in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
     augment: str = "none"  # "none", "basic", "affine" or "strong"
+    random_resized_crop: bool = (
+        False  # the training split's RandomResizedCrop (--random-resized-crop)
+    )
+    auto_augment: str = "none"  # the training split's per-image policy (--auto-augment)
+    random_erasing: float = 0.0  # the training split's RandomErasing probability
     seed: int = 0  # fixes validation splits and synthetic data
     val_fraction: float = 0.1  # share of the training split held out where a set has no val split
     skip_bad_images: bool = False  # leave out files that cannot be decoded (else: stop)

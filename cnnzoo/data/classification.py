@@ -35,10 +35,12 @@ from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
 from cnnzoo.data.images import IMAGE_EXTENSIONS, UnreadableImage, list_images, read_image
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import (
+    AugmentPolicy,
     augment_policy,
     channel_statistics,
     convert_channels,
     resize_images,
+    training_policy,
 )
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import progress
@@ -97,18 +99,20 @@ def in_memory_splits(
     mean, std = channel_statistics(resize_images(sample, request.image_size or sample.shape[-2:]))
     normalization = Normalization(tuple(mean), tuple(std))
 
-    def prepare(split: tuple[Tensor, Tensor], augment: str = "none") -> InMemoryImages:
+    def prepare(
+        split: tuple[Tensor, Tensor], policy: AugmentPolicy | None = None
+    ) -> InMemoryImages:
         return InMemoryImages(
             convert_channels(split[0], request.in_channels),
             split[1].long(),
             normalization,
             size=request.image_size,
-            augment=augment_policy(augment, mirror_invariant),
+            augment=policy or augment_policy("none", mirror_invariant),
         )
 
     return DataSplits(
         task="classification",
-        train=prepare((images, targets), request.augment),
+        train=prepare((images, targets), training_policy(request, mirror_invariant)),
         val=prepare(val),
         test=prepare(test) if test is not None else None,
         class_names=list(class_names),

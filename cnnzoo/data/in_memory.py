@@ -20,6 +20,7 @@ from cnnzoo.data.protocol import DataSplit
 from cnnzoo.data.transforms import (
     AugmentPolicy,
     augment_batch,
+    random_erasing,
     resize_images,
     resize_masks,
 )
@@ -102,7 +103,8 @@ class InMemoryImages(DataSplit):
         images, masks = augment_batch(images, masks, self.augment, generator, self.ignore_index)
         if masks is not None:
             targets = masks
-        return self.normalization.apply_to_bytes(images), targets
+        images = self.normalization.apply_to_bytes(images)
+        return random_erasing(images, self.augment.random_erasing, generator), targets
 
     def iter_masks(self) -> Iterator[Tensor]:
         """The stored label masks (N, H, W) one by one, at the stored size."""

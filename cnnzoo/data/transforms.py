@@ -15,6 +15,20 @@ side; ``affine`` adds rotations up to 15 degrees and scale changes of 10 %;
 ``strong`` adds random erasing to those (Zhong et al. 2017, arXiv:1708.04896),
 which on digits can blank the stroke that decides the class. Flips are used only
 where they preserve the label (not for digits: a mirrored 2 is no 2).
+
+The post-2017 recipes add three options on top of a policy. RandomResizedCrop
+(Szegedy et al. 2014, arXiv:1409.4842, sec. 6; torchvision's ``scale=(0.08, 1)``,
+``ratio=(3/4, 4/3)``) takes the place of the shifts: each sample gets its own
+box, and all boxes are resampled to the training size by the same single
+``grid_sample`` (bilinear, without the antialiasing of a per-image resize).
+AutoAugment (Cubuk et al. 2018, arXiv:1805.09501), RandAugment (Cubuk et al.
+2019, arXiv:1909.13719) and TrivialAugment (Muller & Hutter 2021,
+arXiv:2103.10158, torchvision's ``TrivialAugmentWide``) and random erasing
+(torchvision's ``RandomErasing``: 2-33 % of the area, aspect 0.3-3.3, erased
+to 0 after normalisation, i.e. to the mean colour) are torchvision's own v2
+transforms, applied per sample: their operations differ per image.
+Their random draws are seeded from the batch's generator, so an epoch is
+fixed by (seed, epoch) whatever the number of processes.
 """
 
 from __future__ import annotations
@@ -26,7 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnzoo.data.base import DataRequest
 from cnnzoo.errors import CnnzooError
+
+# RandomResizedCrop's ranges in torchvision's reference recipe (and Szegedy et al. 2014).
+CROP_AREA = (0.08, 1.0)
+CROP_ASPECT = (3 / 4, 4 / 3)
 
 
 @dataclass(frozen=True)
@@ -38,10 +57,14 @@ class AugmentPolicy:
     scale: float = 0.0  # largest relative zoom in or out
     flip: bool = False  # mirror half the samples left-right
     erase: float = 0.0  # probability of blanking one random rectangle
+    resized_crop: bool = False  # RandomResizedCrop instead of shifts, rotation and zoom
+    auto_augment: str = "none"  # none | autoaugment | randaugment | trivialaugment
+    random_erasing: float = 0.0  # torchvision's RandomErasing, after normalisation
 
     @property
     def is_identity(self) -> bool:
-        return not (self.shift or self.rotation or self.scale or self.flip or self.erase)
+        geometric = self.shift or self.rotation or self.scale or self.flip or self.resized_crop
+        return not (geometric or self.erase or self.auto_augment != "none")
 
 
 def augment_policy(name: str, mirror_invariant: bool) -> AugmentPolicy:
@@ -59,6 +82,16 @@ def augment_policy(name: str, mirror_invariant: bool) -> AugmentPolicy:
     if name == "strong":
         return replace(affine, erase=0.5)
     raise CnnzooError(f"unknown augmentation {name!r}; choose none, basic, affine or strong")
+
+
+def training_policy(request: DataRequest, mirror_invariant: bool) -> AugmentPolicy:
+    """The training split's policy: ``request.augment`` plus the recipe options it asks for."""
+    return replace(
+        augment_policy(request.augment, mirror_invariant),
+        resized_crop=request.random_resized_crop,
+        auto_augment=request.auto_augment,
+        random_erasing=request.random_erasing,
+    )
 
 
 def convert_channels(images: Tensor, channels: int) -> Tensor:
@@ -119,7 +152,10 @@ def augment_batch(
     if policy.is_identity:
         return images, masks
     outside = ignore_index if ignore_index is not None else 0
-    if policy.rotation or policy.scale:
+    if policy.resized_crop:
+        theta = _random_resized_crops(images.shape, policy.flip, generator)
+        images, masks = _warp(images, masks, theta, outside)
+    elif policy.rotation or policy.scale:
         count, _, height, width = images.shape
         theta = _random_affine(count, height, width, policy, generator)
         images, masks = _warp(images, masks, theta, outside)
@@ -127,7 +163,87 @@ def augment_batch(
         images, masks = _shift_and_flip(images, masks, policy, generator, outside)
     if policy.erase:
         images = _random_erase(images, policy.erase, generator)
+    if policy.auto_augment != "none":
+        images = _auto_augment(images, policy.auto_augment, generator)
     return images, masks
+
+
+def random_erasing(images: Tensor, probability: float, generator: torch.Generator | None) -> Tensor:
+    """torchvision's RandomErasing on each normalised image; 0 erases to the mean colour."""
+    if not probability:
+        return images
+    from torchvision.transforms import v2
+
+    return _per_sample(v2.RandomErasing(p=probability), images, generator)
+
+
+def _auto_augment(images: Tensor, name: str, generator: torch.Generator | None) -> Tensor:
+    """The named v2 policy on each image, on uint8 as torchvision applies it."""
+    from torchvision.transforms import v2
+
+    policies = {
+        "autoaugment": v2.AutoAugment,
+        "randaugment": v2.RandAugment,
+        "trivialaugment": v2.TrivialAugmentWide,
+    }
+    if name not in policies:
+        raise CnnzooError(f"unknown auto-augment policy {name!r}; choose {', '.join(policies)}")
+    if images.dtype != torch.uint8:  # resampled by a crop or a warp: back to bytes
+        images = images.round().clamp(0, 255).to(torch.uint8)
+    return _per_sample(policies[name](), images, generator)
+
+
+def _per_sample(
+    transform: torch.nn.Module, images: Tensor, generator: torch.Generator | None
+) -> Tensor:
+    """``transform`` on each image, its random draws seeded from ``generator``.
+
+    v2 transforms draw from torch's global generator; forking it keeps them
+    from moving the run's stream and ties them to the batch's generator.
+    """
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([transform(image) for image in images])
+
+
+def _random_resized_crops(
+    shape: torch.Size, flip: bool, generator: torch.Generator | None, tries: int = 10
+) -> Tensor:
+    """One (2, 3) sampling matrix per sample: a RandomResizedCrop box, mirrored half the time.
+
+    As torchvision draws it: up to ``tries`` boxes of a random share of the
+    area and a log-uniform aspect, the first that fits; when none fits, the
+    largest centred box of an aspect inside the range.
+    """
+    count, _, height, width = shape
+    area = height * width * torch.empty(count, tries).uniform_(*CROP_AREA, generator=generator)
+    log_aspect = torch.empty(count, tries).uniform_(
+        *map(math.log, CROP_ASPECT), generator=generator
+    )
+    box_w = (area * log_aspect.exp()).sqrt().round()
+    box_h = (area / log_aspect.exp()).sqrt().round()
+    fits = (box_w > 0) & (box_w <= width) & (box_h > 0) & (box_h <= height)
+    first = fits.float().argmax(1, keepdim=True)  # the first box that fits (0 when none does)
+    box_w, box_h = box_w.gather(1, first).squeeze(1), box_h.gather(1, first).squeeze(1)
+    aspect = min(max(width / height, CROP_ASPECT[0]), CROP_ASPECT[1])
+    fallback_w, fallback_h = min(width, round(height * aspect)), min(height, round(width / aspect))
+    none_fits = ~fits.any(1)
+    box_w = torch.where(none_fits, float(fallback_w), box_w)
+    box_h = torch.where(none_fits, float(fallback_h), box_h)
+    top = (torch.rand(count, generator=generator) * (height - box_h + 1)).floor()
+    left = (torch.rand(count, generator=generator) * (width - box_w + 1)).floor()
+    top = torch.where(none_fits, ((height - box_h) / 2).floor(), top)
+    left = torch.where(none_fits, ((width - box_w) / 2).floor(), left)
+    mirror = torch.ones(count)
+    if flip:
+        mirror = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
+    # In affine_grid's coordinates (-1 and 1 are the outer pixel edges): centre and half-extent.
+    centre_x, centre_y = (left + box_w / 2) * 2 / width - 1, (top + box_h / 2) * 2 / height - 1
+    zero = torch.zeros(count)
+    first_row = torch.stack([box_w / width * mirror, zero, centre_x], 1)
+    second_row = torch.stack([zero, box_h / height, centre_y], 1)
+    return torch.stack([first_row, second_row], 1)
 
 
 def _shift_and_flip(

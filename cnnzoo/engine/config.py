@@ -27,7 +27,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
 LOSSES = ("ce", "mse", "dice", "border")
 AUGMENTATIONS = ("none", "basic", "affine", "strong")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
+AUTO_AUGMENTS = ("none", "autoaugment", "randaugment", "trivialaugment")
 CLASS_WEIGHTS = ("none", "median_frequency")
 STEP_UNITS = ("epoch", "iteration")
 DEVICES = ("auto", "cpu", "cuda")
@@ -138,8 +139,40 @@ class TrainConfig:
         resumable=True,
     )
 
+    # Recipe (post-2017): what timm's train.py and torchvision's reference recipes add to the
+    # papers' SGD. Every default leaves a run as it was before these options existed.
+    random_resized_crop: bool = setting(
+        False,
+        "train on random crops of 8 to 100 percent of the area, resized (Szegedy et al. 2014); "
+        "they replace --augment's shifts, rotation and zoom and keep its flips",
+    )
+    auto_augment: str = setting(
+        "none",
+        "per-image policy: autoaugment (Cubuk 2018) | randaugment (2019) | trivialaugment (2021)",
+        choices=AUTO_AUGMENTS,
+    )
+    mixup: float = setting(0.0, "MixUp alpha, blends image pairs (Zhang et al. 2017); 0: off")
+    cutmix: float = setting(0.0, "CutMix alpha, pastes patches (Yun et al. 2019); 0: off")
+    random_erasing: float = setting(
+        0.0, "probability of erasing a random rectangle (Zhong et al. 2017, torchvision's)"
+    )
+    model_ema: float | None = setting(
+        None, "keep an exponential moving average of the weights with this decay per step"
+    )
+    norm_weight_decay: float | None = setting(
+        None, "weight decay of norm layers and biases, e.g. 0 (unset: --weight-decay)"
+    )
+    accumulate: int = setting(
+        1, "split each batch into N micro-batches and sum their gradients (less memory)"
+    )
+    compile: bool = setting(False, "torch.compile the training model (slow to start)")
+
     # Numerics and reproducibility.
-    precision: str = setting("fp32", "bf16: autocast to bfloat16", choices=PRECISIONS)
+    precision: str = setting(
+        "fp32",
+        "bf16: autocast to bfloat16; fp16: autocast to float16 with loss scaling (CUDA only)",
+        choices=PRECISIONS,
+    )
     # On CPU NHWC trains 1.0-3.3x faster (engine.layout).
     channels_last: bool | None = setting(
         None, "NHWC memory layout (unset: on for CPU, off for GPU)"
@@ -172,7 +205,7 @@ class TrainConfig:
             if allowed is not None and value is not None and value not in allowed:
                 names = ", ".join(map(str, allowed))
                 raise CnnzooError(f"{setting_field.name} must be one of {names}; got {value!r}")
-        positive = ("epochs", "batch_size", "eval_batch_size")
+        positive = ("epochs", "batch_size", "eval_batch_size", "accumulate")
         for name in positive:
             if getattr(self, name) < 1:
                 raise CnnzooError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -190,8 +223,27 @@ class TrainConfig:
             raise CnnzooError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
         if self.workers < 0 or self.warmup < 0:
             raise CnnzooError("workers and warmup cannot be negative")
+        self._validate_recipe()
         if sorted(self.milestones) != list(self.milestones):
             raise CnnzooError(f"milestones must be increasing, got {self.milestones}")
+
+    def _validate_recipe(self) -> None:
+        """The post-2017 options' ranges, and what they cannot be combined with."""
+        if self.mixup < 0 or self.cutmix < 0:
+            raise CnnzooError("mixup and cutmix are Beta-distribution alphas: 0 (off) or more")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise CnnzooError(f"random_erasing is a probability, got {self.random_erasing}")
+        if self.model_ema is not None and not 0.0 < self.model_ema < 1.0:
+            raise CnnzooError(f"model_ema is a decay in (0, 1), got {self.model_ema}")
+        if self.norm_weight_decay is not None and self.norm_weight_decay < 0:
+            raise CnnzooError(f"norm_weight_decay cannot be negative, got {self.norm_weight_decay}")
+        if self.batch_size < self.accumulate:
+            raise CnnzooError(
+                f"--accumulate {self.accumulate} splits each batch of {self.batch_size} images; "
+                "it cannot be more than --batch-size"
+            )
+        if (self.mixup or self.cutmix) and self.loss != "ce":
+            raise CnnzooError("--mixup and --cutmix mix the targets too: they need --loss ce")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -200,6 +252,20 @@ class TrainConfig:
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(TrainConfig))
 # Fields a resumed run may change: how long it runs and how it reports, not what it learns.
 RESUMABLE_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resumable"])
+
+
+def check_recipe_task(config: TrainConfig, task: str) -> None:
+    """Refuse the recipe options that change class labels or whole images on segmentation."""
+    if task == "classification":
+        return
+    asked = [
+        name
+        for name in ("random_resized_crop", "mixup", "cutmix", "random_erasing")
+        if getattr(config, name)
+    ] + (["auto_augment"] if config.auto_augment != "none" else [])
+    if asked:
+        flags = ", ".join("--" + name.replace("_", "-") for name in asked)
+        raise CnnzooError(f"{flags}: for classification only; {task} data has label masks")
 
 
 def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:

@@ -1,7 +1,10 @@
 """Losses for both tasks, and the class-balancing weights of SegNet.
 
 * Cross-entropy with class weights, a void label and label smoothing
-  (Szegedy et al. 2016, "Rethinking the Inception Architecture", arXiv:1512.00567).
+  (Szegedy et al. 2016, "Rethinking the Inception Architecture", arXiv:1512.00567),
+  against class indices or against soft targets: the class probabilities
+  MixUp and CutMix make by blending two samples' labels (Zhang et al. 2017,
+  arXiv:1710.09412; Yun et al. 2019, arXiv:1905.04899).
 * Mean-squared error on one-hot targets of +-1, the criterion LeCun et al.
   trained the 1989 zip-code network with (its tanh outputs range over [-1, 1]).
 * Dice loss, one minus the soft Dice overlap averaged over classes
@@ -12,7 +15,8 @@
 * Median-frequency balancing (Eigen & Fergus 2015, used by SegNet,
   Badrinarayanan et al. 2015, arXiv:1511.00561): weight(c) = median_freq / freq(c).
 
-Each loss takes scores (N, K) or (N, K, H, W) and targets (N,) or (N, H, W).
+Each loss takes scores (N, K) or (N, K, H, W) and targets (N,) or (N, H, W);
+cross-entropy also takes float soft targets shaped like the scores.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ def cross_entropy_loss(
 ) -> LossFunction:
     def loss(scores: Tensor, target: Tensor) -> Tensor:
         weight = None if class_weights is None else class_weights.to(scores.device, scores.dtype)
+        if target.is_floating_point():  # probabilities: no label can be void
+            return F.cross_entropy(scores, target, weight=weight, label_smoothing=label_smoothing)
         return F.cross_entropy(
             scores,
             target,

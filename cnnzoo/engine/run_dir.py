@@ -48,6 +48,7 @@ SKIPPED_IMAGES = "skipped_images.txt"  # one "PATH<tab>REASON" line per file lef
 RUN_FILES = (
     "config.yaml",
     "best.pt",
+    "best-ema.pt",
     "last.pt",
     "log.csv",
     "curves.png",

@@ -53,13 +53,25 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 
 
 def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on ``device`` when asked for, a no-op for fp32.
+    """bf16 or fp16 autocast on ``device`` when asked for, a no-op for fp32.
 
-    bf16 keeps fp32's exponent range, so unlike fp16 it needs no loss scaling.
+    bf16 keeps fp32's exponent range, so unlike fp16 it needs no loss scaling;
+    fp16 (with the training step's GradScaler) is for CUDA only.
     """
-    if precision == "bf16":
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    check_precision(precision, device)
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def check_precision(precision: str, device: torch.device | str) -> None:
+    """Refuse fp16 off CUDA, where PyTorch has no fp16 loss scaling worth using."""
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise CnnzooError(
+            f"--precision fp16 needs a CUDA device, and this run is on {torch.device(device)}; "
+            "use --precision bf16 on CPU"
+        )
 
 
 def set_threads(threads: int | None) -> None:

@@ -47,7 +47,7 @@ from cnnzoo.engine.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from cnnzoo.engine.config import TrainConfig, save_config
+from cnnzoo.engine.config import TrainConfig, check_recipe_task, save_config
 from cnnzoo.engine.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
@@ -55,6 +55,7 @@ from cnnzoo.engine.distributed import (
     process_group,
     wrap_model,
 )
+from cnnzoo.engine.ema import build_model_ema, ema_checkpoint
 from cnnzoo.engine.evaluate import evaluate, to_device
 from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights, training_masks
@@ -72,9 +73,15 @@ from cnnzoo.engine.run_dir import (
     run_dir_of,
 )
 from cnnzoo.engine.run_log import TensorBoardLog, epoch_line, write_csv
-from cnnzoo.engine.runtime import epoch_generator, pick_device, seed_everything, set_threads
+from cnnzoo.engine.runtime import (
+    check_precision,
+    epoch_generator,
+    pick_device,
+    seed_everything,
+    set_threads,
+)
 from cnnzoo.engine.safety import StopSignals, check_free_space
-from cnnzoo.engine.step import NonFiniteLoss, StepRecipe, train_step
+from cnnzoo.engine.step import NonFiniteLoss, StepRecipe, compiled, train_step
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import progress_bar
 from cnnzoo.registry import create_model, get_model_entry
@@ -108,6 +115,7 @@ class Trainer:
         config.validate()
         self.context = context or SINGLE_PROCESS
         self.device = process_device(self.context, pick_device(config.device))
+        check_precision(config.precision, self.device)
         self.channels_last = resolve_channels_last(config.channels_last, self.device)
         self.run_dir = run_dir_of(config)
         self.resume_state: dict[str, Any] | None = None
@@ -142,6 +150,7 @@ class Trainer:
         self.registered = model is None  # built by name; else a module no entry describes
         self.model_name = config.model if self.registered else type(model).__name__
         self.data, self.task = self._prepare_data(model, data)
+        check_recipe_task(config, self.task)
         self.class_names = list(self.data.class_names)
         # Files no decoder reads: stop on the first, or leave them out and list them.
         self.bad_images = BadImageLog(config.skip_bad_images, self.data.skipped_images)
@@ -153,7 +162,10 @@ class Trainer:
         )
         self.context.from_main(lambda: check_free_space(self.run_dir, self.model), self.device)
         # What a training step calls: DDP around the model when there are several processes.
-        self.train_model = wrap_model(self.model, self.context, self.device, sync_bn=config.sync_bn)
+        self.train_model = compiled(
+            wrap_model(self.model, self.context, self.device, sync_bn=config.sync_bn),
+            config.compile,
+        )
         self.loss_fn = self._build_loss()
         self._set_up_schedule()
         if self.resume_state is not None:
@@ -195,6 +207,9 @@ class Trainer:
             image_size=image_size,
             in_channels=in_channels,
             augment=config.augment,
+            random_resized_crop=config.random_resized_crop,
+            auto_augment=config.auto_augment,
+            random_erasing=config.random_erasing,
             seed=config.seed,
             val_fraction=config.val_fraction,
             skip_bad_images=config.skip_bad_images,
@@ -239,13 +254,17 @@ class Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, config, self.steps_per_epoch, self.total_steps
         )
+        self.ema = build_model_ema(self.model, config.model_ema)
+        classes = len(self.class_names) if self.task == "classification" else None
         self.recipe = StepRecipe.from_config(
-            config, self.loss_fn, self.optimizer, self.scheduler, self.callbacks
-        )
+            config, self.loss_fn, self.optimizer, self.scheduler, self.callbacks,
+            num_classes=classes, ema=self.ema,
+        )  # fmt: skip
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimiser steps
         self.history: list[dict[str, Any]] = []
         self.best_score = -math.inf
+        self.best_ema_score = -math.inf  # the moving average's best validation score
         self.train_seconds = 0.0  # wall time of training and validation, over all sessions
         self.compute_seconds = 0.0  # time inside training steps only
         self.train_images = 0
@@ -262,6 +281,11 @@ class Trainer:
         self.epoch, self.step = state["epoch"], state["step"]
         self.history = list(state["history"])
         self.best_score = state["best_score"]
+        if self.ema is not None:
+            self.ema.load_state_dict(state["model_ema"])
+            self.best_ema_score = state["best_ema_score"]
+        if self.recipe.scaler is not None:
+            self.recipe.scaler.load_state_dict(state["grad_scaler"])
         self.train_seconds = state["train_seconds"]
         self.compute_seconds = state["compute_seconds"]
         self.train_images = state["train_images"]
@@ -303,11 +327,14 @@ class Trainer:
             self.train_seconds += time.perf_counter() - started
             return self._stop_mid_epoch()
         val_tracker = self._evaluate(self.data.val)
+        ema_tracker = self._evaluate(self.data.val, self.ema.module) if self.ema else None
         self.epoch += 1
         self.train_seconds += time.perf_counter() - started
         row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
+        if ema_tracker is not None:
+            row[f"val_ema_{get_task(self.task).headline}"] = ema_tracker.headline
         self.history.append(row)
-        self._checkpoint(val_tracker.headline)
+        self._checkpoint(val_tracker.headline, ema_tracker.headline if ema_tracker else None)
         self._record_skipped_images()
         if main:
             write_csv(self.history, self.run_dir / "log.csv")
@@ -426,10 +453,10 @@ class Trainer:
             self.run_dir, {}, self.model, completed=False, stop_signal=self.stop_signal
         )
 
-    def _evaluate(self, dataset: Any) -> MetricTracker:
-        """Metrics of ``dataset``: each process evaluates a share, the counts are summed."""
+    def _evaluate(self, dataset: Any, model: nn.Module | None = None) -> MetricTracker:
+        """Metrics of ``dataset`` by ``model`` (default: the trained network), over processes."""
         tracker = evaluate(
-            self.model,
+            model if model is not None else self.model,
             self.context.shard_dataset(dataset),
             task=self.task,
             num_classes=len(self.class_names),
@@ -487,6 +514,9 @@ class Trainer:
             "step": self.step,
             "history": self.history,
             "best_score": self.best_score,
+            "model_ema": self.ema.state_dict() if self.ema is not None else None,
+            "best_ema_score": self.best_ema_score,
+            "grad_scaler": self.recipe.scaler.state_dict() if self.recipe.scaler else None,
             "train_seconds": self.train_seconds,
             "compute_seconds": self.compute_seconds,
             "train_images": self.train_images,
@@ -494,16 +524,22 @@ class Trainer:
             "epoch_progress": None,  # set when a signal stopped the run inside an epoch
         }
 
-    def _checkpoint(self, score: float) -> None:
+    def _checkpoint(self, score: float, ema_score: float | None = None) -> None:
+        """last.pt; best.pt when ``score`` improved; best-ema.pt when the average's did."""
         improved = not math.isnan(score) and score > self.best_score
         if improved:
             self.best_score = score
+        ema_improved = ema_score is not None and ema_score > self.best_ema_score
+        if ema_improved:
+            self.best_ema_score = ema_score
         if not self.context.is_main:
             return
         payload = self.checkpoint_payload()
         save_checkpoint(payload, self.run_dir / "last.pt")
         if improved:
             save_checkpoint(payload, self.run_dir / "best.pt")
+        if ema_improved:
+            save_checkpoint(ema_checkpoint(payload, self.ema), self.run_dir / "best-ema.pt")
 
     def _record_skipped_images(self) -> int:
         """List every process's skipped files in the run directory; how many it lists."""
@@ -533,12 +569,29 @@ class Trainer:
             "params": sum(p.numel() for p in self.model.parameters()),
             "image_size": list(self.image_size),
             "skipped_images": self._record_skipped_images(),
+            **self._ema_metrics(),
         }
         if self.context.is_main:
             (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
             if self.config.plots:
                 self._plot(tracker, split)
         return metrics
+
+    def _ema_metrics(self) -> dict[str, Any]:
+        """The test metrics of best-ema.pt as ``ema_top1``, ``ema_miou``, ... (none without EMA)."""
+        if self.ema is None:
+            return {}
+        path = self.run_dir / "best-ema.pt"
+        best = self.context.from_main(
+            lambda: best_weights(path, registered=self.registered), self.device
+        )
+        if best is not None:
+            load_weights(self.ema.module, best, path)
+        split = self.data.test if self.data.test is not None else self.data.val
+        summary = self._evaluate(split, self.ema.module).summary()
+        return {
+            f"ema_{key}": value for key, value in summary.items() if not isinstance(value, list)
+        }
 
     def _plot(self, tracker: MetricTracker, split: str) -> None:
         """curves.png (loss and the task's headline metric per epoch) and confusion.png."""

@@ -1,0 +1,37 @@
+"""An exponential moving average of the weights, evaluated and saved beside them.
+
+Averaging the iterates of SGD (Polyak & Juditsky 1992) smooths out the noise
+of the last steps; the exponential form, w_ema <- decay * w_ema + (1 - decay) * w
+after every optimiser step, is what the 2019-2021 ImageNet recipes use
+(Tan & Le 2019, EfficientNet, arXiv:1905.11946: decay 0.9999; torchvision's
+ResNet-50 recipe). The batch-norm running statistics are averaged too
+(``use_buffers=True``), so the averaged network is evaluated with statistics
+that belong to its own weights.
+
+The trainer evaluates the average every epoch beside the raw weights and
+keeps its best epoch as ``best-ema.pt``, a checkpoint of the same form as
+``best.pt`` whose ``model`` entry holds the averaged weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+
+def build_model_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
+    """A moving average of ``model``'s parameters and buffers, or None when ``decay`` is None.
+
+    The average starts as a copy of the weights (its first update copies
+    them) and lives on the same device in the same memory layout.
+    """
+    if decay is None:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def ema_checkpoint(payload: dict[str, Any], ema: AveragedModel) -> dict[str, Any]:
+    """``payload`` with the averaged weights as its model: what ``best-ema.pt`` holds."""
+    return {**payload, "model": ema.module.state_dict()}
