@@ -10,6 +10,11 @@ attributes instead of asking whether they exist:
 * ``batch``: an optional fast path serving a whole batch by index tensor
   (None: the engine reads items through a ``DataLoader``);
 * ``subset``: a share of the split, for evaluation spread over processes;
+* ``load_batches``: per-sample access for splits without ``batch``: the
+  batches of given indices (one process's shard of each global batch under
+  torchrun), read by ``DataLoader`` workers and ready for the network. A
+  split read from files (:mod:`cnnzoo.data.streaming`) keeps its workers
+  alive between epochs and normalises whole uint8 batches;
 * ``targets`` (:class:`ClassificationSplit`): every class index at once;
 * ``iter_masks`` (:class:`SegmentationSplit`): every label mask before
   augmentation, for SegNet's median-frequency class weights.
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 if TYPE_CHECKING:
     from cnnzoo.data.in_memory import Normalization
@@ -49,6 +54,20 @@ class Split(Protocol):
 
     def subset(self, indices: Tensor) -> Split:
         """The samples at ``indices``, prepared as this split prepares them."""
+        ...
+
+    def load_batches(
+        self,
+        batches: Sequence[Sequence[int]],
+        *,
+        workers: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """(images, targets) of each list of indices in ``batches``, in order.
+
+        ``workers``: ``DataLoader`` worker processes (None: the split's own
+        choice); ``generator``: the epoch's random stream, for augmentation.
+        """
         ...
 
 
@@ -81,6 +100,22 @@ class DataSplit(Dataset):
 
     def subset(self, indices: Tensor) -> DataSplit:
         return DatasetView(self, indices.tolist())
+
+    def load_batches(
+        self,
+        batches: Sequence[Sequence[int]],
+        *,
+        workers: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Items collated by a ``DataLoader`` (no workers unless asked for)."""
+        yield from DataLoader(
+            self,
+            batch_sampler=[list(batch) for batch in batches],
+            num_workers=workers or 0,
+            generator=generator,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def iter_masks(self) -> Iterator[Tensor]:
         """The targets as the split serves them: right for any split, but decodes every image."""

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.evaluate import batches_per_epoch
@@ -112,7 +112,7 @@ class DistributedContext:
         generator: torch.Generator,
         start: int = 0,
         generator_state: Tensor | None = None,
-        workers: int = 0,
+        workers: int | None = None,
     ) -> Iterator[tuple[Tensor, Tensor, int]]:
         """(images, targets, global batch size) for this process, from batch ``start`` on.
 
@@ -137,14 +137,9 @@ class DistributedContext:
                 yield self.shard(images), self.shard(targets), len(indices)
             return
         # Files on disk: each process reads only its own share of every global batch.
-        loader = DataLoader(
-            dataset,
-            batch_sampler=[self.shard(indices).tolist() for indices in global_batches],
-            num_workers=workers,
-            generator=generator,
-            pin_memory=torch.cuda.is_available(),
-        )
-        for (images, targets), indices in zip(loader, global_batches):
+        shares = [self.shard(indices).tolist() for indices in global_batches]
+        loaded = dataset.load_batches(shares, workers=workers, generator=generator)
+        for (images, targets), indices in zip(loaded, global_batches):
             yield images, targets, len(indices)
 
     def shard_dataset(self, dataset: Dataset) -> Dataset:
