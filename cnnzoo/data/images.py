@@ -11,6 +11,7 @@ a broken file is reported the same way everywhere, and a faster decoder
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,10 +117,14 @@ def crop_and_resize(
 def _decode_jpeg(path: Path, channels: int) -> Tensor | None:
     """libjpeg-turbo's pixels, or None where it cannot give them (Pillow then reads the file)."""
     mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    try:
-        return decode_jpeg(read_file(str(path)), mode=mode)
-    except RuntimeError:
-        return None
+    # torchvision 0.29 marks its decoders deprecated in favour of TorchCodec (the same
+    # libjpeg-turbo) and warns on every call: once per image would bury real warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return decode_jpeg(read_file(str(path)), mode=mode)
+        except RuntimeError:
+            return None
 
 
 def _read_with_pillow(path: Path, channels: int) -> np.ndarray:

@@ -97,7 +97,9 @@ def choose_mode(requested: str, decoded_bytes: int, budget_mb: int) -> tuple[str
 
 
 def _describe_bytes(count: int) -> str:
-    return f"{count / 2**30:.1f} GB" if count >= 2**30 else f"{count / 2**20:,.0f} MB"
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GB"
+    return f"{count / 2**20:,.0f} MB" if count >= 10 * 2**20 else f"{count / 2**20:.1f} MB"
 
 
 # --- where each sample is cropped -----------------------------------------------------------
