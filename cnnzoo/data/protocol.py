@@ -57,12 +57,9 @@ class Split(Protocol):
         ...
 
     def load_batches(
-        self,
-        batches: Sequence[Sequence[int]],
-        *,
-        workers: int | None = None,
+        self, batches: Sequence[Sequence[int]], *, workers: int | None = None,
         generator: torch.Generator | None = None,
-    ) -> Iterator[tuple[Tensor, Tensor]]:
+    ) -> Iterator[tuple[Tensor, Tensor]]:  # fmt: skip
         """(images, targets) of each list of indices in ``batches``, in order.
 
         ``workers``: ``DataLoader`` worker processes (None: the split's own
@@ -102,12 +99,9 @@ class DataSplit(Dataset):
         return DatasetView(self, indices.tolist())
 
     def load_batches(
-        self,
-        batches: Sequence[Sequence[int]],
-        *,
-        workers: int | None = None,
+        self, batches: Sequence[Sequence[int]], *, workers: int | None = None,
         generator: torch.Generator | None = None,
-    ) -> Iterator[tuple[Tensor, Tensor]]:
+    ) -> Iterator[tuple[Tensor, Tensor]]:  # fmt: skip
         """Items collated by a ``DataLoader`` (no workers unless asked for)."""
         yield from DataLoader(
             self,

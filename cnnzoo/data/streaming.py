@@ -241,12 +241,9 @@ class StreamedImages(DataSplit):
         return StreamedImages(self.samples.subset(indices), self.normalization, self.workers)
 
     def load_batches(
-        self,
-        batches: Sequence[Sequence[int]],
-        *,
-        workers: int | None = None,
+        self, batches: Sequence[Sequence[int]], *, workers: int | None = None,
         generator: torch.Generator | None = None,
-    ) -> Iterator[tuple[Tensor, Tensor]]:
+    ) -> Iterator[tuple[Tensor, Tensor]]:  # fmt: skip
         """Normalised float batches of ``batches``, read by persistent worker processes.
 
         The epoch's key is the seed of ``generator`` (every process's epoch
