@@ -327,8 +327,9 @@ def load_folder(request: DataRequest) -> DataSplits:
         request.data_mode, count * channels * size[0] * size[1], request.memory_budget_mb
     )
     if mode == "memory":
-        _announce(f"folder: {count:,} images, {reason}: decoding into memory")
         decoded = {name: _decode(*split, channels, size) for name, split in files.items()}
+        # Said once every file has decoded, so that a broken file's message stands alone.
+        _announce(f"folder: {count:,} images, {reason}: held in memory")
         return in_memory_splits(
             request, decoded["train"], decoded.get("test"), class_names,
             mirror_invariant=True, val=decoded.get("val"),

@@ -39,7 +39,7 @@ def test_auto_keeps_a_set_in_memory_within_the_budget_and_streams_above_it(
 ) -> None:
     small = load_data(f"folder:{folder}", stream_request(data_mode="auto"))
     assert isinstance(small.train, InMemoryImages)
-    assert "decoding into memory" in capsys.readouterr().err
+    assert "held in memory" in capsys.readouterr().err
     # 60 images x 3 x 16 x 16 bytes = 45 KB: a budget of 0 MB is exceeded.
     large = load_data(f"folder:{folder}", stream_request(data_mode="auto", memory_budget_mb=0))
     assert isinstance(large.train, StreamedImages)
