@@ -33,6 +33,7 @@ COMMANDS = {
         "benchmark",
         "time networks (images/s, latency, FLOPs, MFU), optionally against torchvision",
     ),
+    "make-folder": ("make_folder", "write a seeded folder of synthetic JPEG class folders"),
     "export": ("export", "export a run or a model to ONNX or TorchScript and check its outputs"),
     "info": ("info", "layer table: shapes, parameters, FLOPs, stride and receptive field"),
     "compare": (

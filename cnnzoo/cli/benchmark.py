@@ -2,7 +2,9 @@
 
 Times training steps or inference, optionally interleaved with torchvision's
 same network. With --epoch, times one training epoch on a data set and splits
-it into data loading and compute.
+it into data loading and compute. With --loader (no MODEL), times decoding and
+augmentation of an image folder alone, optionally against torchvision's
+ImageFolder.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from cnnzoo.speed.benchmark import (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("models", nargs="+", metavar="MODEL", help="names or wildcards")
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL", help="names or wildcards (none with --loader)"
+    )
     parser.add_argument("--mode", choices=MODES, default="infer")
     parser.add_argument(
         "--batch-size",
@@ -66,7 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time one training epoch on --data and split data loading from compute",
     )
-    parser.add_argument("--data", default="mnist5k", help="data set for --epoch")
+    parser.add_argument("--data", default="mnist5k", help="data set for --epoch and --loader")
+    parser.add_argument(
+        "--loader",
+        action="store_true",
+        help="time decoding and augmentation of --data folder:PATH alone, no network",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=224, help="--loader: RandomResizedCrop side"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="--loader: worker processes (default: cores)"
+    )
+    parser.add_argument("--batches", type=int, default=20, help="--loader: timed batches a round")
     parser.add_argument(
         "--fast-paths",
         action="store_true",
@@ -76,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.loader:
+        return _run_loader(args)
+    if not args.models:
+        raise CnnzooError("name a MODEL to time (or pass --loader to time the data alone)")
     names = _expand(args.models)
     if args.epoch:
         from cnnzoo.speed.epoch import benchmark_epoch, format_epoch
@@ -125,6 +145,28 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         print(format_table(results, vs_torchvision=args.vs_torchvision))
+    return 0
+
+
+def _run_loader(args: argparse.Namespace) -> int:
+    from cnnzoo.speed.loader import benchmark_loader, format_loader
+
+    if args.models:
+        raise CnnzooError("--loader times the data alone; drop the MODEL names")
+    for name in ("image_size", "batches"):
+        if getattr(args, name) < 1:
+            raise CnnzooError(f"--{name.replace('_', '-')} must be at least 1")
+    result = benchmark_loader(
+        args.data,
+        image_size=args.image_size,
+        batch_size=args.batch_size or 64,
+        workers=args.workers,
+        batches=args.batches,
+        vs_torchvision=args.vs_torchvision,
+    )
+    print(
+        json.dumps(result.as_dict(), indent=2) if args.format == "json" else format_loader(result)
+    )
     return 0
 
 

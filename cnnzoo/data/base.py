@@ -40,6 +40,10 @@ class DataRequest:
     seed: int = 0  # fixes validation splits and synthetic data
     val_fraction: float = 0.1  # share of the training split held out where a set has no val split
     skip_bad_images: bool = False  # leave out files that cannot be decoded (else: stop)
+    data_mode: str = "auto"  # image folders: "memory", "stream" from disk, or "auto" by budget
+    memory_budget_mb: int = 512  # auto: decode into memory up to this many MB, else stream
+    crop_ratio: float = 0.875  # streamed evaluation: centre crop of this share (224 of 256)
+    workers: int | None = None  # streamed folders' worker processes; None: one per core
 
 
 @dataclass

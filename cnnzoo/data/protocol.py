@@ -10,6 +10,11 @@ attributes instead of asking whether they exist:
 * ``batch``: an optional fast path serving a whole batch by index tensor
   (None: the engine reads items through a ``DataLoader``);
 * ``subset``: a share of the split, for evaluation spread over processes;
+* ``load_batches``: per-sample access for splits without ``batch``: the
+  batches of given indices (one process's shard of each global batch under
+  torchrun), read by ``DataLoader`` workers and ready for the network. A
+  split read from files (:mod:`cnnzoo.data.streaming`) keeps its workers
+  alive between epochs and normalises whole uint8 batches;
 * ``targets`` (:class:`ClassificationSplit`): every class index at once;
 * ``iter_masks`` (:class:`SegmentationSplit`): every label mask before
   augmentation, for SegNet's median-frequency class weights.
@@ -27,6 +32,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
+from cnnzoo.data.seeding import SeededItems
 
 if TYPE_CHECKING:
     from cnnzoo.data.in_memory import Normalization
@@ -49,6 +57,23 @@ class Split(Protocol):
 
     def subset(self, indices: Tensor) -> Split:
         """The samples at ``indices``, prepared as this split prepares them."""
+        ...
+
+    def load_batches(
+        self, batches: Sequence[Sequence[int]], *, workers: int | None = None,
+        generator: torch.Generator | None = None, epoch_key: int | None = None,
+        bad_images: BadImageLog | None = None, minimum: int = 1,
+    ) -> Iterator[tuple[Tensor, Tensor]]:  # fmt: skip
+        """(images, targets) of each list of indices in ``batches``, in order.
+
+        ``workers``: ``DataLoader`` worker processes (None: the split's own
+        choice); ``generator``: the epoch's random stream, for augmentation;
+        ``epoch_key``: seeds each item's augmentation with the item's index
+        (:mod:`cnnzoo.data.seeding`), so that any reader draws the same;
+        ``bad_images``: where a file that cannot be decoded goes (None: stop
+        with a message naming it); ``minimum``: the fewest readable images a
+        batch may keep (2 in training, see :func:`~cnnzoo.data.bad_images.readable_batches`).
+        """
         ...
 
 
@@ -81,6 +106,24 @@ class DataSplit(Dataset):
 
     def subset(self, indices: Tensor) -> DataSplit:
         return DatasetView(self, indices.tolist())
+
+    def load_batches(
+        self, batches: Sequence[Sequence[int]], *, workers: int | None = None,
+        generator: torch.Generator | None = None, epoch_key: int | None = None,
+        bad_images: BadImageLog | None = None, minimum: int = 1,
+    ) -> Iterator[tuple[Tensor, Tensor]]:  # fmt: skip
+        """Items collated by a ``DataLoader`` (no workers unless asked for)."""
+        items = self if epoch_key is None else SeededItems(self, epoch_key)
+        loader = readable_loader(
+            items,
+            batch_sampler=[list(batch) for batch in batches],
+            num_workers=workers or 0,
+            # The workers' own seeds come from here rather than from the global generator,
+            # whose draws (dropout) then do not depend on the number of workers.
+            generator=generator,
+            pin_memory=torch.cuda.is_available(),
+        )
+        yield from readable_batches(loader, bad_images or BadImageLog(), minimum=minimum)
 
     def iter_masks(self) -> Iterator[Tensor]:
         """The targets as the split serves them: right for any split, but decodes every image."""

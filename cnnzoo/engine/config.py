@@ -32,6 +32,7 @@ AUTO_AUGMENTS = ("none", "autoaugment", "randaugment", "trivialaugment")
 CLASS_WEIGHTS = ("none", "median_frequency")
 STEP_UNITS = ("epoch", "iteration")
 DEVICES = ("auto", "cpu", "cuda")
+DATA_MODES = ("auto", "memory", "stream")
 
 
 def setting(
@@ -128,8 +129,13 @@ class TrainConfig:
     # Where a set has no validation split; a small share leaves more to train on when the
     # test split is fixed (mnist5k).
     val_fraction: float = setting(0.1, "share of the training images held out to pick best.pt")
-    workers: int = setting(
-        0, "DataLoader worker processes for data sets not held in memory", resumable=True
+    # Streamed folders read with one worker per core unless told otherwise; 0 reads in the
+    # training process itself.
+    workers: int | None = setting(
+        None,
+        "DataLoader worker processes for data not held in memory (unset: one per core "
+        "for streamed folders, none otherwise)",
+        resumable=True,
     )
     # A run stopped by a bad file may continue with the file left out: resumable.
     skip_bad_images: bool = setting(
@@ -138,6 +144,17 @@ class TrainConfig:
         "(unset: stop with a message naming the file)",
         resumable=True,
     )
+    data_mode: str = setting(
+        "auto",
+        "folder:PATH: decode into memory, stream from disk, or auto (memory within "
+        "--memory-budget-mb)",
+        choices=DATA_MODES,
+    )
+    memory_budget_mb: int = setting(
+        512, "auto data mode: largest decoded folder held in memory, in MB"
+    )
+    # torchvision's reference evaluation: resize to 256, centre crop 224 (224 / 256 = 0.875).
+    crop_ratio: float = setting(0.875, "streamed evaluation: centre crop's share of the resize")
 
     # Recipe (post-2017): what timm's train.py and torchvision's reference recipes add to the
     # papers' SGD. Every default leaves a run as it was before these options existed.
@@ -219,9 +236,13 @@ class TrainConfig:
             raise CnnzooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise CnnzooError(f"grad_clip must be positive, got {self.grad_clip}")
+        if not 0.0 < self.crop_ratio <= 1.0:
+            raise CnnzooError(f"crop_ratio must be in (0, 1], got {self.crop_ratio}")
+        if self.memory_budget_mb < 0:
+            raise CnnzooError(f"memory_budget_mb cannot be negative, got {self.memory_budget_mb}")
         if not 0.0 < self.val_fraction < 0.5:
             raise CnnzooError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
-        if self.workers < 0 or self.warmup < 0:
+        if (self.workers or 0) < 0 or self.warmup < 0:
             raise CnnzooError("workers and warmup cannot be negative")
         self._validate_recipe()
         if sorted(self.milestones) != list(self.milestones):

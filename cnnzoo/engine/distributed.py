@@ -32,7 +32,6 @@ over processes before anyone reads them.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -45,8 +44,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
+from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.data.protocol import as_split
+from cnnzoo.data.seeding import seed_of
 from cnnzoo.engine.evaluate import batches_per_epoch
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.errors import CnnzooError
@@ -116,7 +116,7 @@ class DistributedContext:
         generator: torch.Generator,
         start: int = 0,
         generator_state: Tensor | None = None,
-        workers: int = 0,
+        workers: int | None = None,
         bad_images: BadImageLog | None = None,
     ) -> Iterator[tuple[Tensor, Tensor, int]]:
         """(images, targets, global batch size) for this process, from batch ``start`` on.
@@ -148,17 +148,12 @@ class DistributedContext:
                 yield self.shard(images), self.shard(targets), len(indices)
             return
         # Files on disk: each process reads only its own share of every global batch.
-        loader = readable_loader(
-            SeededItems(dataset, epoch_key),
-            batch_sampler=[self.shard(indices).tolist() for indices in global_batches],
-            num_workers=workers,
-            # The workers' own seeds come from here rather than from the global generator,
-            # whose draws (dropout) then do not depend on the number of workers.
-            generator=generator,
-            pin_memory=torch.cuda.is_available(),
-        )
-        readable = readable_batches(loader, bad_images or BadImageLog(), minimum=2)
-        for (images, targets), indices in zip(readable, global_batches):
+        shares = [self.shard(indices).tolist() for indices in global_batches]
+        loaded = dataset.load_batches(
+            shares, workers=workers, generator=generator, epoch_key=epoch_key,
+            bad_images=bad_images, minimum=2,
+        )  # fmt: skip
+        for (images, targets), indices in zip(loaded, global_batches):
             yield images, targets, len(indices)
 
     def shard_dataset(self, dataset: Dataset) -> Dataset:
@@ -238,43 +233,6 @@ class DistributedContext:
 
 
 SINGLE_PROCESS = DistributedContext()
-
-
-def seed_of(*parts: int) -> int:
-    """A 63-bit seed fixed by ``parts``; different parts give unrelated seeds."""
-    text = "/".join(str(part) for part in parts).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") % 2**63
-
-
-class SeededItems(Dataset):
-    """``dataset`` with item ``index`` read under torch's generator seeded by (epoch, index).
-
-    A per-sample transform (a random crop, a flip) draws from torch's global
-    generator in whichever process reads the item: the training process, or
-    one of its DataLoader workers. Seeding that generator from the epoch and
-    the item makes the item's augmentation independent of which process or
-    worker reads it and of how many there are, and an epoch resumed at any
-    batch repeats it. The generator is put back afterwards, so that the
-    training process's own draws (dropout) are not moved when it reads the
-    items itself.
-    """
-
-    def __init__(self, dataset: Dataset, epoch_key: int) -> None:
-        self.dataset, self.epoch_key = dataset, epoch_key
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Any:
-        # The CPU generator alone: torch.manual_seed also seeds every other device's
-        # generators, at about 100 times the cost (350 us against 4 us an item, measured).
-        generator = torch.default_generator
-        state = generator.get_state()
-        generator.manual_seed(seed_of(self.epoch_key, index))
-        try:
-            return self.dataset[index]
-        finally:
-            generator.set_state(state)
 
 
 def context_from_environment() -> DistributedContext:

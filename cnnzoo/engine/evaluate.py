@@ -1,8 +1,9 @@
 """Evaluation, and the batching both training and evaluation share.
 
 A data set that can serve a whole batch by index (:class:`InMemoryImages`) is
-sliced directly; any other ``Dataset`` (segmentation folders, user code) goes
-through a ``DataLoader``. The model runs under ``torch.inference_mode`` in
+sliced directly; any other split reads its items through its ``load_batches``
+(a ``DataLoader``; persistent workers for image folders streamed from disk).
+The model runs under ``torch.inference_mode`` in
 evaluation mode, so batch norm uses its running statistics and dropout is off.
 """
 
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
+from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.runtime import autocast
@@ -39,7 +40,7 @@ def iterate_batches(
     *,
     shuffle: bool = False,
     generator: torch.Generator | None = None,
-    workers: int = 0,
+    workers: int | None = None,
     training: bool = False,
     bad_images: BadImageLog | None = None,
 ) -> Iterator[tuple[Tensor, Tensor]]:
@@ -50,21 +51,19 @@ def iterate_batches(
     samples = len(dataset)
     count = batches_per_epoch(samples, batch_size) if training else -(-samples // batch_size)
     dataset = as_split(dataset)
+    order = torch.randperm(samples, generator=generator) if shuffle else torch.arange(samples)
+    chunks = [
+        order[start : start + batch_size] for start in range(0, count * batch_size, batch_size)
+    ]
     if dataset.batch is not None:
-        order = torch.randperm(samples, generator=generator) if shuffle else torch.arange(samples)
-        for start in range(0, count * batch_size, batch_size):
-            yield dataset.batch(order[start : start + batch_size], generator)
+        for indices in chunks:
+            yield dataset.batch(indices, generator)
         return
-    loader = readable_loader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        num_workers=workers,
-        drop_last=training and samples % batch_size == 1 and samples > batch_size,
-        pin_memory=torch.cuda.is_available(),
-    )
-    yield from readable_batches(loader, bad_images or BadImageLog(), minimum=2 if training else 1)
+    batches = [indices.tolist() for indices in chunks]
+    yield from dataset.load_batches(
+        batches, workers=workers, generator=generator,
+        bad_images=bad_images, minimum=2 if training else 1,
+    )  # fmt: skip
 
 
 def to_device(
@@ -93,7 +92,7 @@ def evaluate(
     device: torch.device | str = "cpu",
     precision: str = "fp32",
     channels_last: bool = False,
-    workers: int = 0,
+    workers: int | None = None,
     show_progress: bool = True,
     bad_images: BadImageLog | None = None,
 ) -> MetricTracker:

@@ -107,6 +107,10 @@ def evaluate_checkpoint(
             in_channels=checkpoint["in_channels"],
             augment="none",
             seed=config.seed,
+            # A folder is read as in training: held in memory or streamed and centre-cropped.
+            data_mode=config.data_mode,
+            memory_budget_mb=config.memory_budget_mb,
+            crop_ratio=config.crop_ratio,
         ),
     )
     check_task(get_model_entry(checkpoint["model_name"]), splits, data_name)

@@ -213,6 +213,10 @@ class Trainer:
             seed=config.seed,
             val_fraction=config.val_fraction,
             skip_bad_images=config.skip_bad_images,
+            data_mode=config.data_mode,
+            memory_budget_mb=config.memory_budget_mb,
+            crop_ratio=config.crop_ratio,
+            workers=config.workers,
         )
 
     def _prepare_model(self, model: nn.Module | None) -> nn.Module:
