@@ -29,7 +29,7 @@ class DataRequest:
     data_dir: Path | None = None  # where downloadable sets live (--data-dir)
     download: bool = False  # fetch the set if it is missing (--download); never implicit
     image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
-    in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
+    in_channels: int | None = 3  # grey (1) or colour (3), converted; None: the data's own
     augment: str = "none"  # "none", "basic", "affine" or "strong"
     seed: int = 0  # fixes validation splits and synthetic data
     val_fraction: float = 0.1  # share of the training split held out where a set has no val split
@@ -131,7 +131,7 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
     if argument:
         request = DataRequest(**{**request.__dict__, "argument": argument})
     entry = _SOURCES[name]
-    if entry.channels is not None and request.in_channels not in entry.channels:
+    if entry.channels is not None and request.in_channels not in (None, *entry.channels):
         allowed = " or ".join(str(count) for count in entry.channels)
         raise CnnzooError(
             f"{name} images have {allowed} channels, not {request.in_channels}; "

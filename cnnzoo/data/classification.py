@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
-from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image
+from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image, read_image_channels
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import (
     augment_policy,
@@ -85,7 +85,9 @@ def in_memory_splits(
     is given, takes the normalisation from the training images and stores each
     split at the requested size.
     """
-    images, targets = convert_channels(train[0], request.in_channels), train[1].long()
+    # Unset channels are the data's own: grey stays grey, colour (and RGBA) colour.
+    channels = request.in_channels or (1 if train[0].shape[1] == 1 else 3)
+    images, targets = convert_channels(train[0], channels), train[1].long()
     if val is None:
         holdout = max(len(class_names), round(request.val_fraction * targets.numel()))
         kept, held = stratified_split(targets, holdout, request.seed)
@@ -98,7 +100,7 @@ def in_memory_splits(
 
     def prepare(split: tuple[Tensor, Tensor], augment: str = "none") -> InMemoryImages:
         return InMemoryImages(
-            convert_channels(split[0], request.in_channels),
+            convert_channels(split[0], channels),
             split[1].long(),
             normalization,
             size=request.image_size,
@@ -308,13 +310,16 @@ def load_folder(request: DataRequest) -> DataSplits:
             f"found {found}"
         )
     size = request.image_size
-    train = _read_class_folders(train_dir, class_names, request.in_channels, size)
+    channels = request.in_channels or read_image_channels(
+        list_images(train_dir / class_names[0])[0]
+    )
+    train = _read_class_folders(train_dir, class_names, channels, size)
     size = size or tuple(train[0].shape[-2:])
     val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
-    val = _read_class_folders(val_dir, class_names, request.in_channels, size) if val_dir else None
+    val = _read_class_folders(val_dir, class_names, channels, size) if val_dir else None
     test_dir = root / "test"
     test = (
-        _read_class_folders(test_dir, class_names, request.in_channels, size)
+        _read_class_folders(test_dir, class_names, channels, size)
         if test_dir.is_dir() and train_dir != root
         else None
     )
