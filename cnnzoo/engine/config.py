@@ -55,8 +55,8 @@ def setting(
     return field(default=default, metadata=metadata)
 
 
-# Evaluating U-Net at 572x572 in batches of 256 needs over 100 GB; 2 GB of activations
-# leaves room for the weights and the data on a small GPU or a laptop.
+# Evaluating U-Net at 572x572 in batches of 256 ran a 24 GB machine out of memory; 2 GB of
+# activations leaves room for the weights and the data on a small GPU or a laptop.
 EVAL_MEMORY_MB = 2048
 
 # --image-size paper: the input size the network's paper used (its registry entry).

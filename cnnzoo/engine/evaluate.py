@@ -79,7 +79,7 @@ def to_device(
     return images, targets.to(device, non_blocking=True)
 
 
-# The most images one evaluation step takes, however small: more only adds latency.
+# The most images one evaluation step takes, however small they are (the former fixed size).
 MAX_EVAL_BATCH = 256
 
 
@@ -90,7 +90,9 @@ class _AllocationCounter(TorchDispatchMode):
         super().__init__()
         self.bytes = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
         result = func(*args, **(kwargs or {}))
         for output in result if isinstance(result, tuple | list) else (result,):
             fresh = isinstance(output, Tensor) and not any(output is a for a in args)
@@ -162,6 +164,8 @@ def evaluate(
     process that is not the main one, a run asked to be quiet).
     """
     device = torch.device(device)
+    if batch_size is None and len(dataset) == 0:  # a process's empty share of a small split
+        batch_size = 1
     if batch_size is None:
         sample_shape = dataset[0][0].shape
         options = {"device": device, "precision": precision, "channels_last": channels_last}
