@@ -17,7 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="where downloadable data sets live")
     parser.add_argument("--download", action="store_true", help="download a missing data set")
     parser.add_argument("--split", choices=("test", "val"), default="test")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="images per step (default: as many as the run's --eval-memory-mb allows)",
+    )  # fmt: skip
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     add_quiet_flag(parser)
 

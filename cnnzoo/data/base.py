@@ -30,7 +30,7 @@ class DataRequest:
     data_dir: Path | None = None  # where downloadable sets live (--data-dir)
     download: bool = False  # fetch the set if it is missing (--download); never implicit
     image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
-    in_channels: int = 3  # grey (1) or colour (3), converted to what the model takes
+    in_channels: int | None = 3  # grey (1) or colour (3), converted; None: the data's own
     augment: str = "none"  # "none", "basic", "affine" or "strong"
     random_resized_crop: bool = (
         False  # the training split's RandomResizedCrop (--random-resized-crop)
@@ -143,7 +143,7 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
     if argument:
         request = DataRequest(**{**request.__dict__, "argument": argument})
     entry = _SOURCES[name]
-    if entry.channels is not None and request.in_channels not in entry.channels:
+    if entry.channels is not None and request.in_channels not in (None, *entry.channels):
         allowed = " or ".join(str(count) for count in entry.channels)
         raise CnnzooError(
             f"{name} images have {allowed} channels, not {request.in_channels}; "

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from cnnzoo.data.bad_images import BadImageLog, class_folder_images, scan_headers
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
-from cnnzoo.data.images import UnreadableImage, read_image, read_image_size
+from cnnzoo.data.images import UnreadableImage, read_image, read_image_channels, read_image_size
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.streaming import (
     FolderSamples,
@@ -98,7 +98,9 @@ def in_memory_splits(
     is given, takes the normalisation from the training images and stores each
     split at the requested size.
     """
-    images, targets = convert_channels(train[0], request.in_channels), train[1].long()
+    # Unset channels are the data's own: grey stays grey, colour (and RGBA) colour.
+    channels = request.in_channels or (1 if train[0].shape[1] == 1 else 3)
+    images, targets = convert_channels(train[0], channels), train[1].long()
     if val is None:
         holdout = max(len(class_names), round(request.val_fraction * targets.numel()))
         kept, held = stratified_split(targets, holdout, request.seed)
@@ -113,7 +115,7 @@ def in_memory_splits(
         split: tuple[Tensor, Tensor], policy: AugmentPolicy | None = None
     ) -> InMemoryImages:
         return InMemoryImages(
-            convert_channels(split[0], request.in_channels),
+            convert_channels(split[0], channels),
             split[1].long(),
             normalization,
             size=request.image_size,
@@ -327,7 +329,8 @@ def load_folder(request: DataRequest) -> DataSplits:
     }
     bad_images = BadImageLog(request.skip_bad_images)
     size = request.image_size or read_image_size(files["train"][0][0])
-    channels = request.in_channels or 3
+    # Unset channels are the data's own, read from its first image's header.
+    channels = request.in_channels or read_image_channels(files["train"][0][0])
     count = sum(len(paths) for paths, _ in files.values())
     mode, reason = choose_mode(
         request.data_mode, count * channels * size[0] * size[1], request.memory_budget_mb
@@ -421,7 +424,7 @@ def _streamed_splits(
     and the normalisation comes from a centre crop of up to 256 training images.
     """
     train_files, train_targets = files["train"]
-    channels = request.in_channels or 3
+    channels = request.in_channels or read_image_channels(train_files[0])
     evaluation = SampleRecipe(size, channels, crop_ratio=request.crop_ratio)
     training = replace(evaluation, random_crop=request.augment != "none", mirror=True)
     train = FolderSamples(train_files, train_targets, training)

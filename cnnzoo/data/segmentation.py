@@ -9,9 +9,11 @@ Every source returns :class:`~cnnzoo.data.base.DataSplits` whose items are
 channels and an int64 (H, W) mask of class indices, where ``ignore_index``
 (if the set has one) marks void pixels that no loss or metric counts.
 
-``DataRequest.image_size`` is the side of the random training crops (None:
-whole images); validation and test images stay whole, since the networks are
-fully convolutional. Mistakes in a user's files (a mask that does not match
+``DataRequest.image_size`` is the (H, W) of the random training crops
+(None: the data's own size, so that an epoch costs what its pixels cost);
+validation and test images stay whole, since the networks are fully
+convolutional. ``DataRequest.in_channels`` None keeps the data's own
+channels: those of the set's first image. Mistakes in a user's files (a mask that does not match
 its image's size, a label beyond the classes, an image without a mask) are
 reported with the file's name before any training starts. An image/mask
 folder holds out a seeded ``DataRequest.val_fraction`` of its pairs
@@ -35,6 +37,7 @@ from cnnzoo.data.images import (
     IMAGE_EXTENSIONS,
     list_images,
     read_image,
+    read_image_channels,
     read_image_size,
     read_mask,
 )
@@ -123,6 +126,11 @@ def transforms_for(
     crop = request.image_size or size
     train = SegmentationTransform(request.augment, crop, ignore_index)
     return train, SegmentationTransform("none", None, ignore_index, None if uniform else size)
+
+
+def set_channels(request: DataRequest, first_image: Path) -> int:
+    """The requested channels, else the set's own: those of its first image."""
+    return request.in_channels or read_image_channels(first_image)
 
 
 def check_values(
@@ -261,7 +269,7 @@ def load_shapes(request: DataRequest) -> DataSplits:
             count,
             size,
             (request.seed, number),
-            request.in_channels,
+            request.in_channels or 3,  # the shapes are drawn in colour
             train_transform if split == "train" else eval_transform,
         )
         for number, (split, count) in enumerate(SHAPES_SPLIT_SIZES.items())
@@ -298,14 +306,15 @@ def load_folder(request: DataRequest) -> DataSplits:
         return (mask > 0).astype(np.uint8) if binary else mask
 
     train_pairs, val_pairs = _hold_out(pairs, request.val_fraction, request.seed)
+    channels = set_channels(request, pairs[0][0])
     largest = (max(s[0] for s in sizes), max(s[1] for s in sizes))
     train_transform, eval_transform = transforms_for(
         request, FOLDER_IGNORE_INDEX, largest, uniform=len(sizes) == 1
     )
     return DataSplits(
         "segmentation",
-        FileSegmentation(train_pairs, request.in_channels, decode, train_transform),
-        FileSegmentation(val_pairs, request.in_channels, decode, eval_transform),
+        FileSegmentation(train_pairs, channels, decode, train_transform),
+        FileSegmentation(val_pairs, channels, decode, eval_transform),
         None,
         class_names,
         FOLDER_IGNORE_INDEX,
@@ -470,8 +479,10 @@ def load_camvid(request: DataRequest) -> DataSplits:
         request, CAMVID_VOID, largest, uniform=len(sizes) == 1
     )
 
+    channels = set_channels(request, every_pair[0][0])
+
     def make(split: str, transform: SegmentationTransform) -> FileSegmentation:
-        return FileSegmentation(splits[split], request.in_channels, _identity_mask, transform)
+        return FileSegmentation(splits[split], channels, _identity_mask, transform)
 
     return DataSplits(
         "segmentation",
@@ -522,10 +533,12 @@ def load_voc(request: DataRequest) -> DataSplits:
     except (RuntimeError, OSError, ValueError) as error:
         raise CnnzooError(f"cannot read VOC 2012 under {root}: {error}") from None
 
+    channels = set_channels(request, Path(train.images[0]))
+
     def make(voc: Dataset, transform: SegmentationTransform) -> FileSegmentation:
         # torchvision finds the files; they are read like every other image and mask.
         pairs = [(Path(image), Path(mask)) for image, mask in zip(voc.images, voc.masks)]
-        return FileSegmentation(pairs, request.in_channels, _identity_mask, transform)
+        return FileSegmentation(pairs, channels, _identity_mask, transform)
 
     return DataSplits(
         "segmentation",
@@ -571,6 +584,7 @@ def load_isbi2012(request: DataRequest) -> DataSplits:
     if len(names) <= ISBI_TRAIN_SLICES:
         raise CnnzooError(f"{image_dir} holds {len(names)} slices; ISBI 2012 has 30")
     pixels, labels = [], []
+    channels = set_channels(request, images[names[0]])
     for name in progress(names, "reading ISBI 2012 slices", unit="slice"):
         mask = read_mask(masks[name])
         check_sizes(images[name], mask, masks[name])
@@ -580,7 +594,7 @@ def load_isbi2012(request: DataRequest) -> DataSplits:
                 f"mask {masks[name]} has value {stray[0]}; ISBI masks hold 0 (membrane) "
                 "and 255 (cell) only"
             )
-        pixels.append(read_image(images[name], request.in_channels))
+        pixels.append(read_image(images[name], channels))
         labels.append((mask == 255).astype(np.uint8))
     sizes = {label.shape for label in labels}
     if len(sizes) > 1:

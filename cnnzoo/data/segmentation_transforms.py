@@ -5,7 +5,8 @@ image: v2 transforms do so when the image is a ``tv_tensors.Image`` and the
 labels a ``tv_tensors.Mask`` (masks are resized with nearest-neighbour
 interpolation so no new labels appear, and colour changes leave them alone).
 
-Training: random scale (``augment``), a random crop of ``crop_size`` (padded
+Training: random scale (``augment``; ``scale-crop`` is DeepLab's street-scene
+recipe), a random crop of ``crop_size`` (padded
 where the scaled image is smaller: with the ignore index where the data set
 has one, by mirroring otherwise, so every padded pixel keeps a true label),
 random flips and, for ``strong``, colour jitter. Evaluation keeps the image
@@ -27,9 +28,21 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-# (low, high) scale factors drawn per sample; DeepLab trains with 0.5-2.0 (v3 §4.1).
-# "affine" is "strong" without its colour jitter and vertical flips: geometry only.
-SCALE_RANGES = {"none": None, "basic": (0.75, 1.5), "affine": (0.5, 2.0), "strong": (0.5, 2.0)}
+# The street-scene recipe of DeepLab (Chen et al. 2017, v3 §4.1, arXiv:1706.05587) on
+# Cityscapes and VOC, and of SegNet's successors on CamVid: scale by 0.5-2.0, crop to the
+# training size, padding with the void label, flip left-right. Never upside down: a road
+# is below the sky.
+STREET_SCALES = (0.5, 2.0)
+# (low, high) scale factors drawn per sample. "scale-crop" is that recipe by name (and
+# refused for classification, where "affine" means rotations); "affine" is "strong"
+# without its colour jitter and vertical flips: geometry only.
+SCALE_RANGES = {
+    "none": None,
+    "basic": (0.75, 1.5),
+    "affine": STREET_SCALES,
+    "strong": STREET_SCALES,
+    "scale-crop": STREET_SCALES,
+}
 
 
 class RandomScale(v2.Transform):
@@ -56,7 +69,7 @@ class SegmentationTransform:
     Returns a float (C, H, W) image in [0, 1] and an int64 (H, W) mask.
     """
 
-    augment: str = "none"  # none | basic (scale 0.75-1.5, horizontal flip) | strong
+    augment: str = "none"  # a key of SCALE_RANGES: none, basic, affine, strong, scale-crop
     crop_size: tuple[int, int] | None = None  # random crop (H, W); None keeps the whole image
     ignore_index: int | None = None  # fills padding of the mask; None: pad by mirroring
     pad_to: tuple[int, int] | None = None  # evaluation: pad bottom/right to this (H, W)

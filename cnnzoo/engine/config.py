@@ -15,6 +15,7 @@ import difflib
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from cnnzoo.errors import CnnzooError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
 LOSSES = ("ce", "mse", "dice", "border")
-AUGMENTATIONS = ("none", "basic", "affine", "strong")
+AUGMENTATIONS = ("none", "basic", "affine", "strong", "scale-crop")
 PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_AUGMENTS = ("none", "autoaugment", "randaugment", "trivialaugment")
 CLASS_WEIGHTS = ("none", "median_frequency")
@@ -36,18 +37,57 @@ DATA_MODES = ("auto", "memory", "stream")
 
 
 def setting(
-    default: Any, help: str, *, choices: tuple[Any, ...] | None = None, resumable: bool = False
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    resumable: bool = False,
+    parse: Callable[[str], Any] | None = None,
 ) -> Any:
     """A :class:`TrainConfig` field with the facts about it written once.
 
     ``help`` is the text ``cnnzoo train --help`` shows beside the flag (the
     command line generates its flags from these fields); ``choices`` are the
-    only values allowed; ``resumable`` fields may change when a run is resumed.
+    only values allowed; ``resumable`` fields may change when a run is resumed;
+    ``parse`` turns the text of a flag (or a YAML string) into the field's value.
     """
-    metadata = {"help": help, "choices": choices, "resumable": resumable}
+    metadata = {"help": help, "choices": choices, "resumable": resumable, "parse": parse}
     if isinstance(default, list | dict):  # a fresh container per config, never a shared one
         return field(default_factory=functools.partial(copy.deepcopy, default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+# Evaluating U-Net at 572x572 in batches of 256 ran a 24 GB machine out of memory; 2 GB of
+# activations leaves room for the weights and the data on a small GPU or a laptop.
+EVAL_MEMORY_MB = 2048
+
+# --image-size paper: the input size the network's paper used (its registry entry).
+PAPER_SIZE = "paper"
+
+
+def parse_image_size(text: str) -> int | list[int] | str:
+    """``"180,240"`` -> [180, 240] (H, W); ``"224"`` -> 224; ``"paper"`` stays itself."""
+    if text.strip().lower() == PAPER_SIZE:
+        return PAPER_SIZE
+    try:
+        sides = [int(part) for part in text.replace("x", ",").split(",")]
+    except ValueError:
+        raise CnnzooError(
+            f"image_size must be H,W (e.g. 180,240), one side (e.g. 224) or 'paper'; got {text!r}"
+        ) from None
+    if len(sides) > 2:
+        raise CnnzooError(f"image_size takes at most two sides (H,W), got {text!r}")
+    return sides[0] if len(sides) == 1 else sides
+
+
+def image_size_pair(value: int | list[int] | str | None) -> tuple[int, int] | None:
+    """The configured (H, W); None where it is unset or 'paper' (the caller decides)."""
+    if value is None or value == PAPER_SIZE:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    height, width = value
+    return (height, width)
 
 
 @dataclass
@@ -65,9 +105,15 @@ class TrainConfig:
         resumable=True,
     )
     download: bool = setting(False, "fetch a missing data set; never implicit", resumable=True)
-    image_size: int | None = setting(None, "square input side (unset: the size the paper used)")
+    # A string on the command line ("180,240", "224", "paper"), an int or [H, W] in YAML.
+    image_size: str | int | list[int] | None = setting(
+        None,
+        "training input H,W, or one side S for SxS, or 'paper' for the size the paper used "
+        "(unset: segmentation trains at the data's own size, classification at the paper's)",
+        parse=parse_image_size,
+    )
     in_channels: int | None = setting(
-        None, "1 grey, 3 colour (unset: what the paper's network took)", choices=(1, 3)
+        None, "1 grey, 3 colour (unset: the data's own)", choices=(1, 3)
     )
     model_options: dict[str, Any] = setting(
         {}, "constructor option KEY=VALUE, e.g. aux_logits=false (repeatable)"
@@ -79,8 +125,12 @@ class TrainConfig:
         None, "total optimiser steps; overrides --epochs when set (ResNet)", resumable=True
     )
     batch_size: int = setting(64, "images per optimiser step")
-    # Inference needs no gradients, so it can take larger batches.
-    eval_batch_size: int = setting(256, "images per step when evaluating")
+    eval_batch_size: int | None = setting(
+        None, "images per step when evaluating (unset: as many as --eval-memory-mb allows)"
+    )
+    eval_memory_mb: int = setting(
+        EVAL_MEMORY_MB, "activation memory evaluation may hold; picks an unset --eval-batch-size"
+    )
 
     # Optimiser (Krizhevsky 2012 and He 2015 used SGD with momentum 0.9).
     optimizer: str = setting("sgd", "optimiser", choices=OPTIMIZERS)
@@ -123,7 +173,7 @@ class TrainConfig:
     augment: str = setting(
         "basic",
         "none | basic (shifts, flips where allowed) | affine (+ rotation, scale) "
-        "| strong (+ erasing)",
+        "| strong (+ erasing) | scale-crop (segmentation: scale 0.5-2, crop, flip; DeepLab)",
         choices=AUGMENTATIONS,
     )
     # Where a set has no validation split; a small share leaves more to train on when the
@@ -222,14 +272,16 @@ class TrainConfig:
             if allowed is not None and value is not None and value not in allowed:
                 names = ", ".join(map(str, allowed))
                 raise CnnzooError(f"{setting_field.name} must be one of {names}; got {value!r}")
-        positive = ("epochs", "batch_size", "eval_batch_size", "accumulate")
+        positive = ("epochs", "batch_size", "eval_memory_mb", "accumulate")
         for name in positive:
             if getattr(self, name) < 1:
                 raise CnnzooError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("iterations", "image_size", "in_channels", "log_grad_norms", "threads"):
+        optional = ("iterations", "in_channels", "log_grad_norms", "threads", "eval_batch_size")
+        for name in optional:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise CnnzooError(f"{name} must be at least 1, got {value}")
+        self._validate_image_size()
         if self.lr <= 0:
             raise CnnzooError(f"lr must be positive, got {self.lr}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -265,6 +317,16 @@ class TrainConfig:
             )
         if (self.mixup or self.cutmix) and self.loss != "ce":
             raise CnnzooError("--mixup and --cutmix mix the targets too: they need --loss ce")
+
+    def _validate_image_size(self) -> None:
+        size = self.image_size
+        if isinstance(size, str) and size != PAPER_SIZE:
+            raise CnnzooError(f"image_size must be H,W, one side or 'paper'; got {size!r}")
+        if isinstance(size, list) and len(size) != 2:
+            raise CnnzooError(f"image_size takes one side or two (H, W), got {size}")
+        sides = image_size_pair(size) or ()
+        if any(side < 1 for side in sides):
+            raise CnnzooError(f"image sides must be at least 1, got {size}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -302,7 +364,9 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
             f"known keys: {', '.join(FIELD_NAMES)}"
         )
     hints_by_name = typing.get_type_hints(TrainConfig)
-    checked = {key: _coerce(key, value, hints_by_name[key]) for key, value in values.items()}
+    checked = {
+        key: _coerce(key, _parsed(key, value), hints_by_name[key]) for key, value in values.items()
+    }
     config = dataclasses.replace(base or TrainConfig(), **checked)
     config.validate()
     return config
@@ -322,6 +386,12 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise CnnzooError(f"{path} must hold a mapping of configuration keys to values")
     return values
+
+
+def _parsed(name: str, value: Any) -> Any:
+    """A string through the field's own parser where it has one (``--image-size 180,240``)."""
+    parse = TrainConfig.__dataclass_fields__[name].metadata["parse"]
+    return parse(value) if parse is not None and isinstance(value, str) else value
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:

@@ -89,7 +89,7 @@ def evaluate_checkpoint(
     split: str = "test",
     data_dir: str | None = None,
     download: bool = False,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Metrics of a saved network on a split of its training data or of another data set."""
@@ -132,6 +132,7 @@ def evaluate_checkpoint(
         loss_fn=build_loss(config.loss, ignore_index=splits.ignore_index),
         ignore_index=splits.ignore_index,
         batch_size=batch_size,
+        memory_mb=config.eval_memory_mb,
         device=target_device,
         precision=config.precision,
     )

@@ -1,16 +1,31 @@
-"""A network paired with a data set: the same task, and an input size the network accepts.
+"""A network paired with a data set: the same task, and an input the network accepts.
 
 Training and evaluating a checkpoint both need these checks, before any
 data is decoded where possible, so that a classifier asked to segment fails
 with one line naming the data sets that would fit.
+
+The input follows the data unless the configuration says otherwise: RGB data
+trains in colour and grey data in grey whatever channel count the paper's
+network took, and a segmentation network trains on crops of the data's own
+image size (CamVid's 240x180 stays 240x180 rather than becoming U-Net's
+572x572, 7.6 times the pixels). A fully convolutional network pads to its
+stride internally, so any size it accepts at all works. A classifier keeps
+the paper's input size by default, since its head was designed for it.
+``--image-size paper`` and ``--in-channels`` ask for the paper's input.
 """
 
 from __future__ import annotations
 
+import torch
+
 from cnnzoo.data import DataSplits, list_datasets, source_name
-from cnnzoo.engine.config import TrainConfig
+from cnnzoo.engine.config import PAPER_SIZE, TrainConfig, image_size_pair
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, check_input_size
+
+# Segmentation only: a random crop of the scaled image, padded with the void label
+# (data/segmentation_transforms.py), means nothing for a class label.
+SEGMENTATION_AUGMENTATIONS = ("scale-crop",)
 
 
 def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
@@ -27,13 +42,44 @@ def check_data_task(entry: ModelEntry, data_spec: str) -> None:
         _check_same_task(entry, source.task, data_spec)
 
 
-def resolve_input(config: TrainConfig, entry: ModelEntry) -> tuple[int, tuple[int, int]]:
-    """The model's input channels and (H, W): the configuration's, else the paper's."""
-    channels = config.in_channels or entry.input_size[0]
-    side = config.image_size
-    size = (side, side) if side else (entry.input_size[1], entry.input_size[2])
+def requested_input(
+    config: TrainConfig, entry: ModelEntry
+) -> tuple[int | None, tuple[int, int] | None]:
+    """The channels and (H, W) to ask the data for; None: the data's own.
+
+    The size is checked against the network's minimum here, before any image
+    is decoded; a size the data chooses is checked by :func:`resolve_input`.
+    """
+    if config.augment in SEGMENTATION_AUGMENTATIONS and entry.task != "segmentation":
+        raise CnnzooError(
+            f"--augment {config.augment} is for segmentation; for {entry.task} choose "
+            "none, basic, affine or strong"
+        )
+    size = image_size_pair(config.image_size)
+    asks_for_paper = config.image_size == PAPER_SIZE
+    if asks_for_paper or (size is None and entry.task != "segmentation"):
+        size = (entry.input_size[1], entry.input_size[2])
+    if size is not None:
+        check_input_size(entry.name, entry.min_size, (entry.input_size[0], *size))
+    return config.in_channels, size
+
+
+def resolve_input(entry: ModelEntry, data: DataSplits) -> tuple[int, tuple[int, int]]:
+    """The channels and (H, W) the network trains on, checked against its minimum size."""
+    channels, size = data_input(data)
     check_input_size(entry.name, entry.min_size, (channels, *size))
     return channels, size
+
+
+def data_input(data: DataSplits) -> tuple[int, tuple[int, int]]:
+    """Channels and (H, W) of one training sample: what the network will be given.
+
+    ``fork_rng`` keeps the sample's augmentation from moving the generators
+    the run is seeded with.
+    """
+    with torch.random.fork_rng(devices=[]):
+        shape = data.train[0][0].shape
+    return shape[0], (shape[-2], shape[-1])
 
 
 def _check_same_task(entry: ModelEntry, data_task: str, data_name: str) -> None:

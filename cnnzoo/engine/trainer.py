@@ -47,7 +47,7 @@ from cnnzoo.engine.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from cnnzoo.engine.config import TrainConfig, check_recipe_task, save_config
+from cnnzoo.engine.config import TrainConfig, check_recipe_task, image_size_pair, save_config
 from cnnzoo.engine.distributed import (
     SINGLE_PROCESS,
     DistributedContext,
@@ -61,7 +61,13 @@ from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights, training_masks
 from cnnzoo.engine.metrics import MetricTracker
 from cnnzoo.engine.optim import build_optimizer, build_scheduler
-from cnnzoo.engine.pairing import check_data_task, check_task, resolve_input
+from cnnzoo.engine.pairing import (
+    check_data_task,
+    check_task,
+    data_input,
+    requested_input,
+    resolve_input,
+)
 from cnnzoo.engine.run_dir import (
     best_weights,
     open_after_restart,
@@ -181,21 +187,19 @@ class Trainer:
         if model is not None:
             seed_everything(config.seed)
             if data is None:
-                side = config.image_size
-                data = load_data(config.data, self._data_request(side and (side, side), None))
-            # One sample gives the input shape; fork_rng keeps its augmentation from
-            # moving the generators the run is seeded with.
-            with torch.random.fork_rng(devices=[]):
-                shape = data.train[0][0].shape
-            self.in_channels, self.image_size = shape[0], (shape[-2], shape[-1])
+                size = image_size_pair(config.image_size)
+                data = load_data(config.data, self._data_request(size, config.in_channels))
+            self.in_channels, self.image_size = data_input(data)
             return data.with_contract(), get_task(data.task).name
         entry = get_model_entry(config.model)
         check_data_task(entry, config.data)
         seed_everything(config.seed)
-        self.in_channels, self.image_size = resolve_input(config, entry)
+        channels, size = requested_input(config, entry)
         if data is None:
-            data = load_data(config.data, self._data_request(self.image_size, self.in_channels))
-        return data.with_contract(), check_task(entry, data, config.data)
+            data = load_data(config.data, self._data_request(size, channels))
+        task = check_task(entry, data, config.data)
+        self.in_channels, self.image_size = resolve_input(entry, data)
+        return data.with_contract(), task
 
     def _data_request(
         self, image_size: tuple[int, int] | None, in_channels: int | None
@@ -467,6 +471,7 @@ class Trainer:
             loss_fn=self.loss_fn,
             ignore_index=self.data.ignore_index,
             batch_size=self.config.eval_batch_size,
+            memory_mb=self.config.eval_memory_mb,
             device=self.device,
             precision=self.config.precision,
             channels_last=self.channels_last,

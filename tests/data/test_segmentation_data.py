@@ -3,6 +3,7 @@ real ISBI slices; joint augmentation; mistakes in a user's files named in the me
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -342,3 +343,44 @@ def test_checking_a_mask_folder_shows_a_progress_bar(
     monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)  # as on a terminal
     load_data(spec)
     assert "checking masks" in capsys.readouterr().err
+
+
+def test_camvid_trains_at_its_own_size_and_in_colour_by_default(tmp_path: Path) -> None:
+    """Not U-Net's 1x572x572: the data's 3 channels and (H, W), recorded in metrics.json."""
+    from cnnzoo.engine.config import TrainConfig
+    from cnnzoo.engine.trainer import train
+
+    _camvid(tmp_path / "camvid", {"train": 2, "val": 1, "test": 1}, size=(36, 52))
+    config = TrainConfig(
+        model="unet", data=f"camvid:{tmp_path / 'camvid'}", model_options={"width": 4},
+        iterations=1, batch_size=2, out=str(tmp_path / "run"), quiet=True, plots=False,
+    )  # fmt: skip
+    result = train(config)
+    assert result.metrics["image_size"] == [36, 52]
+    assert result.model.in_channels == 3
+    asked = train(replace(config, image_size=[40, 48], in_channels=1, iterations=1), force=True)
+    assert asked.metrics["image_size"] == [40, 48] and asked.model.in_channels == 1
+
+
+def test_scale_crop_is_deeplabs_street_scene_recipe() -> None:
+    """Scaled by 0.5-2.0, cropped back to the training size, padded with the void label."""
+    transform = SegmentationTransform("scale-crop", (24, 32), ignore_index=11)
+    image, mask = np.full((24, 32, 3), 200, np.uint8), np.zeros((24, 32), np.int64)
+    seen_void = False
+    for _ in range(20):
+        out_image, out_mask = transform(image, mask)
+        assert out_image.shape == (3, 24, 32) and out_mask.shape == (24, 32)
+        assert set(out_mask.unique().tolist()) <= {0, 11}
+        seen_void |= bool((out_mask == 11).any())  # a scale below 1 leaves padding
+    assert seen_void
+
+
+def test_unset_channels_are_the_sets_own(tmp_path: Path, isbi_dir: Path) -> None:
+    _camvid(tmp_path, {"train": 2, "val": 1, "test": 1})
+    colour = load_data(f"camvid:{tmp_path}", DataRequest(in_channels=None))
+    grey = load_data(f"camvid:{tmp_path}", DataRequest(in_channels=1))
+    assert colour.train[0][0].shape[0] == 3 and grey.train[0][0].shape[0] == 1
+    shapes = load_data("shapes", DataRequest(in_channels=None, image_size=(16, 16)))
+    assert shapes.train[0][0].shape == (3, 16, 16)
+    electron_microscopy = load_data(f"isbi2012:{isbi_dir}", DataRequest(in_channels=None))
+    assert electron_microscopy.train[0][0].shape[0] == 1

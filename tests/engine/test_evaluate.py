@@ -53,3 +53,25 @@ def test_prediction_counts_its_images(
     assert len(predict_images(loaded, paths, topk=1)) == 2
     shown = capsys.readouterr().err
     assert "predicting" in shown and "/2 " in shown
+
+
+def test_the_automatic_evaluation_batch_fits_the_memory_budget() -> None:
+    """U-Net at 572x572 holds over 1 GB per image; LeNet-5's 32x32 digits barely 60 kB."""
+    from cnnzoo.engine.evaluate import MAX_EVAL_BATCH, eval_batch_size
+    from cnnzoo.registry import create_model
+
+    with torch.device("meta"):  # shapes only: nothing is allocated or computed
+        unet = create_model("unet", num_classes=2, in_channels=1)
+    assert eval_batch_size(unet, (1, 572, 572), 2048, device="meta") <= 2
+    lenet = create_model("lenet5", num_classes=10, in_channels=1)
+    assert eval_batch_size(lenet, (1, 32, 32), 2048) == MAX_EVAL_BATCH
+    assert eval_batch_size(lenet, (1, 32, 32), 1) < MAX_EVAL_BATCH
+
+
+def test_an_unset_evaluation_batch_is_chosen_and_a_given_one_wins(
+    bars_on: None, capsys: pytest.CaptureFixture
+) -> None:
+    evaluate(_classifier(), _dataset(), task="classification", num_classes=2)
+    assert "/1 " in capsys.readouterr().err  # all 10 images in one batch
+    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, batch_size=2)
+    assert "/5 " in capsys.readouterr().err
