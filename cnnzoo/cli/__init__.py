@@ -43,6 +43,7 @@ COMMANDS = {
         "explain",
         "Grad-CAM, feature maps or SE channel weights of a network on one image",
     ),
+    "app": ("app", "look inside the networks and runs in a web page on this machine"),
 }
 
 
@@ -55,6 +56,8 @@ OPTIONAL_PACKAGES = {
     "onnxruntime": "export",
     "onnxscript": "export",
     "tensorboard": "tensorboard",
+    "starlette": "app",
+    "uvicorn": "app",
 }
 
 # The shell's status for a process ended by SIGPIPE (128 + 13), what `head` expects.
