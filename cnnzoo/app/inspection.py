@@ -177,13 +177,17 @@ def _segmentation(
     answer: dict[str, Any] = {
         "overlay": png_data_url(blended.round().astype(np.uint8)),
         "legend": [
-            {"class": _class_name(class_names, i), "colour": "#%02x%02x%02x" % tuple(palette[i])}
-            for i in present
+            {"class": _class_name(class_names, i), "colour": _hex(palette[i])} for i in present
         ],
     }
     if image.mask_path is not None:
         answer["iou"] = _per_class_iou(class_names, prediction, image)
     return answer
+
+
+def _hex(colour: np.ndarray) -> str:
+    red, green, blue = (int(c) for c in colour)
+    return f"#{red:02x}{green:02x}{blue:02x}"
 
 
 def _per_class_iou(
@@ -242,9 +246,14 @@ def unit_fields(
         "column": column,
         # Pixel indices of the first and last row and column the unit sees, unclipped.
         "theoretical": {
-            "top": top, "bottom": bottom, "left": left, "right": right,
-            "height": field.height.extent, "width": field.width.extent,
-            "exact": field.exact, "global_context": field.global_context,
+            "top": top,
+            "bottom": bottom,
+            "left": left,
+            "right": right,
+            "height": field.height.extent,
+            "width": field.width.extent,
+            "exact": field.exact,
+            "global_context": field.global_context,
         },  # fmt: skip
         "effective": _effective(pixels, magnitude),
     }
@@ -262,8 +271,10 @@ def _effective(pixels: Tensor, magnitude: Tensor) -> dict[str, Any]:
     heat = (magnitude / peak).sqrt()
     return {
         "box": {
-            "top": int(rows[0]), "bottom": int(rows[-1]),
-            "left": int(columns[0]), "right": int(columns[-1]),
+            "top": int(rows[0]),
+            "bottom": int(rows[-1]),
+            "left": int(columns[0]),
+            "right": int(columns[-1]),
         },  # fmt: skip
         "picture": _heat_overlay(pixels, heat),
         "peak": peak,

@@ -20,11 +20,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from cnnzoo.analysis.loading import AnalysedModel
-from cnnzoo.analysis.receptive_field import FieldInfo
 from cnnzoo.errors import CnnzooError
+
+if TYPE_CHECKING:  # the analysis modules load torchvision: imported when a network is first asked
+    from cnnzoo.analysis.loading import AnalysedModel
+    from cnnzoo.analysis.receptive_field import FieldInfo
 
 CACHE_SIZE = 4  # a ResNet-50 holds 100 MB of weights; four such stay well inside 4 GB
 SOURCE_KINDS = ("model", "pretrained", "run")
@@ -59,7 +62,7 @@ def parse_source(source: str) -> tuple[str, str]:
 
 
 def pretrained_weights_file(name: str) -> Path | None:
-    """Where torchvision's weights for ``name`` sit in the torch hub cache (None: no such weights)."""
+    """Where torchvision's weights for ``name`` sit in the torch hub cache (None: it has none)."""
     import torch
     import torchvision
 

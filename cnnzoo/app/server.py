@@ -93,15 +93,20 @@ def create_app(runs_root: Path = Path("runs"), cache_size: int = CACHE_SIZE) -> 
 
 
 async def _receive_upload(state: AppState, request: Request) -> Response:
-    """The raw bytes of an image (or, with ``mask_for=ID``, a mask), read up to the limit."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        return JSONResponse({"error": upload_too_large(int(declared))}, status_code=413)
+    """The raw bytes of an image (or, with ``mask_for=ID``, a mask), kept up to the limit.
+
+    Beyond the limit the rest of the body is read and dropped rather than kept: the
+    client is still sending, and answering before it has finished would reset the
+    connection instead of showing the message.
+    """
     body = bytearray()
+    received = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_UPLOAD_BYTES:
-            return JSONResponse({"error": upload_too_large(len(body))}, status_code=413)
+        received += len(chunk)
+        if received <= MAX_UPLOAD_BYTES:
+            body += chunk
+    if received > MAX_UPLOAD_BYTES:
+        return JSONResponse({"error": upload_too_large(received)}, status_code=413)
     name = request.query_params.get("name") or "the upload"
     mask_for = request.query_params.get("mask_for")
     try:

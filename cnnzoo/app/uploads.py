@@ -16,6 +16,7 @@ import io
 import secrets
 import tempfile
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +52,13 @@ def check_image_bytes(data: bytes, name: str) -> tuple[str, int, int]:
     if len(data) > MAX_UPLOAD_BYTES:
         raise CnnzooError(upload_too_large(len(data)))
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            image_format = image.format or "PNG"
-    except Image.DecompressionBombError:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice that; here a warning is a refusal.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                image_format = image.format or "PNG"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise CnnzooError(too_many_pixels(name, None)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CnnzooError(
@@ -68,7 +72,7 @@ def check_image_bytes(data: bytes, name: str) -> tuple[str, int, int]:
 
 def upload_too_large(size: int) -> str:
     return (
-        f"the upload ({size / 2**20:.1f} MB or more) is over the {MAX_UPLOAD_BYTES // 2**20} MB "
+        f"the upload ({size / 2**20:.1f} MB) is over the {MAX_UPLOAD_BYTES // 2**20} MB "
         "limit; choose a smaller image"
     )
 

@@ -49,7 +49,12 @@ def network_page(name: str) -> dict[str, Any]:
     # The records of `cnnzoo info --format json`, so the page and the command agree by design.
     records = json.loads(format_table(table, "json"))["layers"]
     rows = [
-        {**record, "depth": row.depth, "flops_text": human(row.flops), "field_text": field_text(row.field)}
+        {
+            **record,
+            "depth": row.depth,
+            "flops_text": human(row.flops),
+            "field_text": field_text(row.field),
+        }
         for record, row in zip(records, table.rows)
     ]
     return {

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="networks kept loaded at once (default 4); more are loaded again when asked for",
     )  # fmt: skip
     parser.add_argument(
-        "--run", default=None, metavar="NAME",
+        "--run", dest="open_run", default=None, metavar="NAME",
         help="open the page on this run (a directory under --runs, e.g. demo)",
     )  # fmt: skip
     parser.add_argument("--open", action="store_true", help="open the page in a web browser")
@@ -48,14 +48,19 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise CnnzooError(f"--port must be in 0..65535, got {args.port}")
     if args.runs.exists() and not args.runs.is_dir():
-        raise CnnzooError(f"--runs {args.runs} is a file; give the folder that holds run directories")
+        raise CnnzooError(
+            f"--runs {args.runs} is a file; give the folder that holds run directories"
+        )
     app = create_app(args.runs, args.cache if args.cache is not None else CACHE_SIZE)
     sock = bind(args.host, args.port)
     url = address(sock) + "/"
-    if args.run:
-        url += f"#run={quote(args.run)}"
+    if args.open_run:
+        url += f"#run={quote(args.open_run)}"
     where = "this machine only" if sock.getsockname()[0] in ("127.0.0.1", "::1") else args.host
-    print(f"cnnzoo app: serving {url} (listening on {where}; runs from {args.runs}); Ctrl-C stops")
+    print(
+        f"cnnzoo app: serving {url} (listening on {where}; runs from {args.runs}); Ctrl-C stops",
+        flush=True,
+    )
     if args.open:
         webbrowser.open(url)
     serve(app, sock)
