@@ -165,6 +165,13 @@ async function uploadImage() {
   await inspect();
 }
 
+async function uploadMask() {
+  const file = $("#mask-upload").files[0];
+  if (!file || !state.image) { showMessage("choose an image before its mask"); return; }
+  await upload(file, { mask_for: state.image });
+  await inspect();
+}
+
 async function inspect() {
   if (!state.source || !state.image) return;
   $("#inspect-status").textContent = "looking inside…";
@@ -373,6 +380,7 @@ for (const id of ["#family-filter", "#task-filter", "#name-filter"]) $(id).addEv
 $("#pair-compare").addEventListener("click", guarded(comparePair));
 $("#source").addEventListener("change", guarded(chooseSource));
 $("#upload").addEventListener("change", guarded(uploadImage));
+$("#mask-upload").addEventListener("change", guarded(uploadMask));
 $("#sample").addEventListener("change", guarded(async () => { if ($("#sample").value) { state.image = $("#sample").value; await inspect(); } }));
 $("#cam-layer").addEventListener("change", guarded(inspect));
 $("#feature-layer").addEventListener("change", guarded(inspect));
