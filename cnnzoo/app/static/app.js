@@ -105,7 +105,7 @@ async function showNetwork(name) {
       element("div", { className: "shape", text: stage.shape.join("×") }),
       ...stage.blocks.map((b) => element("div", { className: "block", text: `${b.name.split(".").pop()} ${b.type} → ${b.shape.join("×")}` })))));
   const rows = page.rows.map((r) => ({ className: `depth-${Math.min(r.depth, 4)}`, cells: [r.name, r.type,
-    r.output_shape.join("×"), r.params.toLocaleString(), r.flops_text, r.stride ? r.stride.join("×") : "-", r.field_text] }));
+    r.output_shape.join("×"), r.params.toLocaleString(), r.flops_text, strideText(r), r.field_text] }));
   $("#network-page").replaceChildren(
     element("h2", { text: name, id: "network-name" }),
     element("p", { text: `${page.family} · ${page.task} · ${page.paper}`, id: "network-paper" }),
@@ -114,6 +114,13 @@ async function showNetwork(name) {
     element("h3", { text: "Layers" }),
     element("div", { className: "table-scroll" }, table(["layer", "type", "output", "params", "FLOPs", "stride", "receptive field"], rows, [3, 4, 5, 6])),
     element("p", { className: "hint", text: "receptive field and stride in input pixels; global = sees the whole input; * = also modulated by a global summary; ~ = upper bound" }));
+}
+
+// As `cnnzoo info` writes it: one number when both axes agree, "-" for a global summary.
+function strideText(row) {
+  if (!row.stride || row.global) return "-";
+  const [height, width] = row.stride.map(formatNumber);
+  return height === width ? height : `${height}×${width}`;
 }
 
 async function comparePair() {
@@ -364,6 +371,7 @@ function renderMarkdown(text, figureUrl) {
     else if (/^#{1,6} /.test(lines[0])) root.append(element(`h${Math.min(lines[0].indexOf(" ") + 2, 6)}`, { text: lines[0].replace(/^#+ /, "") }));
     else if (lines[0].startsWith("|")) root.append(table(cellsOf(lines[0]), lines.slice(2).map((l) => ({ cells: cellsOf(l) }))));
     else if (/^[-*] /.test(lines[0])) root.append(element("ul", {}, ...lines.map((l) => element("li", { text: l.replace(/^[-*] /, "").replaceAll("**", "") }))));
+    else if (/^\*[^*].*\*$/.test(block.trim())) root.append(element("p", {}, element("em", { text: block.trim().slice(1, -1) })));
     else root.append(element("p", { text: block.replaceAll("**", "").replaceAll("`", "") }));
   }
   return root;

@@ -27,6 +27,12 @@ function extent(values) {
   return [low, high];
 }
 
+// A range widened by a tenth on each side, so points on its edges and their labels stay inside.
+function padded(range) {
+  const margin = (range[1] - range[0]) / 10;
+  return [range[0] - margin, range[1] + margin];
+}
+
 function chartFrame(svg, xRange, yRange, xLabel, yLabel) {
   svg.replaceChildren();
   const width = svg.clientWidth || 640, height = svg.clientHeight || 260;
@@ -68,7 +74,7 @@ function lineChart(svg, series, xLabel, yLabel) {
     svgElement("path", { d: path, fill: "none", stroke: colour, "stroke-width": 2,
       class: "series", "data-name": s.name, "data-points": points.length }, svg);
     for (const p of points) svgElement("circle", { cx: frame.x(p[0]), cy: frame.y(p[1]), r: 2.5, fill: colour }, svg);
-    svgText(svg, frame.width - MARGIN.right + 8, MARGIN.top + 12 + 14 * index, s.name).setAttribute("fill", colour);
+    svgText(svg, frame.width - MARGIN.right + 8, MARGIN.top + 12 + 14 * index, s.name).style.fill = colour;
   });
 }
 
@@ -85,10 +91,10 @@ function barChart(svg, values, xLabel, yLabel, yRange) {
 
 // points: [{label, x, y}]
 function pointChart(svg, points, xLabel, yLabel) {
-  const frame = chartFrame(svg, extent(points.map((p) => p.x)), extent(points.map((p) => p.y)), xLabel, yLabel);
+  const frame = chartFrame(svg, padded(extent(points.map((p) => p.x))), padded(extent(points.map((p) => p.y))), xLabel, yLabel);
   points.forEach((p, index) => {
     const colour = COLOURS[index % COLOURS.length];
     svgElement("circle", { cx: frame.x(p.x), cy: frame.y(p.y), r: 6, fill: colour, class: "point" }, svg);
-    svgText(svg, frame.x(p.x) + 8, frame.y(p.y) - 8, p.label).setAttribute("fill", colour);
+    svgText(svg, frame.x(p.x) + 8, frame.y(p.y) - 8, p.label).style.fill = colour;
   });
 }
