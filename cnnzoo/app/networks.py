@@ -130,13 +130,17 @@ class NetworkCache:
         with loading:
             with self._guard:
                 network = self._cached(source)
-            if network is None:
+            if network is not None:
+                return network
+            try:
                 network = Network(source, load_network(source, self.runs_root))
+            finally:
                 with self._guard:
-                    self._networks[source] = network
                     self._loading.pop(source, None)
-                    while len(self._networks) > self.capacity:
-                        self._networks.popitem(last=False)
+            with self._guard:
+                self._networks[source] = network
+                while len(self._networks) > self.capacity:
+                    self._networks.popitem(last=False)
         return network
 
     def _cached(self, source: str) -> Network | None:

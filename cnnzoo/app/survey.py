@@ -14,13 +14,19 @@ from typing import Any
 
 from cnnzoo.errors import CnnzooError
 
-PUBLISHED_REPORTS = Path("docs") / "experiments"
+# The reports published with the project: beside the package in a source checkout, or
+# under the folder the app was started in.
+PUBLISHED_REPORTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "experiments",
+    Path("docs") / "experiments",
+)
 FIGURE_SUFFIXES = (".png", ".svg")
 
 
 def report_folder(name: str, runs_root: Path) -> Path | None:
     """The folder holding ``report.md`` of experiment ``name``, if one was written."""
-    for folder in (runs_root / "experiments" / name, runs_root / name, PUBLISHED_REPORTS / name):
+    published = [folder / name for folder in PUBLISHED_REPORTS]
+    for folder in (runs_root / "experiments" / name, runs_root / name, *published):
         if (folder / "report.md").is_file():
             return folder
     return None

@@ -121,3 +121,14 @@ def test_a_unit_outside_the_map_and_a_layer_without_a_map(live_server, app_kit) 
         f"/api/unit?source=run:first&image={image}&layer=c1&row=x&column=0"
     )
     assert status == 400 and "whole number" in answer["error"]
+
+
+def test_pretrained_weights_missing_from_the_cache_are_never_downloaded(
+    live_server, app_kit, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
+    status, answer = live_server.ask("/api/sources")
+    assert status == 200 and answer["pretrained"] == []
+    image = live_server.upload(app_kit.png_bytes())
+    status, answer = live_server.ask(f"/api/inspect?source=pretrained:resnet18&image={image}")
+    assert status == 400 and "never downloads" in answer["error"]

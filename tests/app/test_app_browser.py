@@ -45,7 +45,8 @@ def page(browser, server) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
-    outside = []
+    outside, errors = [], []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
     opened.on(
         "request",
         lambda r: (
@@ -57,6 +58,7 @@ def page(browser, server) -> Iterator[object]:
     yield opened
     context.close()
     assert not outside, f"the page asked another machine for {outside}"
+    assert not errors, f"the page's script failed: {errors}"
 
 
 def test_the_zoo_names_every_network_and_filters_by_family_and_task(page, server) -> None:
