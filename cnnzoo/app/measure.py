@@ -8,7 +8,10 @@ times too slow:
 * inspect: median and 90th percentile of one Inspect request over HTTP --
   top-5 predictions, Grad-CAM at the last stage and the feature maps of one
   layer -- for ResNet-18 at 224x224 by default, after two warm-up requests
-  that load the network and its receptive fields into the cache.
+  that load the network and its receptive fields into the cache;
+* with ``--memory``: the server's resident memory after 100 Inspect requests
+  cycling through ten ImageNet networks (VGG-16 alone holds 528 MB of
+  weights), which the network cache keeps bounded.
 """
 
 from __future__ import annotations
@@ -59,9 +62,21 @@ def _picture(size: int) -> bytes:
     return buffer.getvalue()
 
 
-def inspect_seconds(model: str, size: int, requests: int, layer: str) -> tuple[list[float], float]:
-    """The wall time of ``requests`` Inspect requests, one after another, over HTTP, and the
-    processor time they took per request (all threads; the server runs in this process)."""
+MEMORY_NETWORKS = (
+    "alexnet", "vgg11", "vgg16", "resnet18", "resnet50",
+    "googlenet", "densenet121", "mobilenet_v2", "efficientnet_b0", "se_resnet50",
+)  # fmt: skip
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _started_server():
     import uvicorn
 
     from cnnzoo.app.server import address, bind, create_app
@@ -72,7 +87,28 @@ def inspect_seconds(model: str, size: int, requests: int, layer: str) -> tuple[l
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    url = address(sock)
+    return server, thread, address(sock)
+
+
+def memory_after(requests: int = 100) -> tuple[int, int]:
+    """(peak, final) resident bytes over ``requests`` Inspect requests across ten networks."""
+    server, thread, url = _started_server()
+    image = _get(f"{url}/api/images?name=noise.png", _picture(224))["id"]
+    peak = 0
+    for index in range(requests):
+        name = MEMORY_NETWORKS[index % len(MEMORY_NETWORKS)]
+        _get(f"{url}/api/inspect?source=model:{name}&image={image}&topk=5")
+        peak = max(peak, _resident_bytes())
+    final = _resident_bytes()
+    server.should_exit = True
+    thread.join(timeout=30)
+    return peak, final
+
+
+def inspect_seconds(model: str, size: int, requests: int, layer: str) -> tuple[list[float], float]:
+    """The wall time of ``requests`` Inspect requests, one after another, over HTTP, and the
+    processor time they took per request (all threads; the server runs in this process)."""
+    server, thread, url = _started_server()
     image = _get(f"{url}/api/images?name=noise.png", _picture(size))["id"]
     question = f"{url}/api/inspect?source=model:{model}&image={image}&layer={layer}&topk=5"
     for _ in range(2):
@@ -94,7 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--layer", default="layer2", help="the layer whose feature maps are shown")
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--memory", action="store_true", help="only the memory after 100 requests, ten networks"
+    )
     args = parser.parse_args(argv)
+    if args.memory:
+        peak, final = memory_after()
+        print(
+            f"resident memory over 100 Inspect requests across {len(MEMORY_NETWORKS)} networks: "
+            f"peak {peak / 2**30:.2f} GiB, at the end {final / 2**30:.2f} GiB"
+        )
+        return 0
     import torch
 
     from cnnzoo.registry import get_model_entry

@@ -144,6 +144,8 @@ def test_clicking_a_unit_draws_the_receptive_field_cnnzoo_info_gives(page, serve
         assert [drawn["height"], drawn["width"]] == fields[layer]
         page.evaluate("document.querySelector('#rf-box').remove()")
     assert page.is_visible("#erf-image")
+    maps = page.locator("#feature-maps img").count()
+    assert page.locator(".unit-marker").count() == maps  # the clicked unit, on every map
     assert "theoretical receptive field" in page.inner_text("#unit-info")
 
 

@@ -258,9 +258,21 @@ function drawFields(unit) {
   if (box) svgElement("rect", { id: "erf-box", x: box.left, y: box.top, width: box.right - box.left + 1, height: box.bottom - box.top + 1,
     fill: "none", stroke: "white", "stroke-dasharray": "2 1", "stroke-width": Math.max(answer.input_width / 128, 0.5) }, erf);
   $("#erf-figure").hidden = false;
+  markUnit(unit, answer.features);
   const support = box ? `${box.bottom - box.top + 1}×${box.right - box.left + 1}` : "none";
   $("#unit-info").textContent = `unit (${unit.row}, ${unit.column}) of ${unit.layer}: theoretical receptive field ` +
     `${field.height}×${field.width} input pixels${field.exact ? "" : " (upper bound)"}; gradient support ${support} within the image`;
+}
+
+// The clicked unit outlined on every map of the layer: the same position in each channel.
+function markUnit(unit, features) {
+  document.querySelectorAll(".unit-marker").forEach((marker) => marker.remove());
+  if (unit.layer !== features.layer) return;
+  for (const picture of document.querySelectorAll("#feature-maps img")) {
+    const width = picture.clientWidth / features.width, height = picture.clientHeight / features.height;
+    picture.parentElement.append(element("div", { className: "unit-marker",
+      style: `left: ${picture.offsetLeft + picture.clientLeft + unit.column * width}px; top: ${picture.offsetTop + picture.clientTop + unit.row * height}px; width: ${width}px; height: ${height}px` }));
+  }
 }
 
 function showSegmentation(segmentation) {
