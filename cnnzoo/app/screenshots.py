@@ -115,11 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder of runs to show")
     args = parser.parse_args(argv)
     try:
-        for path in take(args.out, args.runs):
-            print(f"wrote {path}")
+        written = take(args.out, args.runs)
     except CnnzooError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        parser.error(str(error))  # one line and exit status 2, as the command line answers
+    print("\n".join(f"wrote {path}" for path in written))
     return 0
 
 
