@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # `cnnzoo app` on the runs folder; after `make demo` the page opens on the demo's run.
 app: $(STAMP)
-	$(BIN)/cnnzoo app --runs runs $(if $(wildcard runs/demo),--run demo)
+	$(BIN)/cnnzoo app --runs runs --open $(if $(wildcard runs/demo),--run demo)
 
 # The app's tests drive Debian's headless Chromium through Playwright. Installed once: the
 # rule's target is the browser itself, so make skips it when the file is there.
