@@ -13,6 +13,8 @@ otherwise; stop it with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import webbrowser
 from pathlib import Path
 from urllib.parse import quote
@@ -62,6 +64,19 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.open:
-        webbrowser.open(url)
+        _open_browser(url)
     serve(app, sock)
     return 0
+
+
+def _open_browser(url: str) -> None:
+    """Open ``url`` where there is a screen to show it; never a text browser in this terminal.
+
+    Without a display Python's ``webbrowser`` falls back to console browsers (lynx,
+    w3m), which would take over the terminal the server prints to.
+    """
+    has_screen = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not has_screen or not webbrowser.open(url):
+        print(f"cnnzoo app: no browser to open here; visit {url}", flush=True)
