@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_command_listens_on_loopback_says_so_and_answers(tmp_path: Path) -> None:
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for display in ("DISPLAY", "WAYLAND_DISPLAY"):
+        environment.pop(display, None)
     command = [
         sys.executable,
         "-m",
@@ -27,6 +29,7 @@ def test_the_command_listens_on_loopback_says_so_and_answers(tmp_path: Path) -> 
         str(tmp_path),
         "--run",
         "demo",
+        "--open",
     ]
     started = time.monotonic()
     process = subprocess.Popen(
@@ -37,6 +40,7 @@ def test_the_command_listens_on_loopback_says_so_and_answers(tmp_path: Path) -> 
         assert "http://127.0.0.1:" in line and "this machine only" in line, line
         url = line.split("serving ")[1].split()[0]
         assert url.endswith("/#run=demo")
+        assert "no browser to open here" in process.stdout.readline()  # and no console browser
         with urllib.request.urlopen(url.split("#")[0], timeout=60) as response:
             page = response.read().decode()
         first_answer = time.monotonic() - started
