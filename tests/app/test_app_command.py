@@ -79,7 +79,8 @@ def test_starting_the_server_leaves_the_heavy_modules_for_the_first_question() -
     # the model families load when a network is first asked for, not at start.
     heavy = "{'torchvision', 'matplotlib', 'cnnzoo.models', 'cnnzoo.analysis'}"
     code = (
-        "import sys, cnnzoo.app.server; cnnzoo.app.server.create_app(); "
+        "import sys, cnnzoo.cli, cnnzoo.app.server; cnnzoo.cli.build_parser(only='app'); "
+        "cnnzoo.app.server.create_app(); "
         f"print(sorted({heavy} & set(sys.modules)))"
     )
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
