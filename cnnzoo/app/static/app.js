@@ -29,7 +29,6 @@ async function ask(path, options) {
     const response = await fetch(path, options);
     const body = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
     if (!response.ok || body.error) throw new Error(body.error || `the server answered ${response.status}`);
-    showMessage("");
     return body;
   } finally {
     $("#busy").hidden = true;
@@ -44,8 +43,13 @@ function query(parameters) {
   return search.toString();
 }
 
+// A user's action: the last message goes when it starts (not when some answer arrives, which
+// may belong to an earlier action), and its own failure becomes the message.
 function guarded(action) {
-  return (...args) => Promise.resolve(action(...args)).catch((error) => showMessage(error.message));
+  return (...args) => {
+    showMessage("");
+    return Promise.resolve(action(...args)).catch((error) => showMessage(error.message));
+  };
 }
 
 function table(header, rows, numeric) {
@@ -153,10 +157,16 @@ async function chooseSource() {
   state.inspected = null;
   $("#cam-layer").replaceChildren();
   $("#feature-layer").replaceChildren();
+  await Promise.all([state.image ? inspect() : null, listSamples(state.source)]);
+}
+
+// The samples of a source; reading a data set may take seconds, and by then another source
+// may have been chosen, whose list this must not overwrite.
+async function listSamples(source) {
   $("#sample").replaceChildren(element("option", { value: "", text: "–" }));
-  const answer = await ask(`/api/samples?${query({ source: state.source })}`).catch((error) => { showMessage(error.message); return { samples: [] }; });
+  const answer = await ask(`/api/samples?${query({ source })}`).catch((error) => { showMessage(error.message); return { samples: [] }; });
+  if (source !== state.source) return;
   for (const s of answer.samples) $("#sample").append(element("option", { value: s.id, text: s.name }));
-  if (state.image) await inspect();
 }
 
 async function upload(file, extra) {
@@ -406,5 +416,6 @@ $("#cam-layer").addEventListener("change", guarded(inspect));
 $("#feature-layer").addEventListener("change", guarded(inspect));
 $("#se-block").addEventListener("change", guarded(() => showGates(state.inspected.se_blocks, $("#se-block").value)));
 $("#compare-runs").addEventListener("click", guarded(compareRuns));
-setInterval(guarded(pollRun), 2000);
+// Not an action of the user's: it leaves the message shown alone unless it fails itself.
+setInterval(() => pollRun().catch((error) => showMessage(error.message)), 2000);
 route();
