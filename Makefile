@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint format clean
+.PHONY: demo app test test-slow bench lint format clean
 
 # The package states lower bounds; constraints.txt pins the torch and torchvision tested here.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,demo,docs]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,demo,docs,app]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,10 +20,23 @@ demo: $(STAMP)
 	print(f'LeNet-5, 1,000 held-out mnist5k digits: test top-1 {m[\"top1\"]:.1%}' \
 	f' ({m[\"train_seconds\"]:.0f} s of training)')"
 
+# `cnnzoo app` on the runs folder; after `make demo` the page opens on the demo's run.
+app: $(STAMP)
+	$(BIN)/cnnzoo app --runs runs --open $(if $(wildcard runs/demo),--run demo)
+
+# The app's tests drive Debian's headless Chromium through Playwright. Installed once: the
+# rule's target is the browser itself, so make skips it when the file is there.
+BROWSER := /usr/bin/chromium
+$(BROWSER):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "the browser tests need $(BROWSER): run 'sudo apt-get install -y chromium'"; exit 1; fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
 # The import layers first (pyproject.toml [tool.importlinter]), then the suite: two workers,
 # one thread each (tests/conftest.py); pytest exits non-zero when nothing is collected, so
 # an empty suite never passes.
-test: $(STAMP)
+test: $(STAMP) $(BROWSER)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2
 

@@ -110,7 +110,7 @@ def test_make_installs_with_the_constraints_file() -> None:
     makefile = (ROOT / "Makefile").read_text()
     stamp_rule = re.search(r"^\$\(STAMP\):(.*)$", makefile, flags=re.MULTILINE)
     assert stamp_rule and "constraints.txt" in stamp_rule.group(1).split()
-    assert re.search(r"pip install .*-c constraints\.txt .*-e '\.\[dev,demo,docs\]'", makefile)
+    assert re.search(r"pip install .*-c constraints\.txt .*-e '\.\[dev,demo,docs,app\]'", makefile)
     test_rule = makefile[makefile.index("\ntest:") :].split("\n\n")[0]
     assert test_rule.index("lint-imports") < test_rule.index("pytest")
 

@@ -44,6 +44,7 @@ COMMANDS = {
         "explain",
         "Grad-CAM, feature maps or SE channel weights of a network on one image",
     ),
+    "app": ("app", "look inside the networks and runs in a web page on this machine"),
 }
 
 
@@ -56,6 +57,8 @@ OPTIONAL_PACKAGES = {
     "onnxruntime": "export",
     "onnxscript": "export",
     "tensorboard": "tensorboard",
+    "starlette": "app",
+    "uvicorn": "app",
 }
 
 # The shell's status for a process ended by SIGPIPE (128 + 13), what `head` expects.
@@ -80,7 +83,10 @@ def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; given ``only``, only that subcommand's module is imported and
+    its flags built (the others keep their one-line summary), so a command starts without
+    loading what every other command needs: `cnnzoo app` answers its first page sooner."""
     parser = Parser(
         prog="cnnzoo",
         description="The landmark CNNs: train, evaluate, compare and look inside them.",
@@ -88,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, summary) in COMMANDS.items():
+        if only is not None and name != only:
+            subparsers.add_parser(name, help=summary)
+            continue
         module = importlib.import_module(f"cnnzoo.cli.{module_name}")
         command = subparsers.add_parser(
             name,
@@ -101,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The first word that is no flag names the command (the top level takes no values).
+    command = next((word for word in argv if not word.startswith("-")), None)
     try:
-        args = build_parser().parse_args(argv)  # --help, too, may meet a closed pipe
+        parser = build_parser(command if command in COMMANDS else None)
+        args = parser.parse_args(argv)  # --help, too, may meet a closed pipe
         set_quiet(bool(getattr(args, "quiet", False)))
         status = int(args.run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, where it can still be handled
