@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
@@ -176,3 +177,18 @@ def readable_batches(
                 f"only {kept} image(s) of a training batch could be read ({names} could not); "
                 "a step needs two: remove or replace the files, or raise --batch-size"
             )
+
+
+def first_readable_shape(dataset: Dataset) -> torch.Size | None:
+    """The shape of the first image of ``dataset`` that decodes (None: none does).
+
+    For probes that need one sample (the input size, an evaluation batch's
+    memory): a file that cannot be decoded is passed over here and met again
+    where the batches are read, which stops on it or skips it.
+    """
+    for index in range(len(dataset)):
+        try:
+            return dataset[index][0].shape
+        except UnreadableImage:
+            continue
+    return None

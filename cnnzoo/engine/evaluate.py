@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import Dataset
 
-from cnnzoo.data.bad_images import BadImageLog
+from cnnzoo.data.bad_images import BadImageLog, first_readable_shape
 from cnnzoo.data.protocol import as_split
 from cnnzoo.engine.config import EVAL_MEMORY_MB
 from cnnzoo.engine.metrics import MetricTracker
@@ -170,10 +170,12 @@ def evaluate(
     cannot be decoded goes to ``bad_images`` (by default: stop with a message naming it).
     """
     device = torch.device(device)
-    if batch_size is None and len(dataset) == 0:  # a process's empty share of a small split
+    # A process's empty share of a small split, or a share whose files all fail to decode
+    # (each then goes to bad_images as the batches are read): any batch size will do.
+    sample_shape = first_readable_shape(dataset) if batch_size is None else None
+    if batch_size is None and sample_shape is None:
         batch_size = 1
     if batch_size is None:
-        sample_shape = dataset[0][0].shape
         options = {"device": device, "precision": precision, "channels_last": channels_last}
         batch_size = eval_batch_size(model, sample_shape, memory_mb, **options)
     tracker = MetricTracker(task, num_classes, ignore_index)

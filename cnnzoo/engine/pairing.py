@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from cnnzoo.data import DataSplits, list_datasets, source_name
+from cnnzoo.data.bad_images import first_readable_shape
 from cnnzoo.engine.config import PAPER_SIZE, TrainConfig, image_size_pair
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import ModelEntry, check_input_size
@@ -72,13 +73,16 @@ def resolve_input(entry: ModelEntry, data: DataSplits) -> tuple[int, tuple[int, 
 
 
 def data_input(data: DataSplits) -> tuple[int, tuple[int, int]]:
-    """Channels and (H, W) of one training sample: what the network will be given.
+    """Channels and (H, W) of the first readable training sample: what the network is given.
 
     ``fork_rng`` keeps the sample's augmentation from moving the generators
-    the run is seeded with.
+    the run is seeded with. A file that cannot be decoded is passed over here;
+    training meets it again and stops on it or skips it (``--skip-bad-images``).
     """
     with torch.random.fork_rng(devices=[]):
-        shape = data.train[0][0].shape
+        shape = first_readable_shape(data.train)
+    if shape is None:
+        raise CnnzooError("no training image could be read; check the files")
     return shape[0], (shape[-2], shape[-1])
 
 
