@@ -79,7 +79,9 @@ def speed_table(paths: Sequence[Path]) -> str:
 
 
 def _load(recorded: dict) -> MachineLoad:
-    return MachineLoad(recorded["start"], recorded["end"], recorded["cores"])
+    return MachineLoad(
+        recorded["start"], recorded["end"], recorded["cores"], recorded.get("other_cores")
+    )
 
 
 def _load_line(loads: list[MachineLoad]) -> str:

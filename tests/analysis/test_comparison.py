@@ -33,7 +33,13 @@ def test_the_table_says_how_busy_the_machine_was(load: MachineLoad, said: str) -
 def test_files_record_the_load(tmp_path: Path) -> None:
     write_comparison(_rows(BUSY), tmp_path)
     (record, _) = json.loads((tmp_path / "comparison.json").read_text())
-    assert record["load"] == {"start": 3.5, "end": 4.0, "cores": 2, "busy": True}
+    assert record["load"] == {
+        "start": 3.5,
+        "end": 4.0,
+        "cores": 2,
+        "other_cores": None,
+        "busy": True,
+    }
     assert "measured under load" in (tmp_path / "comparison.csv").read_text()
 
 

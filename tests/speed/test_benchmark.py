@@ -228,7 +228,7 @@ def test_speed_report_joins_benchmark_files_into_one_table(tmp_path, capsys) -> 
 def test_results_record_the_machines_load(capsys) -> None:  # noqa: ANN001
     assert main(["benchmark", "lenet5", "--format", "json", *QUICK]) == 0
     (result,) = json.loads(capsys.readouterr().out)
-    assert set(result["load"]) == {"start", "end", "cores", "busy"}
+    assert set(result["load"]) == {"start", "end", "cores", "other_cores", "busy"}
     assert result["load"]["cores"] >= 1 and isinstance(result["load"]["busy"], bool)
     assert main(["benchmark", "lenet5", *QUICK]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("machine: ")
