@@ -22,13 +22,19 @@ def _deep_plain_net(depth: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
 
 
-def test_records_every_layer_on_the_chosen_steps(tmp_path: Path) -> None:
-    model = _deep_plain_net(3)
-    recorder = GradNormRecorder(model, every=2)
-    for step in range(5):
+def _recorded(depth: int, every: int, steps: int) -> GradNormRecorder:
+    """A recorder that watched ``steps`` backward passes of a ``depth``-layer sigmoid stack."""
+    model = _deep_plain_net(depth)
+    recorder = GradNormRecorder(model, every=every)
+    for step in range(steps):
         model.zero_grad()
         model(torch.randn(2, 1, 8, 8)).sum().backward()
         recorder.after_backward(step)
+    return recorder
+
+
+def test_records_every_layer_on_the_chosen_steps(tmp_path: Path) -> None:
+    recorder = _recorded(depth=3, every=2, steps=5)
     assert [step for step, _ in recorder.records] == [0, 2, 4]
     recorder.save(tmp_path)
     with open(tmp_path / "grad_norms.csv") as handle:
@@ -54,12 +60,7 @@ def test_sigmoid_stack_shows_vanishing_gradients() -> None:
 
 
 def test_a_saved_recording_reads_back(tmp_path: Path) -> None:
-    model = _deep_plain_net(2)
-    recorder = GradNormRecorder(model, every=1)
-    for step in range(2):
-        model.zero_grad()
-        model(torch.randn(2, 1, 8, 8)).sum().backward()
-        recorder.after_backward(step)
+    recorder = _recorded(depth=2, every=1, steps=2)
     recorder.save(tmp_path)
     layers, records = read_grad_norms(tmp_path)
     assert layers == [name for name, _ in recorder.layers]
