@@ -124,7 +124,7 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def create_model(
     name: str,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     in_channels: int = 3,
     *,
     pretrained: str | None = None,
@@ -136,7 +136,8 @@ def create_model(
 
     Args:
         name: a name from :func:`list_models`.
-        num_classes: size of the output (classes, or segmentation labels).
+        num_classes: size of the output (classes, or segmentation labels); None: the
+            task's default (ImageNet's 1,000 classes, PASCAL VOC's 21 labels).
         in_channels: 1 for grey images, 3 for colour.
         pretrained: ``"torchvision"`` loads torchvision's ImageNet weights
             (downloaded on first use) for networks torchvision also has.
@@ -147,6 +148,8 @@ def create_model(
             ``squeeze`` for SE networks, ``backbone`` for segmentation, ...).
     """
     entry = get_model_entry(name)
+    if num_classes is None:
+        num_classes = get_task(entry.task).default_num_classes
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise CnnzooError(f"{label} must be a positive integer, got {value!r}")

@@ -104,3 +104,12 @@ def test_every_size_check_gives_the_same_message() -> None:
         resolve_input("alexnet", (3, 40, 40))
     with pytest.raises(CnnzooError, match=expected):
         cnnzoo.create_model("alexnet", num_classes=2)(torch.zeros(1, 3, 40, 40))
+
+
+def test_a_network_built_without_a_class_count_takes_its_tasks_default() -> None:
+    from cnnzoo.tasks import CLASSIFICATION, SEGMENTATION
+
+    logits = cnnzoo.create_model("lenet5").eval()(torch.zeros(1, 3, 32, 32))
+    assert logits.shape[1] == CLASSIFICATION.default_num_classes
+    scores = cnnzoo.create_model("fcn32s").eval()(torch.zeros(1, 3, 64, 64))
+    assert scores.shape[1] == SEGMENTATION.default_num_classes
