@@ -8,14 +8,14 @@ same classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data
 from cnnzoo.data.images import image_tensor, read_image
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.mask_pictures import save_prediction
@@ -24,7 +24,7 @@ from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
 from cnnzoo.engine.config import config_from_dict
 from cnnzoo.engine.evaluate import evaluate, main_output
 from cnnzoo.engine.losses import build_loss
-from cnnzoo.engine.pairing import check_task
+from cnnzoo.engine.pairing import check_task, data_request
 from cnnzoo.engine.runtime import pick_device
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import progress
@@ -100,17 +100,11 @@ def evaluate_checkpoint(
     data_name = data or config.data
     splits = load_data(
         data_name,
-        DataRequest(
+        replace(
+            data_request(config, tuple(checkpoint["image_size"]), checkpoint["in_channels"]),
             data_dir=Path(data_dir or config.data_dir) if (data_dir or config.data_dir) else None,
             download=download,
-            image_size=tuple(checkpoint["image_size"]),
-            in_channels=checkpoint["in_channels"],
             augment="none",
-            seed=config.seed,
-            # A folder is read as in training: held in memory or streamed and centre-cropped.
-            data_mode=config.data_mode,
-            memory_budget_mb=config.memory_budget_mb,
-            crop_ratio=config.crop_ratio,
         ),
     )
     check_task(get_model_entry(checkpoint["model_name"]), splits, data_name)

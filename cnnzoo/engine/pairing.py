@@ -16,9 +16,11 @@ the paper's input size by default, since its head was designed for it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from cnnzoo.data import DataSplits, list_datasets, source_name
+from cnnzoo.data import DataRequest, DataSplits, list_datasets, source_name
 from cnnzoo.data.bad_images import first_readable_shape
 from cnnzoo.engine.config import PAPER_SIZE, TrainConfig, image_size_pair
 from cnnzoo.errors import CnnzooError
@@ -93,3 +95,31 @@ def _check_same_task(entry: ModelEntry, data_task: str, data_name: str) -> None:
             f"{entry.name} is a {entry.task} network but {data_name!r} is a {data_task} "
             f"data set; pick a {entry.task} data set: {names}"
         )
+
+
+def data_request(
+    config: TrainConfig, image_size: tuple[int, int] | None, in_channels: int | None
+) -> DataRequest:
+    """What ``config`` asks of its data at ``image_size`` and ``in_channels``.
+
+    The one mapping of a run's data fields onto a request: training reads its
+    data through it, and evaluation reads the same splits through it again
+    (the same validation share, folder mode and crop ratio), augmentation off.
+    """
+    return DataRequest(
+        data_dir=Path(config.data_dir) if config.data_dir else None,
+        download=config.download,
+        image_size=image_size,
+        in_channels=in_channels,
+        augment=config.augment,
+        random_resized_crop=config.random_resized_crop,
+        auto_augment=config.auto_augment,
+        random_erasing=config.random_erasing,
+        seed=config.seed,
+        val_fraction=config.val_fraction,
+        skip_bad_images=config.skip_bad_images,
+        data_mode=config.data_mode,
+        memory_budget_mb=config.memory_budget_mb,
+        crop_ratio=config.crop_ratio,
+        workers=config.workers,
+    )

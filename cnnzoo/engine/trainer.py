@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.data import DataSplits, load_data
 from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.engine.callbacks import Callback, GradientNormLogger
 from cnnzoo.engine.checkpoint import (
@@ -65,6 +65,7 @@ from cnnzoo.engine.pairing import (
     check_data_task,
     check_task,
     data_input,
+    data_request,
     requested_input,
     resolve_input,
 )
@@ -188,7 +189,7 @@ class Trainer:
             seed_everything(config.seed)
             if data is None:
                 size = image_size_pair(config.image_size)
-                data = load_data(config.data, self._data_request(size, config.in_channels))
+                data = load_data(config.data, data_request(config, size, config.in_channels))
             self.in_channels, self.image_size = data_input(data)
             return data.with_contract(), get_task(data.task).name
         entry = get_model_entry(config.model)
@@ -196,32 +197,10 @@ class Trainer:
         seed_everything(config.seed)
         channels, size = requested_input(config, entry)
         if data is None:
-            data = load_data(config.data, self._data_request(size, channels))
+            data = load_data(config.data, data_request(config, size, channels))
         task = check_task(entry, data, config.data)
         self.in_channels, self.image_size = resolve_input(entry, data)
         return data.with_contract(), task
-
-    def _data_request(
-        self, image_size: tuple[int, int] | None, in_channels: int | None
-    ) -> DataRequest:
-        config = self.config
-        return DataRequest(
-            data_dir=Path(config.data_dir) if config.data_dir else None,
-            download=config.download,
-            image_size=image_size,
-            in_channels=in_channels,
-            augment=config.augment,
-            random_resized_crop=config.random_resized_crop,
-            auto_augment=config.auto_augment,
-            random_erasing=config.random_erasing,
-            seed=config.seed,
-            val_fraction=config.val_fraction,
-            skip_bad_images=config.skip_bad_images,
-            data_mode=config.data_mode,
-            memory_budget_mb=config.memory_budget_mb,
-            crop_ratio=config.crop_ratio,
-            workers=config.workers,
-        )
 
     def _prepare_model(self, model: nn.Module | None) -> nn.Module:
         if model is None:
