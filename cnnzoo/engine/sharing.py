@@ -266,7 +266,7 @@ def export_shared(location: str | Path, out_dir: Path) -> dict[str, Any]:
     Returns the config written. ``out_dir`` is checked by the caller
     (:func:`cnnzoo.cli.paths.writable_output`); files already there are replaced.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = shared_checkpoint(location)
     checkpoint = load_checkpoint(path)
@@ -278,7 +278,8 @@ def export_shared(location: str | Path, out_dir: Path) -> dict[str, Any]:
     weights = {
         name: tensor.detach().contiguous().clone() for name, tensor in checkpoint["model"].items()
     }
-    save_file(weights, out_dir / WEIGHTS_FILE, metadata={"format": "pt"})
+    # Written like the other two files (save_file would make it readable by its owner only).
+    (out_dir / WEIGHTS_FILE).write_bytes(save(weights, metadata={"format": "pt"}))
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out_dir / CARD_FILE).write_text(
         model_card(config, config_from_dict(checkpoint["config"]), metrics)

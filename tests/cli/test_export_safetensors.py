@@ -58,6 +58,10 @@ def test_a_run_exports_weights_config_and_card_into_its_export_folder(
         "config.json",
         "model.safetensors",
     ]
+    modes = {
+        (folder / name).stat().st_mode & 0o777 for name in ("model.safetensors", "config.json")
+    }
+    assert len(modes) == 1  # the weights are as readable as the rest of the folder
     best = load_checkpoint(run_copy / "best.pt")["model"]
     shared = load_file(folder / "model.safetensors")
     assert shared.keys() == best.keys()
