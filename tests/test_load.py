@@ -80,6 +80,8 @@ def test_files_pictures_and_tensors_are_the_same_input(
     batches = [predictor.preprocess([item]) for item in (path, str(path), picture, pixels)]
     assert all(torch.equal(batch, batches[0]) for batch in batches)
     assert torch.equal(predictor.preprocess([pixels.float() / 255]), batches[0])
+    assert torch.equal(predictor.preprocess(path), batches[0])  # one image is a batch of one
+    assert torch.equal(predictor.preprocess(pixels.unsqueeze(0)), batches[0])
     assert batches[0].shape == (1, 1, 16, 16)
 
 
@@ -159,6 +161,8 @@ def test_an_input_that_is_no_image_is_refused(shared_run: Path) -> None:
     predictor = cnnzoo.load(shared_run / "export")
     with pytest.raises(cnnzoo.CnnzooError, match=r"give file paths, Pillow images or \(1, H, W\)"):
         predictor.preprocess([torch.zeros(3, 8, 8)])
+    with pytest.raises(cnnzoo.CnnzooError, match="no images given"):
+        predictor.predict([])
 
 
 def test_import_cnnzoo_does_not_import_the_engine() -> None:

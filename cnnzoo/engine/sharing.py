@@ -71,9 +71,9 @@ class Preprocessing:
     crop_ratio: float | None
     normalization: Normalization | None  # per-channel mean and std on the 0..1 scale
 
-    def __call__(self, images: Sequence[ImageInput]) -> Tensor:
-        """A normalised float batch (N, C, H, W) of ``images``."""
-        pixels = [self._resized(_uint8_pixels(image, self.channels)) for image in images]
+    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> Tensor:
+        """A normalised float batch (N, C, H, W) of ``images`` (one image, or a sequence)."""
+        pixels = [self._resized(_uint8_pixels(image, self.channels)) for image in _listed(images)]
         if len({tuple(p.shape) for p in pixels}) > 1:
             raise CnnzooError(
                 "these images have different sizes and this network takes each at its own "
@@ -116,6 +116,16 @@ class Preprocessing:
         )
 
 
+def _listed(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
+    """``images`` as a list: one file, picture or (C, H, W) tensor is a list of one."""
+    single = isinstance(images, (str, Path, Image.Image))
+    if single or (isinstance(images, Tensor) and images.dim() == 3):
+        return [images]
+    if len(images) == 0:
+        raise CnnzooError("no images given; pass image files, Pillow images or tensors")
+    return list(images)
+
+
 def _uint8_pixels(image: ImageInput, channels: int) -> Tensor:
     """(C, H, W) uint8 pixels of one input, through the one image reader for files."""
     if isinstance(image, (str, Path)):
@@ -126,6 +136,7 @@ def _uint8_pixels(image: ImageInput, channels: int) -> Tensor:
     if isinstance(image, Tensor) and image.dim() == 3 and image.shape[0] == channels:
         if image.dtype == torch.uint8:
             return image
+        # Evaluation prepares bytes; a float picture is quantised as saving it would.
         return image.float().clamp(0, 1).mul(255).round().to(torch.uint8)
     raise CnnzooError(
         f"cannot read {type(image).__name__} {getattr(image, 'shape', '')} as an image; give "
@@ -151,22 +162,22 @@ class Predictor:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def preprocess(self, images: Sequence[ImageInput]) -> Tensor:
+    def preprocess(self, images: ImageInput | Sequence[ImageInput]) -> Tensor:
         """The network's input for ``images``: resized, cropped and normalised as in evaluation."""
         return self.preprocessing(images)
 
-    def __call__(self, images: Sequence[ImageInput]) -> Tensor:
+    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> Tensor:
         """The network's scores for ``images``: (N, classes) or (N, classes, H, W)."""
         with torch.inference_mode():
             return main_output(self.model(self.preprocess(images).to(self.device))).float().cpu()
 
     def predict(
-        self, images: Sequence[ImageInput], topk: int = 5
+        self, images: ImageInput | Sequence[ImageInput], topk: int = 5
     ) -> list[list[dict[str, Any]]] | list[Tensor]:
         """Per image, the top-k ``{"class", "probability"}`` (most likely first);
         for a segmentation network, its (H, W) map of class indices."""
         if self.task == "segmentation":  # images keep their own sizes: one at a time
-            return [self([image])[0].argmax(0) for image in images]
+            return [self(image)[0].argmax(0) for image in _listed(images)]
         probabilities = self(images).softmax(1)
         top = probabilities.topk(min(topk, probabilities.shape[1]), dim=1)
         return [

@@ -16,7 +16,12 @@ from cnnzoo.cli import build_parser, main
 from cnnzoo.cli.train import build_config
 from cnnzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnzoo.engine.config import config_from_dict
-from cnnzoo.engine.sharing import Preprocessing, read_shared_config, train_command
+from cnnzoo.engine.sharing import (
+    Preprocessing,
+    read_shared_config,
+    shared_config,
+    train_command,
+)
 
 TINY = ["lenet1989", "--data", "digits", "--image-size", "16", "--epochs", "1", "--quiet"]
 TINY += ["--threads", "1", "--no-plots", "--lr", "0.02"]
@@ -179,3 +184,17 @@ def test_input_and_class_count_belong_to_the_other_formats(
 ) -> None:
     _refused([str(run_copy), "--input", "1,32,32"], "apply to onnx and torchscript", capsys)
     assert not (run_copy / "export").exists()
+
+
+def test_a_run_from_pretrained_weights_records_their_preprocessing_and_loads_without_them(
+    trained_run: Path,
+) -> None:
+    checkpoint = load_checkpoint(trained_run / "best.pt")
+    recipe = {**checkpoint["config"], "model": "resnet18"}
+    recipe["model_options"] = {"pretrained": "torchvision"}
+    pretrained = {**checkpoint, "model_name": "resnet18", "in_channels": 3, "config": recipe}
+    config = shared_config(pretrained, Path("best.pt"))
+    assert config["model_options"] == {}  # rebuilt from the trained weights, nothing fetched
+    assert config["pretrained"]["source"] == "torchvision"
+    assert config["pretrained"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert config["pretrained"]["crop_size"] == 224
