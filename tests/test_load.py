@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -57,6 +58,20 @@ def test_the_export_computes_exactly_what_the_run_computes(
         assert torch.equal(loaded(pictures), from_export(pictures))
         assert loaded.predict(pictures) == from_export.predict(pictures)
     assert not from_export.model.training and from_export.class_names == list("0123456789")
+
+
+def test_its_predictions_score_what_the_run_measured_on_the_test_split(shared_run: Path) -> None:
+    from dataclasses import replace
+
+    from cnnzoo.data import load_data
+    from cnnzoo.engine.config import config_from_dict
+    from cnnzoo.engine.pairing import data_request
+
+    config = config_from_dict(yaml.safe_load((shared_run / "config.yaml").read_text()))
+    test = load_data("digits", replace(data_request(config, (16, 16), 1), augment="none")).test
+    scores = cnnzoo.load(shared_run / "export")(list(test.images))
+    accuracy = (scores.argmax(1) == test.targets).float().mean().item()
+    assert accuracy == pytest.approx(json.loads((shared_run / "metrics.json").read_text())["top1"])
 
 
 def test_predict_names_the_top_classes_most_likely_first(

@@ -211,7 +211,9 @@ def run_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
 
     Classification resizes to the training size; a folder streamed from disk
     (``--data-mode stream``) was evaluated on centre crops of ``crop_ratio``.
-    Segmentation takes each image at its own size.
+    Segmentation takes each image at its own size. A checkpoint does not
+    record which way ``--data-mode auto`` went, so such a run is fed as held
+    in memory, the way every set within the memory budget is.
     """
     config = config_from_dict(checkpoint["config"])
     stats = checkpoint.get("normalization")
