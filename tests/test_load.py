@@ -189,3 +189,18 @@ def test_import_cnnzoo_does_not_import_the_engine() -> None:
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_streamed_run_is_fed_centre_crops_and_a_segmentation_run_whole_images(
+    shared_run: Path,
+) -> None:
+    from cnnzoo.engine.checkpoint import load_checkpoint
+    from cnnzoo.engine.sharing import run_preprocessing
+
+    checkpoint = load_checkpoint(shared_run / "best.pt")
+    assert run_preprocessing(checkpoint).crop_ratio is None  # digits are held in memory
+    streamed = {**checkpoint, "config": {**checkpoint["config"], "data_mode": "stream"}}
+    assert run_preprocessing(streamed).crop_ratio == 0.875
+    segmenting = {**streamed, "task": "segmentation"}
+    assert run_preprocessing(segmenting).size is None
+    assert run_preprocessing(segmenting).crop_ratio is None

@@ -240,8 +240,9 @@ def shared_config(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
 
     config = config_from_dict(checkpoint["config"])
     options = {k: v for k, v in config.model_options.items() if k != "pretrained"}
-    # The trained weights replace the pretrained ones they started from; the source is
-    # kept as a fact about the recipe, and the card says which preprocessing it expected.
+    # The trained weights replace the pretrained ones they started from; the source
+    # (--model-option pretrained=..., or a recipe's own pretrained field) is kept as a fact
+    # about the recipe, with the preprocessing those weights expected.
     pretrained = config.model_options.get("pretrained") or checkpoint["config"].get("pretrained")
     return {
         "format": EXPORT_FORMAT,
@@ -440,6 +441,8 @@ def _metrics_section(shared: dict[str, Any], metrics: dict[str, Any] | None) -> 
         for name, value in metrics.items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
+    if shared["weights"] == "best-ema.pt":
+        lines += ["", "The weights shared are the moving average's: theirs are the `ema_` rows."]
     per_class = metrics.get("iou_per_class")
     if isinstance(per_class, list) and len(per_class) == len(shared["class_names"]):
         lines += ["", "| class | IoU |", "|---|---|"]

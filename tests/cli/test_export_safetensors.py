@@ -134,14 +134,19 @@ def test_the_moving_average_is_shared_when_it_validated_better(
 ) -> None:
     best = load_checkpoint(run_copy / "best.pt")
     averaged = {name: tensor + 1 for name, tensor in best["model"].items()}
-    for ema_score, expected in ((best["best_score"] + 0.1, averaged), (-1.0, best["model"])):
+    for ema_score, expected, name in (
+        (best["best_score"] + 0.1, averaged, "best-ema.pt"),
+        (best["best_score"] - 0.1, best["model"], "best.pt"),
+    ):
         save_checkpoint(
             {**best, "model": averaged, "best_ema_score": ema_score}, run_copy / "best-ema.pt"
         )
         assert _share([str(run_copy), "--force"], capsys)[0] == 0
         shared = load_file(run_copy / "export" / "model.safetensors")
-        assert all(torch.equal(shared[name], expected[name]) for name in expected)
-    assert json.loads((run_copy / "export" / "config.json").read_text())["weights"] == "best.pt"
+        assert all(torch.equal(shared[key], expected[key]) for key in expected)
+        assert json.loads((run_copy / "export" / "config.json").read_text())["weights"] == name
+        card = (run_copy / "export" / "README.md").read_text()
+        assert ("theirs are the `ema_` rows" in card) == (name == "best-ema.pt")
 
 
 def test_a_checkpoint_file_exports_beside_itself(
