@@ -74,6 +74,23 @@ def test_its_predictions_score_what_the_run_measured_on_the_test_split(shared_ru
     assert accuracy == pytest.approx(json.loads((shared_run / "metrics.json").read_text())["top1"])
 
 
+def test_a_run_that_started_from_pretrained_weights_loads_without_them(
+    shared_run: Path, tmp_path: Path, pictures: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cnnzoo.weights
+    from cnnzoo.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pretrained weights were looked up")
+
+    monkeypatch.setattr(cnnzoo.weights, "load_pretrained", never)
+    checkpoint = load_checkpoint(shared_run / "best.pt")
+    recipe = {**checkpoint["config"], "model_options": {"pretrained": "torchvision"}}
+    save_checkpoint({**checkpoint, "config": recipe}, tmp_path / "best.pt")
+    expected = cnnzoo.load(shared_run / "export")(pictures)
+    assert torch.equal(cnnzoo.load(tmp_path / "best.pt")(pictures), expected)
+
+
 def test_predict_names_the_top_classes_most_likely_first(
     shared_run: Path, pictures: list[Path]
 ) -> None:

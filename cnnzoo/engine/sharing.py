@@ -42,7 +42,7 @@ from cnnzoo.data.streaming import centre_box
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
 from cnnzoo.engine.config import TrainConfig, config_from_dict
 from cnnzoo.engine.evaluate import main_output
-from cnnzoo.engine.inference import checkpoint_path, load_model
+from cnnzoo.engine.inference import checkpoint_path
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import create_model, get_model_entry
 from cnnzoo.tasks import get_task
@@ -239,10 +239,9 @@ def shared_config(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
     from cnnzoo import __version__
 
     config = config_from_dict(checkpoint["config"])
-    options = {k: v for k, v in config.model_options.items() if k != "pretrained"}
-    # The trained weights replace the pretrained ones they started from; the source
-    # (--model-option pretrained=..., or a recipe's own pretrained field) is kept as a fact
-    # about the recipe, with the preprocessing those weights expected.
+    options = own_options(config.model_options)
+    # The source (--model-option pretrained=..., or a recipe's own pretrained field) is kept
+    # as a fact about the recipe, with the preprocessing those weights expected.
     pretrained = config.model_options.get("pretrained") or checkpoint["config"].get("pretrained")
     return {
         "format": EXPORT_FORMAT,
@@ -258,6 +257,12 @@ def shared_config(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
         "weights": source.name,
         "epochs": checkpoint["epoch"],
     }
+
+
+def own_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's model options without ``pretrained``: its trained weights replace the ones it
+    started from, and asking for those again would read (or download) them for nothing."""
+    return {key: value for key, value in options.items() if key != "pretrained"}
 
 
 def _pretrained_preprocessing(
@@ -483,7 +488,9 @@ def load_network(location: str | Path, device: torch.device | str = "cpu") -> Pr
     ``location`` is an export folder (``config.json`` + ``model.safetensors``,
     or the ``.safetensors`` file in it), a run directory (the checkpoint
     :func:`shared_checkpoint` picks, as ``cnnzoo export`` does) or a ``.pt``
-    checkpoint. Nothing is downloaded.
+    checkpoint. Nothing is read from the torch hub cache nor downloaded: the
+    network is built without the pretrained weights it may have started from
+    (:func:`own_options`), then filled with its own.
     """
     path = Path(location)
     if path.is_file() and path.suffix == ".safetensors":
@@ -495,10 +502,36 @@ def load_network(location: str | Path, device: torch.device | str = "cpu") -> Pr
             f"{path} is neither an export folder ({CONFIG_FILE} and {WEIGHTS_FILE}) nor a run "
             "directory (best.pt); give one of them, or a .pt checkpoint"
         )
-    loaded = load_model(shared_checkpoint(path), device)
+    checkpoint_file = shared_checkpoint(path)
+    checkpoint = load_checkpoint(checkpoint_file)
+    options = config_from_dict(checkpoint["config"]).model_options
+    network = (checkpoint["model_name"], checkpoint["class_names"], checkpoint["in_channels"])
+    model = _rebuilt(*network, options, checkpoint["model"], checkpoint_file)
     return Predictor(
-        loaded.model, loaded.class_names, loaded.task, run_preprocessing(loaded.checkpoint)
+        model.to(device).eval(),
+        list(checkpoint["class_names"]),
+        checkpoint["task"],
+        run_preprocessing(checkpoint),
     )
+
+
+def _rebuilt(
+    name: str,
+    class_names: list[str],
+    in_channels: int,
+    options: dict[str, Any],
+    weights: dict[str, Tensor],
+    source: Path,
+) -> nn.Module:
+    """The registered network ``name`` holding ``weights`` (read from ``source``).
+
+    Built without the pretrained weights a run may have started from
+    (:func:`own_options`), so loading never reads the torch hub cache nor
+    downloads anything.
+    """
+    model = create_model(name, len(class_names), in_channels, **own_options(options))
+    load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
+    return model
 
 
 def _load_export(folder: Path, device: torch.device | str) -> Predictor:
@@ -510,18 +543,12 @@ def _load_export(folder: Path, device: torch.device | str) -> Predictor:
     weights_path = folder / WEIGHTS_FILE
     if not weights_path.is_file():
         raise CnnzooError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}; export the run again")
-    model = create_model(
-        config["model"],
-        num_classes=len(config["class_names"]),
-        in_channels=config["in_channels"],
-        **config["model_options"],
-    )
     try:
         weights = load_file(weights_path)
     except (SafetensorError, OSError) as error:
         raise CnnzooError(f"{weights_path} is not a readable safetensors file: {error}") from None
-    names = {"model_name": config["model"], "class_names": config["class_names"]}
-    load_weights(model, {**names, "model": weights}, weights_path)
+    network = (config["model"], config["class_names"], config["in_channels"])
+    model = _rebuilt(*network, config["model_options"], weights, weights_path)
     return Predictor(
         model.to(device).eval(),
         list(config["class_names"]),
