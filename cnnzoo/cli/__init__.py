@@ -34,7 +34,11 @@ COMMANDS = {
         "time networks (images/s, latency, FLOPs, MFU), optionally against torchvision",
     ),
     "make-folder": ("make_folder", "write a seeded folder of synthetic JPEG class folders"),
-    "export": ("export", "export a run or a model to ONNX or TorchScript and check its outputs"),
+    "export": (
+        "export",
+        "export a run or a model to ONNX or TorchScript and check its outputs, "
+        "or share a run as safetensors with a model card",
+    ),
     "info": ("info", "layer table: shapes, parameters, FLOPs, stride and receptive field"),
     "compare": (
         "compare",

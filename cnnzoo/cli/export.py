@@ -1,8 +1,11 @@
-"""cnnzoo export RUN_DIR_OR_MODEL: a network to ONNX or TorchScript, checked on save.
+"""cnnzoo export RUN_DIR_OR_MODEL: a network to ONNX or TorchScript, checked on save, or a
+trained network to share as safetensors weights with its config and model card.
 
-Exports the best checkpoint of a run directory (or a checkpoint file, or a
-freshly initialised registered model) and checks that the saved file computes
-the same outputs as PyTorch.
+ONNX and TorchScript export the best checkpoint of a run directory (or a
+checkpoint file, or a freshly initialised registered model) and check that the
+saved file computes the same outputs as PyTorch. ``--format safetensors``
+writes a folder that ``cnnzoo.load`` reads back (:mod:`cnnzoo.engine.sharing`);
+it needs a trained run, since a fresh network has no weights worth sharing.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from cnnzoo.cli.paths import add_force_flag, writable_output
 from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.export import FORMATS, SUFFIXES, export_model
 
+# Weights, config.json and a model card in one folder: a trained network to share.
+SHARED_FORMAT = "safetensors"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL")
-    parser.add_argument("--format", choices=FORMATS, default="onnx", dest="export_format")
+    parser.add_argument(
+        "--format", choices=(*FORMATS, SHARED_FORMAT), default="onnx", dest="export_format"
+    )
     parser.add_argument(
         "--input",
         type=parse_shape,
@@ -28,7 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="C,H,W",
         help="input size (default: the run's, or the size the paper used)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output file; for safetensors a folder (default: RUN/export)",
+    )
     parser.add_argument(
         "--num-classes",
         type=int,
@@ -39,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.export_format == SHARED_FORMAT:
+        return _share(args)
     out = args.out or _default_out(args.source).with_suffix(SUFFIXES[args.export_format])
     writable_output(out, force=args.force, label="the export file")
     model, input_size, metadata = _load_source(args.source, args.num_classes)
@@ -54,6 +69,40 @@ def run(args: argparse.Namespace) -> int:
         f"max |exported - PyTorch| = {report.max_abs_diff:.2e} on a batch of "
         f"{report.input_shape[0]} (allowed {report.tolerance:.1e}; PyTorch's own float32 "
         f"error {report.float32_error:.1e}, outputs up to {report.output_scale:.2g})"
+    )
+    return 0
+
+
+def _share(args: argparse.Namespace) -> int:
+    """Write the folder of a trained network: model.safetensors, config.json, README.md."""
+    from cnnzoo.engine.sharing import EXPORT_FILES, export_shared
+    from cnnzoo.registry import get_model_entry
+
+    source = Path(args.source)
+    if not source.exists():
+        entry = get_model_entry(args.source)  # not a model either: the closest names
+        raise CnnzooError(
+            f"{args.source!r} is a model name, and a fresh {entry.name} has no trained weights "
+            f"to share; train it (cnnzoo train {entry.name} ...) and export the run directory"
+        )
+    if args.input is not None or args.num_classes is not None:
+        raise CnnzooError(
+            "--input and --num-classes apply to onnx and torchscript; safetensors shares "
+            "the run's own network and input"
+        )
+    default = source / "export" if source.is_dir() else source.with_name(f"{source.stem}-export")
+    out = writable_output(
+        args.out or default,
+        force=args.force,
+        directory=True,
+        contents=EXPORT_FILES,
+        label="the export folder",
+    )
+    config = export_shared(source, out)
+    print(
+        f"wrote {out} ({', '.join(EXPORT_FILES)}): {config['model']} with "
+        f"{len(config['class_names'])} classes, weights of {config['weights']}; "
+        f"load it with cnnzoo.load({str(out)!r})"
     )
     return 0
 
