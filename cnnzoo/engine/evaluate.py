@@ -30,6 +30,9 @@ from cnnzoo.engine.runtime import autocast
 from cnnzoo.progress import progress
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
+# A normalised float batch (N, C, H, W) to the network's main output: the model itself,
+# or the same weights compiled or exported (cnnzoo.speed.runners).
+Forward = Callable[[Tensor], Tensor]
 
 
 def batches_per_epoch(samples: int, batch_size: int) -> int:
@@ -144,6 +147,11 @@ def main_output(output: Tensor | tuple[Tensor, ...] | list[Tensor]) -> Tensor:
     return output[0] if isinstance(output, tuple | list) else output
 
 
+def model_forward(model: nn.Module) -> Forward:
+    """The model's main output for a batch, as every runtime's forward returns it."""
+    return lambda images: main_output(model(images))
+
+
 def evaluate(
     model: nn.Module,
     dataset: Dataset,
@@ -160,6 +168,8 @@ def evaluate(
     workers: int | None = None,
     show_progress: bool = True,
     bad_images: BadImageLog | None = None,
+    forward: Forward | None = None,
+    on_scores: Callable[[Tensor, Tensor], None] | None = None,
 ) -> MetricTracker:
     """Run ``model`` over ``dataset`` and return the accumulated metrics.
 
@@ -168,8 +178,12 @@ def evaluate(
     (:mod:`cnnzoo.progress`); ``show_progress=False`` hides it for this call (a
     process that is not the main one, a run asked to be quiet). An image that
     cannot be decoded goes to ``bad_images`` (by default: stop with a message naming it).
+    ``forward`` runs the batches instead of the model itself (another runtime,
+    the same weights), and ``on_scores`` sees each batch's scores and targets,
+    for the per-image predictions ``cnnzoo eval --out`` writes.
     """
     device = torch.device(device)
+    forward = forward or model_forward(model)
     # A process's empty share of a small split, or a share whose files all fail to decode
     # (each then goes to bad_images as the batches are read): any batch size will do.
     sample_shape = first_readable_shape(dataset) if batch_size is None else None
@@ -193,10 +207,12 @@ def evaluate(
             for images, targets in batches:
                 images, targets = to_device(images, targets, device, channels_last)
                 with autocast(device, precision):
-                    scores = main_output(model(images))
+                    scores = forward(images)
                 scores = scores.float()
                 loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
                 tracker.update(scores, targets, loss)
+                if on_scores is not None:
+                    on_scores(scores, targets)
     finally:
         model.train(was_training)
     return tracker
