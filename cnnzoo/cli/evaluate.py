@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.inference import add_inference_flags, check_counts, forward_maker
 from cnnzoo.cli.paths import add_force_flag, writable_output
-from cnnzoo.cli.runtimes import add_runtime_flag, forward_maker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,17 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download a missing data set")
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument(
-        "--batch-size", type=int, default=None,
-        help="images per step (default: as many as the run's --eval-memory-mb allows)",
-    )  # fmt: skip
-    parser.add_argument(
         "--out", type=Path, default=None,
         help="folder for report.json, confusion.png and predictions.csv "
         "(default: eval-SPLIT/ in the run directory, or STEM-eval-SPLIT/ beside a .pt file)",
     )  # fmt: skip
-    parser.add_argument("--topk", type=int, default=5, help="classes per image in predictions.csv")
-    add_runtime_flag(parser)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_inference_flags(parser, topk_help="classes per image in predictions.csv")
     add_force_flag(parser)
     add_quiet_flag(parser)
 
@@ -47,10 +41,8 @@ def run(args: argparse.Namespace) -> int:
         REPORT_FILE,
         format_report,
     )
-    from cnnzoo.errors import CnnzooError
 
-    if args.topk < 1:
-        raise CnnzooError(f"--topk must be at least 1, got {args.topk}")
+    check_counts(args)
     out = args.out or default_report_dir(Path(args.checkpoint), args.split)
     contents = [REPORT_FILE, CONFUSION_FILE, PREDICTIONS_FILE]
     writable_output(out, force=args.force, directory=True, contents=contents)

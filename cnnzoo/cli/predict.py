@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.inference import add_inference_flags, check_counts, forward_maker
 from cnnzoo.cli.paths import add_force_flag, writable_output
-from cnnzoo.cli.runtimes import add_runtime_flag, forward_maker
 
 # The pictures a segmentation network's prediction leaves per image (engine.inference).
 MASK_FILES = ("mask", "overlay")
@@ -34,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "images", nargs="+", metavar="PATH",
         help="image files, folders (searched recursively) or glob patterns ('photos/**/*.jpg')",
     )  # fmt: skip
-    parser.add_argument("--topk", type=int, default=5, help="classes given per image")
     parser.add_argument(
         "--out", type=Path, default=None,
         help="FILE.csv or FILE.jsonl: one row per image; DIR: DIR/predictions.csv "
@@ -42,15 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON line per image")
     parser.add_argument(
-        "--batch-size", type=int, default=None,
-        help="images per step (default: as many as the run's --eval-memory-mb allows)",
-    )  # fmt: skip
-    parser.add_argument(
         "--workers", type=int, default=None,
         help="processes reading images (default: one per core when there is more than a batch)",
     )  # fmt: skip
-    add_runtime_flag(parser)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_inference_flags(parser, topk_help="classes given per image")
     add_force_flag(parser)
     add_quiet_flag(parser)
 
@@ -60,11 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.engine.inference import load_model, predict_files
     from cnnzoo.engine.reports import PREDICTIONS_FILE, PredictionTable, table_columns, table_row
     from cnnzoo.engine.runtime import pick_device
-    from cnnzoo.errors import CnnzooError
 
-    for flag, value in (("--topk", args.topk), ("--batch-size", args.batch_size or 1)):
-        if value < 1:
-            raise CnnzooError(f"{flag} must be at least 1, got {value}")
+    check_counts(args)
     found = find_images(args.images)
     loaded = load_model(args.checkpoint, pick_device(args.device))
     table_path, mask_dir = _outputs(args, loaded.task, unique_stems(found.images), PREDICTIONS_FILE)
