@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from cnnzoo.cli import add_quiet_flag
@@ -71,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
             print(_describe(result, as_json=args.json))
         return 0
     columns = table_columns(loaded.task, loaded.class_names, args.topk)
-    written = 0
+    written, start = 0, time.perf_counter()
     with PredictionTable(table_path, columns) as table:
         for result in results:
             table.write(table_row(result))
             written += 1
-    print(f"{written:,} predictions written to {table_path}", file=sys.stderr)
+    rate = f"{written / max(time.perf_counter() - start, 1e-9):,.0f} images/s"
+    print(f"{written:,} predictions written to {table_path} ({rate})", file=sys.stderr)
     return 0
 
 
