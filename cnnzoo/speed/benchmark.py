@@ -39,7 +39,7 @@ import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -54,9 +54,10 @@ from cnnzoo.engine.runtime import autocast
 from cnnzoo.engine.step import ModelOutput, StepRecipe, combined_loss, train_step
 from cnnzoo.errors import CnnzooError
 from cnnzoo.machine import LoadMeter, MachineLoad
-from cnnzoo.progress import progress
 from cnnzoo.registry import ModelEntry, check_input_size, create_model, get_model_entry
-from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_conv_batchnorm, fold_pairs
+from cnnzoo.speed.fold import fold_conv_batchnorm
+from cnnzoo.speed.runners import fastest_eager
+from cnnzoo.speed.timing import interleaved_latencies, percentile
 from cnnzoo.tasks import get_task
 
 MODES = ("train", "infer")
@@ -231,7 +232,7 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
             model = fold_conv_batchnorm(model, images[:1])
         steps.append(_make_step(model, images, targets, path))
     with LoadMeter() as meter:
-        latencies = _interleaved_latencies(
+        latencies = interleaved_latencies(
             steps, settings.warmup, settings.iters, f"{name} fast paths"
         )
     results = []
@@ -245,8 +246,8 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
                 images_per_second=settings.batch_size / statistics.median(times),
                 latency_p50_ms=statistics.median(times) * 1e3,
                 speedup=statistics.median(ratios),
-                speedup_p10=_percentile(ratios, 0.1),
-                speedup_p90=_percentile(ratios, 0.9),
+                speedup_p10=percentile(ratios, 0.1),
+                speedup_p90=percentile(ratios, 0.9),
                 load=meter.load,
             )
         )
@@ -290,7 +291,7 @@ def _benchmark_one(
     steps = [_make_step(ours, images, targets, ours_settings)]
     if theirs is not None:
         steps.append(_make_step(theirs, images, targets, theirs_settings))
-    latencies = _interleaved_latencies(
+    latencies = interleaved_latencies(
         steps, settings.warmup, settings.iters, f"{entry.name} {settings.mode}"
     )
     p50 = statistics.median(latencies[0])
@@ -307,7 +308,7 @@ def _benchmark_one(
         threads=torch.get_num_threads(),
         images_per_second=images_per_second,
         latency_p50_ms=p50 * 1e3,
-        latency_p90_ms=_percentile(latencies[0], 0.9) * 1e3,
+        latency_p90_ms=percentile(latencies[0], 0.9) * 1e3,
         flops_per_image=flops,
         gflops_per_second=achieved,
         peak_gflops_per_second=peak,
@@ -319,54 +320,43 @@ def _benchmark_one(
         result.torchvision_channels_last = theirs_settings.channels_last
         ratios = [their / our for our, their in zip(latencies[0], latencies[1])]
         result.speedup_vs_torchvision = statistics.median(ratios)
-        result.speedup_p10 = _percentile(ratios, 0.1)
-        result.speedup_p90 = _percentile(ratios, 0.9)
+        result.speedup_p10 = percentile(ratios, 0.1)
+        result.speedup_p90 = percentile(ratios, 0.9)
     return result
 
 
 def _fastest_inference(
     model: nn.Module, images: Tensor, targets: Tensor, settings: BenchmarkSettings, notes: list
 ) -> tuple[nn.Module, bool]:
-    """Ours for inference: batch norms folded or kept, NCHW or NHWC, whichever runs fastest.
+    """Ours for inference: the runners' fastest eager variant (folded or not, NCHW or NHWC).
 
-    Folding saves a memory pass per convolution, but a convolution with a
-    bias can take a slower kernel: oneDNN's depthwise convolutions on the
-    1x1 and 2x2 maps of EfficientNet-B0 at 32x32 input run about 10% slower
-    folded. NHWC is 1.1-3.5x faster than NCHW for most networks here, but
-    ResNet-50 at 32x32 runs 8% slower in it. So each candidate the settings
-    allow (folding unless ``fold_batchnorm`` is off, both layouts unless
-    ``channels_last`` names one) is timed, interleaved, for ``warmup``
-    rounds (at least three); the fastest is returned with its layout, and the
-    notes say what was chosen.
+    :func:`~cnnzoo.speed.runners.fastest_eager` times each variant the
+    settings allow (folding unless ``fold_batchnorm`` is off, both layouts
+    unless ``channels_last`` names one) for ``warmup`` rounds (at least
+    three) with the benchmark's own step, so precision applies; the notes say
+    what was chosen.
     """
-    layouts = [False, True] if settings.channels_last is None else [settings.channels_last]
-    variants = [model]
-    pairs = find_conv_batchnorm_pairs(model, images[:1]) if settings.fold_batchnorm else []
-    if pairs:
-        folded = copy.deepcopy(model).eval()
-        fold_pairs(folded, pairs)
-        variants.append(folded)
-    candidates = [(variant, layout) for variant in variants for layout in layouts]
-    if len(candidates) > 1:
-        candidates = [(copy.deepcopy(variant), layout) for variant, layout in candidates]
-        steps = [
-            _make_step(variant, images, targets, replace(settings, channels_last=layout))
-            for variant, layout in candidates
-        ]
-        times = _interleaved_latencies(steps, 1, max(3, settings.warmup))
-        fastest = min(range(len(candidates)), key=lambda i: statistics.median(times[i]))
-    else:
-        fastest = 0
-    chosen, layout = candidates[fastest]
-    if pairs:
+
+    def make_step(variant: nn.Module, layout: bool) -> Callable[[], None]:
+        return _make_step(variant, images, targets, replace(settings, channels_last=layout))
+
+    choice = fastest_eager(
+        model,
+        images,
+        make_step,
+        fold=settings.fold_batchnorm,
+        channels_last=settings.channels_last,
+        rounds=max(3, settings.warmup),
+    )
+    if choice.foldable_pairs:
         notes.append(
             "batch norm folded into convolutions"
-            if fastest >= len(layouts)  # the folded variant's candidates come last
+            if choice.folded
             else "batch norms kept: folding measured slower on this input"
         )
-    if len(layouts) > 1:
-        notes.append(f"infers {layout_name(layout)}: measured faster on this input")
-    return chosen, layout
+    if settings.channels_last is None:
+        notes.append(f"infers {layout_name(choice.channels_last)}: measured faster on this input")
+    return choice.model, choice.channels_last
 
 
 def _check_settings(settings: BenchmarkSettings) -> None:
@@ -496,33 +486,3 @@ def _count_flops(
             training_loss(model(images), targets).backward()
         model.zero_grad(set_to_none=True)
     return float(counter.get_total_flops())
-
-
-def _interleaved_latencies(
-    steps: list[Callable[[], None]], warmup: int, iters: int, description: str = ""
-) -> list[list[float]]:
-    """Seconds per call of each step, timed in turn; the order reverses every round.
-
-    With a ``description`` the timed rounds show a bar on a terminal.
-    """
-    for _ in range(warmup):
-        for step in steps:
-            step()
-    latencies: list[list[float]] = [[] for _ in steps]
-    rounds = progress(range(iters), description, unit="round", enabled=bool(description))
-    for round_index in rounds:
-        for index in _alternating(len(steps), round_index):
-            start = time.perf_counter()
-            steps[index]()
-            latencies[index].append(time.perf_counter() - start)
-    return latencies
-
-
-def _alternating(count: int, round_index: int) -> Iterator[int]:
-    order = range(count)
-    return iter(order if round_index % 2 == 0 else reversed(order))
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]

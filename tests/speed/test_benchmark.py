@@ -15,8 +15,8 @@ from cnnzoo.cli import main
 from cnnzoo.engine import TrainConfig
 from cnnzoo.speed.benchmark import (
     BenchmarkSettings,
-    _interleaved_latencies,
     benchmark_models,
+    interleaved_latencies,
     measure_matmul_peak,
     training_loss,
 )
@@ -73,7 +73,7 @@ def test_depthwise_convolutions_backward_costs_twice_their_forward() -> None:
 def test_interleaving_alternates_the_order() -> None:
     calls: list[str] = []
     steps = [lambda: calls.append("ours"), lambda: calls.append("theirs")]
-    latencies = _interleaved_latencies(steps, warmup=1, iters=4)
+    latencies = interleaved_latencies(steps, warmup=1, iters=4)
     assert calls == ["ours", "theirs"] + ["ours", "theirs", "theirs", "ours"] * 2
     assert [len(times) for times in latencies] == [4, 4]
 
@@ -157,13 +157,14 @@ def test_inference_keeps_the_fastest_of_folding_and_layout(
     fastest: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import cnnzoo.speed.benchmark as benchmark
+    import cnnzoo.speed.runners as runners
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
         for step in steps:
             step()
         return [[1.0 if i == fastest else 2.0] * iters for i in range(len(steps))]
 
-    monkeypatch.setattr(benchmark, "_interleaved_latencies", latencies)
+    monkeypatch.setattr(runners, "interleaved_latencies", latencies)
     model = torchvision.models.resnet18(num_classes=10).eval()
     notes: list[str] = []
     settings = BenchmarkSettings(batch_size=1, input_size=(3, 32, 32))
@@ -180,12 +181,13 @@ def test_inference_keeps_the_fastest_of_folding_and_layout(
 
 def test_a_layout_asked_for_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     import cnnzoo.speed.benchmark as benchmark
+    import cnnzoo.speed.runners as runners
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
         assert len(steps) == 2  # folded or not, in the one layout asked for
         return [[2.0] * iters, [1.0] * iters]
 
-    monkeypatch.setattr(benchmark, "_interleaved_latencies", latencies)
+    monkeypatch.setattr(runners, "interleaved_latencies", latencies)
     model = torchvision.models.resnet18(num_classes=10).eval()
     notes: list[str] = []
     settings = BenchmarkSettings(batch_size=1, input_size=(3, 32, 32), channels_last=False)
@@ -259,5 +261,5 @@ def test_timed_rounds_show_a_bar_on_a_terminal(monkeypatch, capsys) -> None:  # 
     import cnnzoo.progress
 
     monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)
-    _interleaved_latencies([lambda: None], warmup=0, iters=3, description="lenet5 infer")
+    interleaved_latencies([lambda: None], warmup=0, iters=3, description="lenet5 infer")
     assert "lenet5 infer" in capsys.readouterr().err
