@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
 from torch import Tensor, nn
+
+from cnnzoo.engine.evaluate import Forward, ForwardMaker
+
+# auto sets up and times every runtime (torch.compile alone takes seconds to minutes) only
+# for jobs of this many batches or more, which that can pay back.
+AUTO_MIN_BATCHES = 20
 
 
 def add_inference_flags(parser: argparse.ArgumentParser, *, topk_help: str) -> None:
@@ -42,14 +47,24 @@ def check_counts(args: argparse.Namespace) -> None:
             raise CnnzooError(f"{flag} must be at least 1, got {value}")
 
 
-def forward_maker(runtime: str) -> Callable[[nn.Module, Tensor], Callable[[Tensor], Tensor]]:
-    """Builds the forward of ``runtime`` for a model and an example batch, and says which."""
+def forward_maker(runtime: str) -> ForwardMaker:
+    """What runs a job's batches under ``--runtime``, said in one line on standard error.
 
-    def make(model: nn.Module, example: Tensor) -> Callable[[Tensor], Tensor]:
+    ``auto`` measures the runtimes only where that can pay: for a job of at
+    least :data:`AUTO_MIN_BATCHES` batches whose images share one size (an
+    ONNX graph fixes its input's size). Otherwise it runs eagerly and says why.
+    """
+
+    def make(model: nn.Module, example: Tensor, images: int, fixed_size: bool) -> Forward:
         from cnnzoo.speed.runners import make_runner
 
-        runner = make_runner(model, example, runtime)
-        print(runner.description, file=sys.stderr)
+        chosen, reason = runtime, ""
+        if runtime == "auto" and not fixed_size:
+            chosen, reason = "eager", "auto: eager, as the images differ in size; "
+        elif runtime == "auto" and images < AUTO_MIN_BATCHES * len(example):
+            chosen, reason = "eager", f"auto: eager for {images:,} images, too few to measure; "
+        runner = make_runner(model, example, chosen)
+        print(reason + runner.description, file=sys.stderr)
         return runner.forward
 
     return make

@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     table_path, mask_dir = _outputs(args, loaded.task, unique_stems(found.images), PREDICTIONS_FILE)
     if found.others:
         print(found.skipped_line(), file=sys.stderr)
-    forward = forward_maker(args.runtime)(loaded.model, loaded.example())
     results = predict_files(
-        loaded, found.images, topk=args.topk, out_dir=mask_dir, forward=forward,
+        loaded, found.images, topk=args.topk, out_dir=mask_dir,
+        make_forward=forward_maker(args.runtime),
         batch_size=args.batch_size, workers=args.workers,
     )  # fmt: skip
     if table_path is None:

@@ -16,9 +16,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from cnnzoo.data import DataSplits, Split, load_data, source_name
-from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loader
+from cnnzoo.data.bad_images import (
+    BadImageLog,
+    first_readable_shape,
+    readable_batches,
+    readable_loader,
+)
 from cnnzoo.data.files import (
     ImageFiles,
     Preparation,
@@ -31,7 +37,13 @@ from cnnzoo.data.mask_pictures import save_prediction
 from cnnzoo.data.streaming import StreamedImages, choose_mode, default_workers, list_class_files
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
 from cnnzoo.engine.config import EVAL_MEMORY_MB, TrainConfig, config_from_dict
-from cnnzoo.engine.evaluate import Forward, eval_batch_size, evaluate, model_forward
+from cnnzoo.engine.evaluate import (
+    Forward,
+    ForwardMaker,
+    dataset_batch_size,
+    evaluate,
+    model_forward,
+)
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.pairing import check_task, data_request
 from cnnzoo.engine.reports import (
@@ -70,12 +82,6 @@ class LoadedModel:
     def normalization(self) -> Normalization | None:
         stats = self.checkpoint.get("normalization")
         return Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None
-
-    def example(self) -> Tensor:
-        """A batch of one image at the training size, on the model's device, for runtimes."""
-        device = next(self.model.parameters()).device
-        channels, size = self.checkpoint["in_channels"], self.checkpoint["image_size"]
-        return torch.zeros(1, channels, *size, device=device)
 
 
 def checkpoint_path(location: str | Path) -> Path:
@@ -124,14 +130,14 @@ def evaluate_checkpoint(
     download: bool = False,
     batch_size: int | None = None,
     device: str = "auto",
-    make_forward: Callable[[nn.Module, Tensor], Forward] | None = None,
+    make_forward: ForwardMaker | None = None,
     out_dir: Path | None = None,
     topk: int = 5,
 ) -> Evaluation:
     """Metrics of a saved network on a split of its training data or of another data set.
 
-    ``make_forward(model, example)`` chooses how the batches run (default:
-    the model itself). With ``out_dir``, ``predictions.csv`` (classification:
+    ``make_forward`` chooses what runs the batches (default: the model
+    itself, see :func:`job_forward`). With ``out_dir``, ``predictions.csv`` (classification:
     the columns ``cnnzoo predict`` writes, plus the true ``label``),
     ``report.json`` and ``confusion.png`` are written there.
     """
@@ -140,7 +146,11 @@ def evaluate_checkpoint(
     checkpoint, config = loaded.checkpoint, config_from_dict(loaded.checkpoint["config"])
     data_name = data or config.data
     splits, dataset = _evaluation_split(loaded, data_name, split, data_dir, download)
-    forward = make_forward(loaded.model, loaded.example()) if make_forward else None
+    if batch_size is None:
+        options = {"device": target_device, "precision": config.precision}
+        batch_size = dataset_batch_size(loaded.model, dataset, config.eval_memory_mb, **options)
+    fixed_size = loaded.task == "classification"
+    forward = job_forward(loaded, dataset, batch_size, fixed_size, make_forward)
     table, on_scores = None, None
     if out_dir is not None and loaded.task == "classification":
         paths = split_paths(dataset, splits, data_name, split)
@@ -276,7 +286,7 @@ def predict_files(
     *,
     topk: int = 5,
     out_dir: Path | None = None,
-    forward: Forward | None = None,
+    make_forward: ForwardMaker | None = None,
     batch_size: int | None = None,
     workers: int | None = None,
     bad_images: BadImageLog | None = None,
@@ -290,23 +300,25 @@ def predict_files(
     prepared as :func:`preparation` says and batched as evaluation batches
     (``batch_size`` None: what the run's ``eval_memory_mb`` allows), read by
     ``workers`` DataLoader processes (None: one per core when there is more
-    than one batch). A file that cannot be decoded goes to ``bad_images``
-    (default: skipped). A bar counts the images where bars are on.
+    than one batch), and run by ``make_forward``'s choice (:func:`job_forward`).
+    A file that cannot be decoded goes to ``bad_images`` (default: skipped).
+    A bar counts the images where bars are on.
     """
     recipe = preparation(loaded)
+    files = ImageFiles(paths, recipe)
     device = next(loaded.model.parameters()).device
-    forward = forward or model_forward(loaded.model)
     precision = loaded.checkpoint.get("config", {}).get("precision", "fp32")
     if recipe.size is None:
         batch_size = 1
     elif batch_size is None:
         memory_mb = loaded.checkpoint.get("config", {}).get("eval_memory_mb", EVAL_MEMORY_MB)
-        shape = (recipe.channels, *recipe.size)
-        batch_size = eval_batch_size(loaded.model, shape, memory_mb, device=device)
+        options = {"device": device, "precision": precision}
+        batch_size = dataset_batch_size(loaded.model, files, memory_mb, **options)
+    forward = job_forward(loaded, files, batch_size, recipe.size is not None, make_forward)
     if workers is None:
         workers = default_workers() if len(paths) > batch_size else 0
     loader = readable_loader(
-        ImageFiles(paths, recipe), batch_size=batch_size, num_workers=workers,
+        files, batch_size=batch_size, num_workers=workers,
         pin_memory=device.type == "cuda",
     )  # fmt: skip
     stems = unique_stems(paths)
@@ -314,21 +326,30 @@ def predict_files(
     with progress_bar(len(paths), "predicting", unit="image") as bar:
         for images, indices in readable_batches(loader, log):
             model_input = _normalised(images, loaded.normalization).to(device)
-            with torch.inference_mode(), autocast(device, precision):
+            with torch.no_grad(), autocast(device, precision):  # as evaluate() runs a runtime
                 scores = forward(model_input).float().cpu()
             for index, image_scores, pixels in zip(indices.tolist(), scores, images):
-                path = paths[index]
-                if loaded.task == "classification":
-                    ranked = ranked_classes(image_scores[None], loaded.class_names, topk)[0]
-                    yield {"image": str(path), "predictions": ranked}
-                else:
-                    picture = pixels.float().div(255)
-                    written = save_prediction(
-                        picture, image_scores, loaded.class_names, out_dir, stems[index]
-                    )
-                    shares = pixel_shares(image_scores, loaded.class_names)
-                    yield {"image": str(path), "files": [str(p) for p in written], "shares": shares}
+                path, stem = paths[index], stems[index]
+                yield _prediction(loaded, path, image_scores, pixels, topk, out_dir, stem)
             bar.update(len(indices))
+
+
+def _prediction(
+    loaded: LoadedModel,
+    path: Path,
+    scores: Tensor,
+    pixels: Tensor,
+    topk: int,
+    out_dir: Path | None,
+    stem: str,
+) -> dict[str, Any]:
+    """One image's result: its ranked classes, or its mask and overlay, written, and shares."""
+    if loaded.task == "classification":
+        ranked = ranked_classes(scores[None], loaded.class_names, topk)[0]
+        return {"image": str(path), "predictions": ranked}
+    written = save_prediction(pixels.float().div(255), scores, loaded.class_names, out_dir, stem)
+    shares = pixel_shares(scores, loaded.class_names)
+    return {"image": str(path), "files": [str(p) for p in written], "shares": shares}
 
 
 def predict_images(
@@ -338,6 +359,28 @@ def predict_images(
     return list(
         predict_files(loaded, paths, topk=topk, out_dir=out_dir or Path("predictions"), workers=0)
     )
+
+
+def job_forward(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    batch_size: int,
+    fixed_size: bool,
+    make_forward: ForwardMaker | None,
+) -> Forward:
+    """What runs ``dataset``'s batches: ``make_forward``'s choice, or the model itself.
+
+    The example it is given is a batch of ``batch_size`` images shaped as
+    the first image that decodes, so a runtime that specialises to its
+    input (a compiled graph, an ONNX graph) is set up for the batches it will
+    see; ``fixed_size`` says whether every image has that shape.
+    """
+    shape = first_readable_shape(dataset)
+    if make_forward is None or shape is None:
+        return model_forward(loaded.model)
+    device = next(loaded.model.parameters()).device
+    example = torch.zeros(min(batch_size, len(dataset)), *shape, device=device)
+    return make_forward(loaded.model, example, len(dataset), fixed_size)
 
 
 def _normalised(images: Tensor, normalization: Normalization | None) -> Tensor:

@@ -51,7 +51,8 @@ def test_predict_over_the_test_folder_equals_eval_image_for_image(
     assert len(predicted) == TEST_IMAGES and predicted.keys() == evaluated.keys()
     for path, row in predicted.items():
         assert row["prediction"] == evaluated[path]["prediction"]
-        assert float(row["probability"]) == pytest.approx(float(evaluated[path]["probability"]))
+        probability = float(evaluated[path]["probability"])
+        assert float(row["probability"]) == pytest.approx(probability, abs=1e-5)
     header = next(csv.reader((tmp_path / "p" / "predictions.csv").open()))
     assert header == ["path", "prediction", "probability", "top2", "top2_probability",
                       "top3", "top3_probability"]  # fmt: skip
@@ -131,3 +132,54 @@ def test_a_file_that_is_not_a_checkpoint_is_one_message(
     assert main(["predict", str(fake), str(folder / "test"), *FAST]) == 2
     err = capsys.readouterr().err
     assert "not a readable checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def test_onnxruntime_predicts_what_eager_predicts_and_says_so(
+    run_dir: Path, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from cnnzoo.speed.export import TOLERANCE
+
+    tables = {}
+    for runtime in ("eager", "onnxruntime"):
+        tables[runtime] = tmp_path / f"{runtime}.csv"
+        argv = ["predict", str(run_dir), str(folder / "test"), "--out", str(tables[runtime])]
+        assert main([*argv, "--runtime", runtime, "--device", "cpu", "--quiet"]) == 0
+        assert capsys.readouterr().err.startswith(runtime)  # the runtime's line comes first
+    eager, exported = _rows(tables["eager"]), _rows(tables["onnxruntime"])
+    assert len(eager) == TEST_IMAGES and eager.keys() == exported.keys()
+    for path, row in eager.items():
+        assert row["prediction"] == exported[path]["prediction"]
+        probability = float(exported[path]["probability"])
+        assert float(row["probability"]) == pytest.approx(probability, abs=TOLERANCE)
+
+
+def test_auto_runs_a_short_job_eagerly_and_says_why(
+    run_dir: Path, folder: Path, capsys: pytest.CaptureFixture
+) -> None:
+    argv = ["predict", str(run_dir), str(folder / "test" / "class_000"), "--device", "cpu"]
+    assert main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr().err.startswith("auto: eager for 8 images, too few to measure")
+
+
+@pytest.mark.parametrize(
+    ("images", "fixed_size", "asked"),
+    [(20 * 4, True, "auto"), (20 * 4 - 1, True, "eager"), (1000, False, "eager")],
+)
+def test_auto_measures_only_long_jobs_of_one_image_size(
+    monkeypatch: pytest.MonkeyPatch, images: int, fixed_size: bool, asked: str
+) -> None:
+    import torch
+
+    import cnnzoo.speed.runners as runners
+    from cnnzoo.cli.inference import forward_maker
+
+    chosen = []
+
+    def recording(model: object, example: torch.Tensor, runtime: str) -> runners.Runner:
+        chosen.append(runtime)
+        return runners.Runner("eager", lambda images: images, "measured")
+
+    monkeypatch.setattr(runners, "make_runner", recording)
+    forward_maker("auto")(torch.nn.Identity(), torch.zeros(4, 1, 2, 2), images, fixed_size)
+    assert chosen == [asked]
