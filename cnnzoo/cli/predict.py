@@ -16,10 +16,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnzoo.cli import add_quiet_flag
 from cnnzoo.cli.inference import add_inference_flags, check_counts, forward_maker
 from cnnzoo.cli.paths import add_force_flag, writable_output
+from cnnzoo.errors import CnnzooError
+
+if TYPE_CHECKING:
+    from cnnzoo.data.bad_images import BadImageLog
 
 # The pictures a segmentation network's prediction leaves per image (engine.inference).
 MASK_FILES = ("mask", "overlay")
@@ -51,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnnzoo.data.bad_images import BadImageLog
     from cnnzoo.data.files import find_images, unique_stems
     from cnnzoo.engine.inference import load_model, predict_files
     from cnnzoo.engine.reports import PREDICTIONS_FILE, PredictionTable, table_columns, table_row
@@ -62,24 +68,41 @@ def run(args: argparse.Namespace) -> int:
     table_path, mask_dir = _outputs(args, loaded.task, unique_stems(found.images), PREDICTIONS_FILE)
     if found.others:
         print(found.skipped_line(), file=sys.stderr)
+    unreadable = BadImageLog(skip=True)
     results = predict_files(
         loaded, found.images, topk=args.topk, out_dir=mask_dir,
-        make_forward=forward_maker(args.runtime),
-        batch_size=args.batch_size, workers=args.workers,
+        make_forward=forward_maker(args.runtime), batch_size=args.batch_size,
+        workers=args.workers, bad_images=unreadable,
     )  # fmt: skip
+    start, written = time.perf_counter(), 0
     if table_path is None:
         for result in results:
             print(_describe(result, as_json=args.json))
-        return 0
-    columns = table_columns(loaded.task, loaded.class_names, args.topk)
-    written, start = 0, time.perf_counter()
-    with PredictionTable(table_path, columns) as table:
-        for result in results:
-            table.write(table_row(result))
             written += 1
-    rate = f"{written / max(time.perf_counter() - start, 1e-9):,.0f} images/s"
-    print(f"{written:,} predictions written to {table_path} ({rate})", file=sys.stderr)
+    else:
+        columns = table_columns(loaded.task, loaded.class_names, args.topk)
+        with PredictionTable(table_path, columns) as table:
+            for result in results:
+                table.write(table_row(result))
+                written += 1
+    _report_unreadable(unreadable, written)
+    if table_path is not None:
+        rate = f"{written / max(time.perf_counter() - start, 1e-9):,.0f} images/s"
+        print(f"{written:,} predictions written to {table_path} ({rate})", file=sys.stderr)
     return 0
+
+
+def _report_unreadable(unreadable: BadImageLog, predicted: int) -> None:
+    """One line for the image files that could not be decoded; an error if none could."""
+    skipped = unreadable.skipped
+    if skipped and not predicted:
+        raise CnnzooError(f"none of the image files could be read; the first: {skipped[0].reason}")
+    if skipped:
+        from cnnzoo.data.files import first_few
+
+        names = first_few([image.path for image in skipped])
+        line = f"skipped {len(skipped)} image file(s) that could not be read: {names}"
+        print(line, file=sys.stderr)
 
 
 def _outputs(

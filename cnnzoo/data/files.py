@@ -43,11 +43,14 @@ class FoundFiles:
     images: list[Path]
     others: list[Path]
 
-    def skipped_line(self, shown: int = 3) -> str:
+    def skipped_line(self) -> str:
         """One line naming how many files were not images and the first few of them."""
-        names = ", ".join(str(path) for path in self.others[:shown])
-        more = ", ..." if len(self.others) > shown else ""
-        return f"skipped {len(self.others)} file(s) that are not images: {names}{more}"
+        return f"skipped {len(self.others)} file(s) that are not images: {first_few(self.others)}"
+
+
+def first_few(paths: Sequence[str | Path], shown: int = 3) -> str:
+    """The first ``shown`` of ``paths``, comma-separated, with "..." where there are more."""
+    return ", ".join(str(path) for path in paths[:shown]) + (", ..." if len(paths) > shown else "")
 
 
 def find_images(inputs: Sequence[str | Path]) -> FoundFiles:

@@ -4,6 +4,14 @@ A checkpoint records the model name, its classes, input channels and size,
 and the normalisation of its training images, so a model is rebuilt and fed
 exactly as it was trained, on the same data or another data set with the
 same classes.
+
+Prediction prepares each file as evaluation of the run prepares its test
+images (:func:`preparation`) and batches them as evaluation does, so that
+``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
+image, and both describe an image the same way (:mod:`cnnzoo.engine.reports`).
+What runs the batches is a parameter (:data:`~cnnzoo.engine.evaluate.ForwardMaker`):
+the model itself, or the same weights compiled or exported, chosen above
+the engine (``cnnzoo.speed.runners``).
 """
 
 from __future__ import annotations

@@ -183,3 +183,27 @@ def test_auto_measures_only_long_jobs_of_one_image_size(
     monkeypatch.setattr(runners, "make_runner", recording)
     forward_maker("auto")(torch.nn.Identity(), torch.zeros(4, 1, 2, 2), images, fixed_size)
     assert chosen == [asked]
+
+
+def test_an_image_that_cannot_be_decoded_is_skipped_and_named(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    Image.new("RGB", (24, 20), (10, 200, 10)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    assert main(["predict", str(run_dir), str(tmp_path), *FAST]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.strip().splitlines()) == 1 and "good.png" in captured.out
+    assert "skipped 1 image file(s) that could not be read:" in captured.err
+    assert "broken.png" in captured.err
+    assert main(["predict", str(run_dir), str(tmp_path / "broken.png"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "none of the image files could be read" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_refuses_a_report_folder_it_cannot_write(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "file.txt").write_text("kept")
+    assert main(["eval", str(run_dir), "--out", str(tmp_path / "file.txt" / "r"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to the output" in err and len(err.strip().splitlines()) == 1
