@@ -14,7 +14,9 @@ The per-class report follows one confusion matrix
   sec. 5, arXiv:1411.4038), and the pixels of each class.
 
 A class that is never the target or never predicted has an undefined
-ratio; it is ``None`` in the JSON and ``-`` in the table, not a made-up 0.
+ratio; it is ``None`` in the JSON and ``-`` in the table, not a made-up 0,
+and the macro average leaves it out (scikit-learn counts it as 0), as the
+mean IoU leaves out a class absent from the split.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def per_class_report(
     }
     weights = support / support.sum().clamp(min=1)
     averages = {
-        "macro avg": {key: _defined(_nanmean(values)) for key, values in columns.items()},
+        "macro avg": {key: _defined(values.nanmean()) for key, values in columns.items()},
         "weighted avg": {
             key: _defined((values.nan_to_num(0.0) * weights).sum())
             for key, values in columns.items()
@@ -183,11 +185,6 @@ def write_report(
     (out_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     plot_confusion(confusion.matrix, list(class_names), out_dir / CONFUSION_FILE, title)
     return [out_dir / REPORT_FILE, out_dir / CONFUSION_FILE]
-
-
-def _nanmean(values: Tensor) -> Tensor:
-    present = values[~values.isnan()]
-    return present.mean() if present.numel() else torch.tensor(math.nan)
 
 
 def _defined(value: Tensor | float) -> float | None:
