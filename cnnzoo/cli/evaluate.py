@@ -1,14 +1,20 @@
 """cnnzoo eval RUN_DIR_OR_CHECKPOINT: metrics of a trained network on a data split.
 
-The last line printed is the metrics as JSON.
+A per-class table is printed, and written with the confusion matrix and
+each image's prediction into ``--out`` (default: ``eval-SPLIT/`` in the
+run directory, so nothing training wrote is replaced). The last line
+printed is the metrics as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from cnnzoo.cli import add_quiet_flag
+from cnnzoo.cli.inference import add_inference_flags, check_counts, forward_maker
+from cnnzoo.cli.paths import add_force_flag, writable_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,17 +24,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download a missing data set")
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument(
-        "--batch-size", type=int, default=None,
-        help="images per step (default: as many as the run's --eval-memory-mb allows)",
+        "--out", type=Path, default=None,
+        help="folder for report.json, confusion.png and predictions.csv "
+        "(default: eval-SPLIT/ in the run directory, or STEM-eval-SPLIT/ beside a .pt file)",
     )  # fmt: skip
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    add_inference_flags(parser, topk_help="classes per image in predictions.csv")
+    add_force_flag(parser)
     add_quiet_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.engine.inference import evaluate_checkpoint
+    from cnnzoo.engine.reports import (
+        CONFUSION_FILE,
+        PREDICTIONS_FILE,
+        REPORT_FILE,
+        format_report,
+    )
 
-    metrics = evaluate_checkpoint(
+    check_counts(args)
+    out = args.out or default_report_dir(Path(args.checkpoint), args.split)
+    contents = [REPORT_FILE, CONFUSION_FILE, PREDICTIONS_FILE]
+    writable_output(out, force=args.force, directory=True, contents=contents)
+    evaluation = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,
         split=args.split,
@@ -36,6 +54,20 @@ def run(args: argparse.Namespace) -> int:
         download=args.download,
         batch_size=args.batch_size,
         device=args.device,
+        make_forward=forward_maker(args.runtime),
+        out_dir=out,
+        topk=args.topk,
     )
-    print(json.dumps(metrics))
+    print(format_report(evaluation.report))
+    print(json.dumps(evaluation.metrics))
     return 0
+
+
+def default_report_dir(location: Path, split: str) -> Path:
+    """``eval-SPLIT/`` inside a run directory; ``STEM-eval-SPLIT/`` beside a checkpoint file."""
+    from cnnzoo.engine.inference import checkpoint_path
+
+    checkpoint_path(location)  # a clear message where there is no checkpoint
+    if location.is_dir():
+        return location / f"eval-{split}"
+    return location.parent / f"{location.stem}-eval-{split}"

@@ -30,6 +30,12 @@ from cnnzoo.engine.runtime import autocast
 from cnnzoo.progress import progress
 
 LossFunction = Callable[[Tensor, Tensor], Tensor]
+# A normalised float batch (N, C, H, W) to the network's main output: the model itself,
+# or the same weights compiled or exported (cnnzoo.speed.runners).
+Forward = Callable[[Tensor], Tensor]
+# The forward for one job: (model, an example batch at the job's batch size, the images the
+# job holds, whether they all have the example's size) -> Forward.
+ForwardMaker = Callable[[nn.Module, Tensor, int, bool], Forward]
 
 
 def batches_per_epoch(samples: int, batch_size: int) -> int:
@@ -139,9 +145,29 @@ def eval_batch_size(
     return max(1, min(MAX_EVAL_BATCH, memory_mb * 2**20 // per_image))
 
 
+def dataset_batch_size(
+    model: nn.Module, dataset: Dataset, memory_mb: int, **probe_options: Any
+) -> int:
+    """:func:`eval_batch_size` probed with the first image of ``dataset`` that decodes.
+
+    A process's empty share of a small split, or a share whose files all fail
+    to decode (each then goes to ``bad_images`` as the batches are read):
+    any batch size will do, so 1.
+    """
+    sample_shape = first_readable_shape(dataset)
+    if sample_shape is None:
+        return 1
+    return eval_batch_size(model, sample_shape, memory_mb, **probe_options)
+
+
 def main_output(output: Tensor | tuple[Tensor, ...] | list[Tensor]) -> Tensor:
     """The main prediction of a model that may also return auxiliary outputs."""
     return output[0] if isinstance(output, tuple | list) else output
+
+
+def model_forward(model: nn.Module) -> Forward:
+    """The model's main output for a batch, as every runtime's forward returns it."""
+    return lambda images: main_output(model(images))
 
 
 def evaluate(
@@ -160,29 +186,33 @@ def evaluate(
     workers: int | None = None,
     show_progress: bool = True,
     bad_images: BadImageLog | None = None,
+    forward: Forward | None = None,
+    on_scores: Callable[[Tensor, Tensor], None] | None = None,
 ) -> MetricTracker:
     """Run ``model`` over ``dataset`` and return the accumulated metrics.
 
-    ``batch_size`` None takes what fits in ``memory_mb`` (:func:`eval_batch_size`,
-    probed with the first image). A bar counts the batches where bars are on
-    (:mod:`cnnzoo.progress`); ``show_progress=False`` hides it for this call (a
-    process that is not the main one, a run asked to be quiet). An image that
+    ``batch_size`` None takes what fits in ``memory_mb`` (:func:`dataset_batch_size`).
+    A bar counts the batches where bars are on (:mod:`cnnzoo.progress`);
+    ``show_progress=False`` hides it for this call (a process that is not the
+    main one, a run asked to be quiet). An image that
     cannot be decoded goes to ``bad_images`` (by default: stop with a message naming it).
+    ``forward`` runs the batches instead of the model itself (another runtime,
+    the same weights), and ``on_scores`` sees each batch's scores and targets,
+    for the per-image predictions ``cnnzoo eval --out`` writes.
     """
     device = torch.device(device)
-    # A process's empty share of a small split, or a share whose files all fail to decode
-    # (each then goes to bad_images as the batches are read): any batch size will do.
-    sample_shape = first_readable_shape(dataset) if batch_size is None else None
-    if batch_size is None and sample_shape is None:
-        batch_size = 1
+    # A compiled graph is traced without autograd but not in inference mode: tensors made
+    # in inference mode would make it trace (and compile) a second graph.
+    no_autograd = torch.inference_mode if forward is None else torch.no_grad
+    forward = forward or model_forward(model)
     if batch_size is None:
         options = {"device": device, "precision": precision, "channels_last": channels_last}
-        batch_size = eval_batch_size(model, sample_shape, memory_mb, **options)
+        batch_size = dataset_batch_size(model, dataset, memory_mb, **options)
     tracker = MetricTracker(task, num_classes, ignore_index)
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with no_autograd():
             batches = progress(
                 iterate_batches(dataset, batch_size, workers=workers, bad_images=bad_images),
                 "evaluating",
@@ -193,10 +223,12 @@ def evaluate(
             for images, targets in batches:
                 images, targets = to_device(images, targets, device, channels_last)
                 with autocast(device, precision):
-                    scores = main_output(model(images))
+                    scores = forward(images)
                 scores = scores.float()
                 loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
                 tracker.update(scores, targets, loss)
+                if on_scores is not None:
+                    on_scores(scores, targets)
     finally:
         model.train(was_training)
     return tracker

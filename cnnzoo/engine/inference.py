@@ -4,30 +4,69 @@ A checkpoint records the model name, its classes, input channels and size,
 and the normalisation of its training images, so a model is rebuilt and fed
 exactly as it was trained, on the same data or another data set with the
 same classes.
+
+Prediction prepares each file as evaluation of the run prepares its test
+images (:func:`preparation`) and batches them as evaluation does, so that
+``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
+image, and both describe an image the same way (:mod:`cnnzoo.engine.reports`).
+What runs the batches is a parameter (:data:`~cnnzoo.engine.evaluate.ForwardMaker`):
+the model itself, or the same weights compiled or exported, chosen above
+the engine (``cnnzoo.speed.runners``).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.utils.data import Dataset
 
-from cnnzoo.data import load_data
-from cnnzoo.data.images import image_tensor, read_image
+from cnnzoo.data import DataSplits, Split, load_data, source_name
+from cnnzoo.data.bad_images import (
+    BadImageLog,
+    first_readable_shape,
+    readable_batches,
+    readable_loader,
+)
+from cnnzoo.data.files import (
+    ImageFiles,
+    Preparation,
+    class_folder_count,
+    split_folder,
+    unique_stems,
+)
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.mask_pictures import save_prediction
-from cnnzoo.data.transforms import resize_images
+from cnnzoo.data.streaming import StreamedImages, choose_mode, default_workers, list_class_files
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
-from cnnzoo.engine.config import config_from_dict
-from cnnzoo.engine.evaluate import evaluate, main_output
+from cnnzoo.engine.config import EVAL_MEMORY_MB, TrainConfig, config_from_dict
+from cnnzoo.engine.evaluate import (
+    Forward,
+    ForwardMaker,
+    dataset_batch_size,
+    evaluate,
+    model_forward,
+)
 from cnnzoo.engine.losses import build_loss
 from cnnzoo.engine.pairing import check_task, data_request
-from cnnzoo.engine.runtime import pick_device
+from cnnzoo.engine.reports import (
+    PREDICTIONS_FILE,
+    PredictionTable,
+    per_class_report,
+    pixel_shares,
+    ranked_classes,
+    table_columns,
+    table_row,
+    write_report,
+)
+from cnnzoo.engine.runtime import autocast, pick_device
 from cnnzoo.errors import CnnzooError
-from cnnzoo.progress import progress
+from cnnzoo.progress import progress_bar
 from cnnzoo.registry import create_model, get_model_entry
 
 
@@ -82,6 +121,14 @@ def load_model(location: str | Path, device: torch.device | str = "cpu") -> Load
     return LoadedModel(model.to(device).eval(), checkpoint, path)
 
 
+@dataclass
+class Evaluation:
+    """What ``cnnzoo eval`` reports: the metrics and the per-class table (engine.reports)."""
+
+    metrics: dict[str, Any]
+    report: dict[str, Any]
+
+
 def evaluate_checkpoint(
     location: str | Path,
     *,
@@ -91,13 +138,64 @@ def evaluate_checkpoint(
     download: bool = False,
     batch_size: int | None = None,
     device: str = "auto",
-) -> dict[str, Any]:
-    """Metrics of a saved network on a split of its training data or of another data set."""
+    make_forward: ForwardMaker | None = None,
+    out_dir: Path | None = None,
+    topk: int = 5,
+) -> Evaluation:
+    """Metrics of a saved network on a split of its training data or of another data set.
+
+    ``make_forward`` chooses what runs the batches (default: the model
+    itself, see :func:`job_forward`). With ``out_dir``, ``predictions.csv`` (classification:
+    the columns ``cnnzoo predict`` writes, plus the true ``label``),
+    ``report.json`` and ``confusion.png`` are written there.
+    """
     target_device = pick_device(device)
     loaded = load_model(location, target_device)
+    checkpoint, config = loaded.checkpoint, config_from_dict(loaded.checkpoint["config"])
+    data_name = data or config.data
+    splits, dataset = _evaluation_split(loaded, data_name, split, data_dir, download)
+    if batch_size is None:
+        options = {"device": target_device, "precision": config.precision}
+        batch_size = dataset_batch_size(loaded.model, dataset, config.eval_memory_mb, **options)
+    fixed_size = loaded.task == "classification"
+    forward = job_forward(loaded, dataset, batch_size, fixed_size, make_forward)
+    table, on_scores = None, None
+    if out_dir is not None and loaded.task == "classification":
+        paths = split_paths(dataset, splits, data_name, split)
+        columns = [*table_columns(loaded.task, loaded.class_names, topk), "label"]
+        table = PredictionTable(out_dir / PREDICTIONS_FILE, columns)
+        on_scores = _table_writer(table, iter(paths), loaded.class_names, topk)
+    try:
+        tracker = evaluate(
+            loaded.model, dataset, task=loaded.task, num_classes=len(loaded.class_names),
+            loss_fn=build_loss(config.loss, ignore_index=splits.ignore_index),
+            ignore_index=splits.ignore_index, batch_size=batch_size,
+            memory_mb=config.eval_memory_mb, device=target_device, precision=config.precision,
+            forward=forward, on_scores=on_scores,
+        )  # fmt: skip
+    finally:
+        if table is not None:
+            table.close()
+    summary = tracker.summary()
+    if "iou_per_class" in summary:  # the list stays for readers of earlier outputs
+        summary["iou_by_class"] = dict(zip(loaded.class_names, summary["iou_per_class"]))
+    report = per_class_report(tracker.confusion, loaded.class_names, loaded.task)
+    if out_dir is not None:
+        title = f"{checkpoint['model_name']} on {data_name} ({split})"
+        write_report(report, tracker.confusion, loaded.class_names, out_dir, title)
+    metrics = {
+        "model": checkpoint["model_name"], "data": data_name, "split": split, **summary,
+        "epochs": checkpoint["epoch"], "checkpoint": str(loaded.path),
+    }  # fmt: skip
+    return Evaluation(metrics, report)
+
+
+def _evaluation_split(
+    loaded: LoadedModel, data_name: str, split: str, data_dir: str | None, download: bool
+) -> tuple[DataSplits, Split]:
+    """The data set's splits and the one to evaluate, fed as the network was trained."""
     checkpoint = loaded.checkpoint
     config = config_from_dict(checkpoint["config"])
-    data_name = data or config.data
     splits = load_data(
         data_name,
         replace(
@@ -118,64 +216,186 @@ def evaluate_checkpoint(
         raise CnnzooError(f"{data_name!r} has no test split; use --split val")
     if loaded.normalization is not None:
         dataset.normalization = loaded.normalization  # feed the images as in training
-    tracker = evaluate(
-        loaded.model,
-        dataset,
-        task=loaded.task,
-        num_classes=len(loaded.class_names),
-        loss_fn=build_loss(config.loss, ignore_index=splits.ignore_index),
-        ignore_index=splits.ignore_index,
-        batch_size=batch_size,
-        memory_mb=config.eval_memory_mb,
-        device=target_device,
-        precision=config.precision,
-    )
-    return {
-        "model": checkpoint["model_name"],
-        "data": data_name,
-        "split": split,
-        **tracker.summary(),
-        "epochs": checkpoint["epoch"],
-        "checkpoint": str(loaded.path),
-    }
+    return splits, dataset
+
+
+def split_paths(dataset: Split, splits: DataSplits, data_name: str, split: str) -> list[str]:
+    """The file of each image of ``dataset``, in order; ``SPLIT[INDEX]`` where there is none.
+
+    A streamed folder keeps its paths; a folder held in memory is listed
+    again (less the files skipped when it was decoded); the built-in sets
+    have no files.
+    """
+    if isinstance(dataset, StreamedImages):
+        return [os.fsdecode(path) for path in dataset.samples.paths]
+    folder = None
+    if source_name(data_name) == "folder":
+        folder = split_folder(Path(data_name.partition(":")[2]).expanduser(), split)
+    if folder is not None:
+        skipped = {image.path for image in splits.skipped_images}
+        files, _ = list_class_files(folder, list(splits.class_names))
+        paths = [str(path) for path in files if str(path) not in skipped]
+        if len(paths) == len(dataset):
+            return paths
+    return [f"{split}[{index}]" for index in range(len(dataset))]
+
+
+def _table_writer(
+    table: PredictionTable, paths: Iterator[str], class_names: list[str], topk: int
+) -> Callable[[Tensor, Tensor], None]:
+    """Writes each evaluated image's row: its path, ranked classes and true label."""
+
+    def write(scores: Tensor, targets: Tensor) -> None:
+        for ranked, target in zip(ranked_classes(scores, class_names, topk), targets.tolist()):
+            result = {"image": next(paths), "predictions": ranked}
+            table.write({**table_row(result), "label": class_names[target]})
+
+    return write
+
+
+def preparation(loaded: LoadedModel) -> Preparation:
+    """How ``predict`` prepares a file: as evaluation of the run prepares its test images.
+
+    Segmentation takes each image at its own size. A classifier's images
+    are resized to the training size: the centre crop of ``crop_ratio`` where
+    the run's folder was streamed from disk, the whole image where its
+    images were held in memory (:mod:`cnnzoo.data.classification`).
+    """
+    checkpoint = loaded.checkpoint
+    channels = checkpoint["in_channels"]
+    if loaded.task != "classification":
+        return Preparation(channels, None)
+    size = tuple(checkpoint["image_size"])
+    config = config_from_dict(checkpoint["config"]) if "config" in checkpoint else None
+    streamed = config is not None and _streamed(config, size, channels)
+    return Preparation(channels, size, config.crop_ratio if streamed else None)
+
+
+def _streamed(config: TrainConfig, size: tuple[int, int], channels: int) -> bool:
+    """Whether evaluation of the run's data reads a folder from disk (else: held in memory).
+
+    ``auto`` is decided as the folder source decides it, from the files
+    listed; a folder no longer there counts as held in memory.
+    """
+    if source_name(config.data) != "folder":
+        return False
+    if config.data_mode != "auto":
+        return config.data_mode == "stream"
+    root = Path(config.data.partition(":")[2]).expanduser()
+    if not root.is_dir():
+        return False
+    decoded = class_folder_count(root) * channels * size[0] * size[1]
+    return choose_mode("auto", decoded, config.memory_budget_mb)[0] == "stream"
+
+
+def predict_files(
+    loaded: LoadedModel,
+    paths: Sequence[Path],
+    *,
+    topk: int = 5,
+    out_dir: Path | None = None,
+    make_forward: ForwardMaker | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    bad_images: BadImageLog | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Each readable image's prediction, in order, as the batches are computed.
+
+    Classification: the top-k classes with their probabilities
+    (``{"image", "predictions"}``). Segmentation: ``STEM_mask.png`` and
+    ``STEM_overlay.png`` written into ``out_dir`` (``{"image", "files",
+    "shares"}``), one image per step as each keeps its own size. Images are
+    prepared as :func:`preparation` says and batched as evaluation batches
+    (``batch_size`` None: what the run's ``eval_memory_mb`` allows), read by
+    ``workers`` DataLoader processes (None: one per core when there is more
+    than one batch), and run by ``make_forward``'s choice (:func:`job_forward`).
+    A file that cannot be decoded goes to ``bad_images`` (default: skipped).
+    A bar counts the images where bars are on.
+    """
+    recipe = preparation(loaded)
+    files = ImageFiles(paths, recipe)
+    device = next(loaded.model.parameters()).device
+    precision = loaded.checkpoint.get("config", {}).get("precision", "fp32")
+    if recipe.size is None:
+        batch_size = 1
+    elif batch_size is None:
+        memory_mb = loaded.checkpoint.get("config", {}).get("eval_memory_mb", EVAL_MEMORY_MB)
+        options = {"device": device, "precision": precision}
+        batch_size = dataset_batch_size(loaded.model, files, memory_mb, **options)
+    forward = job_forward(loaded, files, batch_size, recipe.size is not None, make_forward)
+    if workers is None:
+        workers = default_workers() if len(paths) > batch_size else 0
+    loader = readable_loader(
+        files, batch_size=batch_size, num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    stems = unique_stems(paths)
+    log = bad_images or BadImageLog(skip=True)
+    with progress_bar(len(paths), "predicting", unit="image") as bar:
+        for images, indices in readable_batches(loader, log):
+            model_input = _normalised(images, loaded.normalization).to(device)
+            with torch.no_grad(), autocast(device, precision):  # as evaluate() runs a runtime
+                scores = forward(model_input).float().cpu()
+            for index, image_scores, pixels in zip(indices.tolist(), scores, images):
+                path, stem = paths[index], stems[index]
+                yield _prediction(loaded, path, image_scores, pixels, topk, out_dir, stem)
+            bar.update(len(indices))
+
+
+def _prediction(
+    loaded: LoadedModel,
+    path: Path,
+    scores: Tensor,
+    pixels: Tensor,
+    topk: int,
+    out_dir: Path | None,
+    stem: str,
+) -> dict[str, Any]:
+    """One image's result: its ranked classes, or its mask and overlay, written, and shares."""
+    if loaded.task == "classification":
+        ranked = ranked_classes(scores[None], loaded.class_names, topk)[0]
+        return {"image": str(path), "predictions": ranked}
+    written = save_prediction(pixels.float().div(255), scores, loaded.class_names, out_dir, stem)
+    shares = pixel_shares(scores, loaded.class_names)
+    return {"image": str(path), "files": [str(p) for p in written], "shares": shares}
 
 
 def predict_images(
     loaded: LoadedModel, paths: list[Path], topk: int = 5, out_dir: Path | None = None
 ) -> list[dict[str, Any]]:
-    """Top-k classes with probabilities per image, or saved masks for segmentation models.
+    """:func:`predict_files` of ``paths`` at once, in this process (masks into ``out_dir``)."""
+    return list(
+        predict_files(loaded, paths, topk=topk, out_dir=out_dir or Path("predictions"), workers=0)
+    )
 
-    Classification images are resized to the training size; segmentation
-    networks take each image at its own size and write ``STEM_mask.png`` and
-    ``STEM_overlay.png`` into ``out_dir``. A bar counts the images where bars
-    are on (:mod:`cnnzoo.progress`).
+
+def job_forward(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    batch_size: int,
+    fixed_size: bool,
+    make_forward: ForwardMaker | None,
+) -> Forward:
+    """What runs ``dataset``'s batches: ``make_forward``'s choice, or the model itself.
+
+    The example it is given is a batch of ``batch_size`` images shaped as
+    the first image that decodes, so a runtime that specialises to its
+    input (a compiled graph, an ONNX graph) is set up for the batches it will
+    see; ``fixed_size`` says whether every image has that shape.
     """
-    checkpoint = loaded.checkpoint
-    channels = checkpoint["in_channels"]
+    shape = first_readable_shape(dataset)
+    if make_forward is None or shape is None:
+        return model_forward(loaded.model)
     device = next(loaded.model.parameters()).device
-    results = []
-    for path in progress(paths, "predicting", unit="image"):
-        image = image_tensor(read_image(path, channels))
-        batch = image.unsqueeze(0)
-        if loaded.task == "classification":
-            batch = resize_images(batch, tuple(checkpoint["image_size"]))
-        model_input = loaded.normalization.apply(batch) if loaded.normalization else batch
-        with torch.inference_mode():
-            scores = main_output(loaded.model(model_input.to(device))).float().cpu()
-        if loaded.task == "classification":
-            probabilities = scores.softmax(1)[0]
-            top = probabilities.topk(min(topk, probabilities.numel()))
-            classes = [
-                {"class": loaded.class_names[i], "probability": float(p)}
-                for p, i in zip(top.values.tolist(), top.indices.tolist())
-            ]
-            results.append({"image": str(path), "predictions": classes})
-        else:
-            written = save_prediction(
-                image, scores[0], loaded.class_names, out_dir or Path("predictions"), path.stem
-            )
-            results.append({"image": str(path), "files": [str(p) for p in written]})
-    return results
+    example = torch.zeros(min(batch_size, len(dataset)), *shape, device=device)
+    return make_forward(loaded.model, example, len(dataset), fixed_size)
+
+
+def _normalised(images: Tensor, normalization: Normalization | None) -> Tensor:
+    """uint8 batches mapped as evaluation maps them (one multiply-add from the bytes)."""
+    if normalization is None:
+        return images.float().div(255)
+    return normalization.apply_to_bytes(images)
 
 
 def _short(names: list[str], limit: int = 5) -> str:

@@ -70,22 +70,22 @@ def test_predict_shows_progress_over_its_images(
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import cnnzoo.cli.predict
-    from cnnzoo.progress import progress
+    import cnnzoo.engine.inference
+    from cnnzoo.progress import progress_bar
 
-    shown: list[tuple[list[Path], str]] = []
+    shown: list[tuple[int, str]] = []
 
-    def recording(items: list[Path], description: str, **options: object):
-        shown.append((list(items), description))
-        return progress(items, description, **options)
+    def recording(total: int, description: str, **options: object):
+        shown.append((total, description))
+        return progress_bar(total, description, **options)
 
-    monkeypatch.setattr(cnnzoo.cli.predict, "progress", recording)
+    monkeypatch.setattr(cnnzoo.engine.inference, "progress_bar", recording)
     images = [tmp_path / "a.png", tmp_path / "b.png"]
     for path in images:
         Image.new("L", (16, 16), 200).save(path)
     code, out, _ = run(["predict", str(trained_run), *map(str, images), "--quiet"], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 2
-    assert shown == [(images, "predicting")]
+    assert shown == [(2, "predicting")]
 
 
 def test_yaml_recipe_sets_fields_and_flags_override_it(
