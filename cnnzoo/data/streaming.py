@@ -186,12 +186,15 @@ def training_recipe(
     ``--random-resized-crop``) gets RandomResizedCrop, the streamed path's
     only geometric change: it stands for the shifts, rotation and zoom, as
     ``--random-resized-crop`` does in memory. ``--augment none`` alone keeps
-    evaluation's centre crop. ``mean`` is the normalisation's, on [0, 1].
+    evaluation's centre crop. ``--augment strong``'s erasing is
+    torchvision's RandomErasing here, at its probability unless
+    ``--random-erasing`` asks for more. ``mean`` is the normalisation's, on [0, 1].
     """
     moves = bool(policy.shift or policy.rotation or policy.scale or policy.resized_crop)
     return replace(
         evaluation, random_crop=moves, mirror=policy.flip, auto_augment=policy.auto_augment,
-        random_erasing=policy.random_erasing, erase_fill=tuple(round(255 * m) for m in mean),
+        random_erasing=max(policy.random_erasing, policy.erase),
+        erase_fill=tuple(round(255 * m) for m in mean),
     )  # fmt: skip
 
 

@@ -141,6 +141,9 @@ def test_random_erasing_fills_a_rectangle_of_streamed_images_with_the_mean_colou
     # The mean colour: 0 after normalisation, to a 255th of a standard deviation.
     assert after.permute(1, 0, 2, 3)[:, changed].abs().max() < 0.05
     assert torch.equal(after, _first_epoch(erased, workers=2))
+    # --augment strong erases half the images, in memory and streamed alike.
+    strong = load_data(f"folder:{folder}", stream_request(augment="strong")).train
+    assert strong.samples.recipe.random_erasing == 0.5
 
 
 def test_streamed_and_in_memory_splits_hold_the_same_labels(folder: Path) -> None:
