@@ -15,7 +15,8 @@ validation and test images stay whole, since the networks are fully
 convolutional. ``DataRequest.in_channels`` None keeps the data's own
 channels: those of the set's first image. Mistakes in a user's files (a mask that does not match
 its image's size, a label beyond the classes, an image without a mask) are
-reported with the file's name before any training starts. An image/mask
+reported with the file's name before any training starts; so is a file that
+cannot be decoded, whose pair ``--skip-bad-images`` leaves out instead. An image/mask
 folder holds out a seeded ``DataRequest.val_fraction`` of its pairs
 (``--val-fraction``) for validation.
 """
