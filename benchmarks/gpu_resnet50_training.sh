@@ -10,7 +10,7 @@
 # Prints both JSON results and the ratio. Run from the repository root:
 #   bash benchmarks/gpu_resnet50_training.sh
 # Small CPU trial of the script itself:
-#   DEVICE=cpu IMAGES=64 ITERS=2 BATCH=8 WORKERS=2 COMPILE=0 bash benchmarks/gpu_resnet50_training.sh
+#   DEVICE=cpu IMAGES=64 CLASSES=4 ITERS=2 BATCH=8 WORKERS=2 COMPILE=0 bash benchmarks/gpu_resnet50_training.sh
 set -euo pipefail
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/gpu-resnet50}

@@ -13,6 +13,7 @@ import argparse
 import json
 
 from cnnzoo.cli import add_quiet_flag, parse_shape
+from cnnzoo.cli.train import parse_model_option
 from cnnzoo.engine.layout import layout_name
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import list_models
@@ -72,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data", default="mnist5k", help="data set for --epoch and --loader")
     parser.add_argument(
+        "--model-option", dest="model_options", type=parse_model_option, action="append",
+        default=[], metavar="KEY=VALUE",
+        help="--epoch: a constructor option, as for train (e.g. backbone=resnet18)",
+    )  # fmt: skip
+    parser.add_argument(
         "--loader",
         action="store_true",
         help="time decoding and augmentation of --data folder:PATH alone, no network",
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 threads=args.threads,
                 precision=args.precision,
                 channels_last=args.channels_last,
+                model_options=dict(args.model_options),
             )
             for name in names
         ]

@@ -47,7 +47,8 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
-def _model_option(text: str) -> tuple[str, Any]:
+def parse_model_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--model-option``, the value read as YAML (``false``, ``2``, ``a``)."""
     key, equals, value = text.partition("=")
     if not equals or not key:
         raise argparse.ArgumentTypeError(
@@ -87,7 +88,7 @@ def _add_field_option(group: Any, config_field: dataclasses.Field) -> None:
         group.add_argument("model", nargs="?", help=help_text)
     elif base is dict:  # one repeatable KEY=VALUE flag per constructor option
         group.add_argument(
-            "--model-option", dest="model_options", type=_model_option, action="append",
+            "--model-option", dest="model_options", type=parse_model_option, action="append",
             metavar="KEY=VALUE", help=help_text,
         )  # fmt: skip
     elif base is bool:

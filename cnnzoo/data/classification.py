@@ -24,7 +24,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -43,6 +42,7 @@ from cnnzoo.data.streaming import (
     choose_mode,
     default_workers,
     list_class_files,
+    training_recipe,
 )
 from cnnzoo.data.transforms import (
     AugmentPolicy,
@@ -418,7 +418,7 @@ def _streamed_splits(
     size: tuple[int, int],
     workers: int,
 ) -> DataSplits:
-    """Splits read from disk: RandomResizedCrop and flips in training, centre crops otherwise.
+    """Splits read from disk: the recipe's random crops and policies in training, centre crops.
 
     Without a val folder the same stratified share is held out as in memory,
     and the normalisation comes from a centre crop of up to 256 training images.
@@ -426,19 +426,18 @@ def _streamed_splits(
     train_files, train_targets = files["train"]
     channels = request.in_channels or read_image_channels(train_files[0])
     evaluation = SampleRecipe(size, channels, crop_ratio=request.crop_ratio)
-    training = replace(evaluation, random_crop=request.augment != "none", mirror=True)
+    sample = FolderSamples(train_files, train_targets, evaluation)
+    picks = torch.linspace(0, len(sample) - 1, min(256, len(sample))).long().unique()
+    mean, std = channel_statistics(torch.stack([sample[(int(i), 0)][0] for i in picks]))
+    normalization = Normalization(tuple(mean), tuple(std))
+    training = training_recipe(evaluation, training_policy(request, mirror_invariant=True), mean)
     train = FolderSamples(train_files, train_targets, training)
     if "val" in files:
         val = FolderSamples(*files["val"], evaluation)
     else:
         holdout = max(len(class_names), round(request.val_fraction * len(train)))
         kept, held = stratified_split(train.targets, holdout, request.seed)
-        train, val = train.subset(kept), FolderSamples(train_files, train_targets, evaluation)
-        val = val.subset(held)
-    sample = FolderSamples(train_files, train_targets, evaluation)
-    picks = torch.linspace(0, len(sample) - 1, min(256, len(sample))).long().unique()
-    mean, std = channel_statistics(torch.stack([sample[(int(i), 0)][0] for i in picks]))
-    normalization = Normalization(tuple(mean), tuple(std))
+        train, val = train.subset(kept), sample.subset(held)
 
     def split(samples: FolderSamples) -> StreamedImages:
         return StreamedImages(samples, normalization, workers)

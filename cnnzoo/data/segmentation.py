@@ -15,7 +15,8 @@ validation and test images stay whole, since the networks are fully
 convolutional. ``DataRequest.in_channels`` None keeps the data's own
 channels: those of the set's first image. Mistakes in a user's files (a mask that does not match
 its image's size, a label beyond the classes, an image without a mask) are
-reported with the file's name before any training starts. An image/mask
+reported with the file's name before any training starts; so is a file that
+cannot be decoded, whose pair ``--skip-bad-images`` leaves out instead. An image/mask
 folder holds out a seeded ``DataRequest.val_fraction`` of its pairs
 (``--val-fraction``) for validation.
 """
@@ -32,9 +33,11 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
 from cnnzoo.data.images import (
     IMAGE_EXTENSIONS,
+    UnreadableImage,
     list_images,
     read_image,
     read_image_channels,
@@ -293,8 +296,15 @@ def load_folder(request: DataRequest) -> DataSplits:
     optionally names the classes, one per line.
     """
     image_dir, mask_dir = _folder_pair_dirs(request.argument or "")
-    pairs = _matched_pairs(image_dir, mask_dir)
-    values_of, sizes = scan_masks(pairs, "checking masks")
+    bad_images = BadImageLog(request.skip_bad_images)
+    pairs, values_of, sizes = scan_masks(
+        _matched_pairs(image_dir, mask_dir), "checking masks", bad_images
+    )
+    if len(pairs) < 2:
+        raise CnnzooError(
+            f"only {len(pairs)} image/mask pair(s) in {image_dir} and {mask_dir} could be "
+            "read; training and validation need 2: replace the unreadable files"
+        )
     values = {int(v) for found in values_of.values() for v in found}
     binary = values <= {0, 255}
     class_names = _folder_class_names(mask_dir, binary, values)
@@ -318,6 +328,7 @@ def load_folder(request: DataRequest) -> DataSplits:
         None,
         class_names,
         FOLDER_IGNORE_INDEX,
+        skipped_images=bad_images.skipped,
     )
 
 
@@ -357,21 +368,31 @@ def _matched_pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
 
 
 def scan_masks(
-    pairs: Sequence[tuple[Path, Path]], description: str
-) -> tuple[dict[Path, np.ndarray], set[tuple[int, int]]]:
-    """Every mask read once before training: its label values by path, and the sizes found.
+    pairs: Sequence[tuple[Path, Path]], description: str, bad_images: BadImageLog
+) -> tuple[list[tuple[Path, Path]], dict[Path, np.ndarray], set[tuple[int, int]]]:
+    """Every mask read once before training: the readable pairs, their label values by
+    mask path, and the sizes found.
 
     Each mask is checked against its image's size here, so a wrong file is
-    named before the first epoch rather than in the middle of one.
+    named before the first epoch rather than in the middle of one. A mask
+    that cannot be decoded, or an image whose header cannot be read, goes to
+    ``bad_images``: it stops the run naming the file, or (``--skip-bad-images``)
+    its pair is left out and recorded.
     """
+    kept: list[tuple[Path, Path]] = []
     values_of: dict[Path, np.ndarray] = {}
     sizes: set[tuple[int, int]] = set()
     for image_path, mask_path in progress(pairs, description, unit="mask"):
-        mask = read_mask(mask_path)
-        check_sizes(image_path, mask, mask_path)
+        try:
+            mask = read_mask(mask_path)
+            check_sizes(image_path, mask, mask_path)
+        except UnreadableImage as error:
+            bad_images.report_error(error)
+            continue
+        kept.append((image_path, mask_path))
         values_of[mask_path] = np.unique(mask)
         sizes.add((mask.shape[0], mask.shape[1]))
-    return values_of, sizes
+    return kept, values_of, sizes
 
 
 def _hold_out(
@@ -467,11 +488,16 @@ def load_camvid(request: DataRequest) -> DataSplits:
     if not root.is_dir():
         raise CnnzooError(f"CamVid folder {root} does not exist")
     splits = {split: _camvid_pairs(root, split) for split in CAMVID_SPLITS}
+    bad_images = BadImageLog(request.skip_bad_images)
+    every_pair, values_of, sizes = scan_masks(
+        [pair for pairs in splits.values() for pair in pairs], "checking CamVid masks", bad_images
+    )
+    readable = set(every_pair)
     for split, pairs in splits.items():
-        if not pairs:
-            raise CnnzooError(f"CamVid split {split!r} in {root} is empty")
-    every_pair = [pair for pairs in splits.values() for pair in pairs]
-    values_of, sizes = scan_masks(every_pair, "checking CamVid masks")
+        splits[split] = [pair for pair in pairs if pair in readable]
+        if not splits[split]:
+            emptied = " once its unreadable files are left out" if pairs else ""
+            raise CnnzooError(f"CamVid split {split!r} in {root} is empty{emptied}")
     for mask_path, found in values_of.items():
         check_values(found, mask_path, len(CAMVID_CLASSES), CAMVID_VOID)
     largest = (max(s[0] for s in sizes), max(s[1] for s in sizes))
@@ -491,6 +517,7 @@ def load_camvid(request: DataRequest) -> DataSplits:
         make("test", eval_transform),
         CAMVID_CLASSES,
         CAMVID_VOID,
+        skipped_images=bad_images.skipped,
     )
 
 

@@ -10,7 +10,10 @@ reference scripts and timm do:
   aspect ratio between 3/4 and 4/3, resized to the training size, and
   mirrors half of the images where the set allows it (RandomResizedCrop,
   Szegedy et al. 2015, "Going Deeper with Convolutions", arXiv:1409.4842,
-  sec. 6; torchvision's ``transforms.v2.RandomResizedCrop`` defaults);
+  sec. 6; torchvision's ``transforms.v2.RandomResizedCrop`` defaults),
+  then, where asked for, an AutoAugment, RandAugment or TrivialAugment policy
+  and RandomErasing, torchvision's v2 transforms on each uint8 image (the
+  same options as the in-memory path, :mod:`cnnzoo.data.transforms`);
 * evaluation resizes so the training size is ``crop_ratio`` (0.875: 224 of
   256) of the shorter side and takes the centre, as torchvision's reference
   evaluation does.
@@ -33,7 +36,7 @@ import math
 import os
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +48,7 @@ from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loade
 from cnnzoo.data.images import IMAGE_EXTENSIONS, crop_and_resize, decode_image, list_images
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.protocol import DataSplit
+from cnnzoo.data.transforms import AugmentPolicy, auto_augment_transform, seeded_torch_draws
 from cnnzoo.errors import CnnzooError
 
 # RandomResizedCrop's range of area and aspect ratio (torchvision's defaults, after
@@ -161,6 +165,54 @@ class SampleRecipe:
     random_crop: bool = False  # training's RandomResizedCrop; False: evaluation's centre crop
     mirror: bool = False  # flip half the training images left to right
     crop_ratio: float = 0.875  # evaluation: the size's share of the resized shorter side
+    auto_augment: str = "none"  # none | autoaugment | randaugment | trivialaugment, on uint8
+    random_erasing: float = 0.0  # probability of torchvision's RandomErasing
+    # The colour RandomErasing fills with: the normalisation's mean on the 0..255 scale, so
+    # an erased pixel is (to a 255th) 0 after normalisation, as when erasing normalised floats.
+    erase_fill: tuple[int, ...] = (0,)
+
+    @property
+    def draws_with_torch(self) -> bool:
+        """Whether a sample needs torch's generator (the v2 policies draw from it)."""
+        return self.auto_augment != "none" or self.random_erasing > 0
+
+
+def training_recipe(
+    evaluation: SampleRecipe, policy: AugmentPolicy, mean: Sequence[float]
+) -> SampleRecipe:
+    """The training samples' recipe for ``policy``, the one the in-memory path applies.
+
+    A policy that moves images (``--augment basic`` and up, or
+    ``--random-resized-crop``) gets RandomResizedCrop, the streamed path's
+    only geometric change: it stands for the shifts, rotation and zoom, as
+    ``--random-resized-crop`` does in memory. ``--augment none`` alone keeps
+    evaluation's centre crop. ``--augment strong``'s erasing is
+    torchvision's RandomErasing here, at its probability unless
+    ``--random-erasing`` asks for more. ``mean`` is the normalisation's, on [0, 1].
+    """
+    moves = bool(policy.shift or policy.rotation or policy.scale or policy.resized_crop)
+    return replace(
+        evaluation, random_crop=moves, mirror=policy.flip, auto_augment=policy.auto_augment,
+        random_erasing=max(policy.random_erasing, policy.erase),
+        erase_fill=tuple(round(255 * m) for m in mean),
+    )  # fmt: skip
+
+
+def _augment(image: Tensor, recipe: SampleRecipe, seed: int) -> Tensor:
+    """``recipe``'s v2 policy, then RandomErasing, on one uint8 image, drawn from ``seed``.
+
+    The order of torchvision's reference training: the policy after the crop
+    and flip, random erasing last.
+    """
+    from torchvision.transforms import v2
+
+    with seeded_torch_draws(seed):
+        if recipe.auto_augment != "none":
+            image = auto_augment_transform(recipe.auto_augment)(image)
+        if recipe.random_erasing:
+            erase = v2.RandomErasing(p=recipe.random_erasing, value=list(recipe.erase_fill))
+            image = erase(image)
+    return image
 
 
 class FolderSamples(Dataset):
@@ -193,7 +245,12 @@ class FolderSamples(Dataset):
         else:
             box = centre_box(height, width, recipe.size, recipe.crop_ratio)
         image = crop_and_resize(pixels, box, recipe.size)
-        return (image.flip(-1) if flip else image), int(self.targets[index])
+        if flip:
+            image = image.flip(-1)
+        if recipe.draws_with_torch:
+            # Its own stream, apart from the crop's: the policy leaves the crops as they were.
+            image = _augment(image, recipe, sample_seed(key, -1 - index))
+        return image, int(self.targets[index])
 
     def subset(self, indices: Tensor) -> FolderSamples:
         clone = FolderSamples.__new__(FolderSamples)

@@ -34,6 +34,7 @@ class EpochTiming:
     """One epoch of training, split into data preparation and compute."""
 
     model: str
+    model_options: dict[str, Any]  # the constructor's options, e.g. {"backbone": "resnet18"}
     data: str
     batch_size: int
     threads: int
@@ -69,8 +70,13 @@ def benchmark_epoch(
     precision: str = "fp32",
     channels_last: bool | None = None,
     epochs: int = 3,
+    model_options: dict[str, Any] | None = None,
 ) -> EpochTiming:
-    """Train ``model`` on ``data`` for ``epochs`` epochs and time the fastest one."""
+    """Train ``model`` on ``data`` for ``epochs`` epochs and time the fastest one.
+
+    ``model_options`` go to the model's constructor, as ``train --model-option``
+    gives them (U-Net's ``backbone="resnet18"``).
+    """
     clock = _EpochClock()
     config = TrainConfig(
         model=model,
@@ -80,6 +86,7 @@ def benchmark_epoch(
         threads=threads,
         precision=precision,
         channels_last=channels_last,
+        model_options=dict(model_options or {}),
     )
     with scratch_run(config, "epoch") as quiet:
         trainer = Trainer(quiet, callbacks=[clock])
@@ -91,6 +98,7 @@ def benchmark_epoch(
     epoch_seconds = epoch_times[fastest]
     return EpochTiming(
         model=model,
+        model_options=config.model_options,
         data=data,
         batch_size=config.batch_size,
         threads=torch.get_num_threads(),
@@ -122,8 +130,10 @@ def _time_data_pipeline(trainer: Trainer, config: TrainConfig, epoch: int) -> fl
 def format_epoch(timing: EpochTiming) -> str:
     """Two lines: the epoch and its split."""
     threads = f"{timing.threads} thread" + ("" if timing.threads == 1 else "s")
+    options = ", ".join(f"{key}={value}" for key, value in timing.model_options.items())
+    model = f"{timing.model} ({options})" if options else timing.model
     return (
-        f"{timing.model} on {timing.data}: one epoch of {timing.images} images in "
+        f"{model} on {timing.data}: one epoch of {timing.images} images in "
         f"{timing.epoch_seconds:.2f} s ({timing.images_per_second:.0f} img/s, batch "
         f"{timing.batch_size}, {threads}, {timing.precision}, "
         f"{layout_name(timing.channels_last)})\n"

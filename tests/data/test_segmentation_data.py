@@ -154,6 +154,28 @@ def test_folder_size_mismatch_names_the_file(tmp_path: Path) -> None:
         load_data(_folder(tmp_path, masks, sizes={"b": (8, 9)}))
 
 
+def test_folder_unreadable_files_stop_the_scan_by_name_or_are_skipped(tmp_path: Path) -> None:
+    masks = {f"p{i}": np.full((8, 8), i % 2) for i in range(5)}
+    spec = _folder(tmp_path, masks)
+    bad_mask, bad_image = tmp_path / "masks" / "p1.png", tmp_path / "images" / "p3.jpg"
+    bad_mask.write_text("<html>not found</html>")
+    bad_image.write_bytes(b"")
+    with pytest.raises(CnnzooError) as stopped:
+        load_data(spec)
+    message = str(stopped.value)
+    assert message.startswith(f"cannot read mask {bad_mask}") and "\n" not in message
+    assert "--skip-bad-images" in message
+    splits = load_data(spec, DataRequest(skip_bad_images=True))
+    assert [bad.path for bad in splits.skipped_images] == [str(bad_image), str(bad_mask)]
+    kept = [image.stem for image, _ in splits.train.pairs + splits.val.pairs]
+    assert sorted(kept) == ["p0", "p2", "p4"]
+    # Two pairs are the fewest a folder trains and validates on.
+    for name in ("p0", "p2"):
+        (tmp_path / "masks" / f"{name}.png").write_bytes(b"")
+    with pytest.raises(CnnzooError, match="only 1 image/mask pair"):
+        load_data(spec, DataRequest(skip_bad_images=True))
+
+
 def test_folder_unmatched_names_are_listed(tmp_path: Path) -> None:
     spec = _folder(tmp_path, {"a": np.zeros((8, 8)), "b": np.ones((8, 8))})
     (tmp_path / "masks" / "b.png").rename(tmp_path / "masks" / "c.png")
@@ -203,6 +225,21 @@ def test_camvid_label_beyond_void_is_named(tmp_path: Path) -> None:
     _save(np.full((36, 48), 12), tmp_path / "valannot" / "0001TP_000000.png")
     with pytest.raises(CnnzooError, match=r"valannot/0001TP_000000\.png has label value 12"):
         load_data(f"camvid:{tmp_path}")
+
+
+def test_camvid_unreadable_files_stop_the_scan_by_name_or_are_skipped(tmp_path: Path) -> None:
+    _camvid(tmp_path, {"train": 3, "val": 2, "test": 1})
+    bad_mask = tmp_path / "trainannot" / "0001TP_000001.png"
+    bad_mask.write_bytes(bad_mask.read_bytes()[:60])  # a PNG cut short in its pixel data
+    with pytest.raises(CnnzooError, match=f"cannot read mask {bad_mask}.*--skip-bad-images"):
+        load_data(f"camvid:{tmp_path}")
+    splits = load_data(f"camvid:{tmp_path}", DataRequest(skip_bad_images=True))
+    assert [bad.path for bad in splits.skipped_images] == [str(bad_mask)]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (2, 2, 1)
+    assert all(mask != bad_mask for _, mask in splits.train.pairs)
+    (tmp_path / "test" / "0001TP_000000.png").write_text("not an image")
+    with pytest.raises(CnnzooError, match="split 'test' .* is empty once its unreadable files"):
+        load_data(f"camvid:{tmp_path}", DataRequest(skip_bad_images=True))
 
 
 def test_camvid_list_naming_a_missing_file(tmp_path: Path) -> None:

@@ -96,6 +96,56 @@ def test_workers_and_epochs_give_the_same_crops_for_the_same_seed(folder: Path) 
     assert not torch.equal(first, epoch(4, 0))  # another epoch, other crops
 
 
+def _first_epoch(split: StreamedImages, workers: int = 0, seed: int = 3) -> torch.Tensor:
+    batches = [list(range(8)), list(range(8, 16))]
+    generator = torch.Generator().manual_seed(seed)
+    served = split.load_batches(batches, workers=workers, generator=generator)
+    return torch.cat([images for images, _ in served])
+
+
+def test_augment_none_keeps_the_centre_crop_unless_random_resized_crop_is_asked_for(
+    folder: Path,
+) -> None:
+    plain = load_data(f"folder:{folder}", stream_request(augment="none"))
+    centre = torch.stack([plain.train[index][0] for index in range(16)])
+    assert torch.equal(_first_epoch(plain.train), centre)  # no random crop, no flip
+    # As in memory, --random-resized-crop crops at random even under --augment none.
+    cropped = load_data(
+        f"folder:{folder}", stream_request(augment="none", random_resized_crop=True)
+    )
+    assert cropped.train.samples.recipe.random_crop and not cropped.train.samples.recipe.mirror
+    assert not torch.equal(_first_epoch(cropped.train), centre)
+
+
+@pytest.mark.parametrize("policy", ["autoaugment", "randaugment", "trivialaugment"])
+def test_auto_augment_changes_streamed_images_drawn_from_each_samples_seed(
+    folder: Path, policy: str
+) -> None:
+    plain = load_data(f"folder:{folder}", stream_request()).train
+    augmented = load_data(f"folder:{folder}", stream_request(auto_augment=policy)).train
+    first = _first_epoch(augmented)
+    assert not torch.equal(first, _first_epoch(plain))
+    # Drawn from (epoch seed, index): the same in worker processes, other in another epoch.
+    assert torch.equal(first, _first_epoch(augmented, workers=2))
+    assert not torch.equal(first, _first_epoch(augmented, seed=4))
+
+
+def test_random_erasing_fills_a_rectangle_of_streamed_images_with_the_mean_colour(
+    folder: Path,
+) -> None:
+    plain = load_data(f"folder:{folder}", stream_request()).train
+    erased = load_data(f"folder:{folder}", stream_request(random_erasing=1.0)).train
+    before, after = _first_epoch(plain), _first_epoch(erased)
+    changed = (before != after).any(1)  # (N, H, W): the pixels erasing touched
+    assert all(changed[n].any() for n in range(len(changed)))  # every image, at p = 1
+    # The mean colour: 0 after normalisation, to a 255th of a standard deviation.
+    assert after.permute(1, 0, 2, 3)[:, changed].abs().max() < 0.05
+    assert torch.equal(after, _first_epoch(erased, workers=2))
+    # --augment strong erases half the images, in memory and streamed alike.
+    strong = load_data(f"folder:{folder}", stream_request(augment="strong")).train
+    assert strong.samples.recipe.random_erasing == 0.5
+
+
 def test_streamed_and_in_memory_splits_hold_the_same_labels(folder: Path) -> None:
     streamed = load_data(f"folder:{folder}", stream_request(seed=2))
     in_memory = load_data(f"folder:{folder}", stream_request(seed=2, data_mode="memory"))

@@ -1,4 +1,5 @@
-"""Fixtures of the engine's tests: torchrun launchers running this source tree."""
+"""Fixtures of the engine's tests: torchrun launchers running this source tree, and a
+class folder they stream from disk."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from cnnzoo.data.synthetic_folder import FolderSpec, write_image_folder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,3 +37,11 @@ def launch_torchrun(tmp_path: Path) -> Iterator[Callable[[list[str]], subprocess
     for launcher in launched:
         launcher.kill()
         launcher.communicate()
+
+
+@pytest.fixture(scope="session")
+def class_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``folder:PATH`` of 120 JPEGs of 20x20 in 3 classes: 108 train, 12 validate."""
+    root = tmp_path_factory.mktemp("class-folder") / "images"
+    write_image_folder(root, FolderSpec(images=120, classes=3, size=(20, 20), seed=0))
+    return f"folder:{root}"

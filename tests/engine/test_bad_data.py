@@ -120,3 +120,17 @@ def test_a_resumed_run_lists_each_skipped_file_once(tmp_path: Path) -> None:
         "/a.jpg\tcannot read image /a.jpg",
         "/b.jpg\tno",
     ]
+
+
+def test_a_mask_that_cannot_be_read_stops_the_scan_or_is_skipped_and_listed(
+    tmp_path: Path,
+) -> None:
+    spec, run = image_mask_folder(tmp_path / "data"), tmp_path / "run"
+    bad = tmp_path / "data" / "masks" / "3.png"
+    bad.write_bytes(b"")  # found by the scan before training, not by a batch
+    with pytest.raises(CnnzooError, match=f"cannot read mask {bad}.*--skip-bad-images"):
+        train(config(spec, run))
+    result = train(config(spec, run, skip_bad_images=True), force=True)
+    assert result.completed and result.metrics["skipped_images"] == 1
+    (line,) = (run / SKIPPED_IMAGES).read_text().splitlines()
+    assert line.startswith(f"{bad}\tcannot read mask {bad}")

@@ -2,13 +2,15 @@
 
 ``torchrun --max-restarts N`` starts every worker again, with the first attempt's
 command line, when one of them dies. The end-to-end test SIGKILLs the main process
-in the middle of an epoch and checks that the restarted workers finish with the
+in the middle of an epoch, over data held in memory and over a class folder streamed
+from disk, and checks that the restarted workers finish with the
 weights of an uninterrupted run; the others check which run directories a restarted
 worker takes up (:func:`~cnnzoo.engine.run_dir.open_after_restart`).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -99,34 +101,51 @@ def test_the_trainer_resumes_by_itself_when_torchrun_restarted_it(
 
 # --- a worker SIGKILLed under torchrun --max-restarts 1 ------------------------------------
 
-# The main process kills itself at step 26 (in the second epoch) of the first attempt only.
+# The main process kills itself after the backward pass of step KILL_STEP (in the second
+# epoch) of the first attempt only; the recipe comes as JSON.
 KILLED_ONCE = """
-import os, signal, sys
+import json, os, signal, sys
 from cnnzoo.engine import Callback, TrainConfig, train
+
+out, recipe, kill_step = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 
 
 class KillOnce(Callback):
     def on_after_backward(self, step, model):
-        if step == 26 and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":
+        if step == kill_step and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0":
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-recipe = dict(model="lenet1989", data="digits", image_size=16, epochs=2, batch_size=64)
-train(TrainConfig(**recipe, out=sys.argv[1], plots=False), callbacks=[KillOnce()])
+train(TrainConfig(**recipe, out=out, plots=False), callbacks=[KillOnce()])
 """
 
 
+@pytest.mark.parametrize(
+    ("streamed", "kill_step", "steps"),
+    [
+        pytest.param(False, 26, 42, id="in-memory"),  # 21 steps an epoch
+        # 108 images streamed from disk by a worker per process, in batches of 36: 3 steps
+        # an epoch; the killed process leaves its DataLoader worker behind.
+        pytest.param(True, 5, 6, id="streamed", marks=pytest.mark.slow),
+    ],
+)
 def test_a_worker_killed_mid_epoch_is_restarted_and_the_run_resumes_from_last_pt(
-    tmp_path: Path, launch_torchrun: Callable[[list[str]], subprocess.Popen]
-) -> None:
+    tmp_path: Path, launch_torchrun: Callable[[list[str]], subprocess.Popen],
+    request: pytest.FixtureRequest, streamed: bool, kill_step: int, steps: int,
+) -> None:  # fmt: skip
+    recipe = dict(RECIPE)
+    if streamed:
+        data = request.getfixturevalue("class_folder")
+        recipe.update(data=data, batch_size=36, data_mode="stream", workers=1)
     driver = tmp_path / "killed_once.py"
     driver.write_text(KILLED_ONCE)
     launcher = launch_torchrun(
         ["--standalone", "--nproc-per-node", "2", "--max-restarts", "1",
-         "--monitor-interval", "0.1", str(driver), str(tmp_path / "ddp")]
+         "--monitor-interval", "0.1", str(driver), str(tmp_path / "ddp"), json.dumps(recipe),
+         str(kill_step)]
     )  # fmt: skip
     # The uninterrupted run, here, meanwhile.
-    train(TrainConfig(**RECIPE, out=str(tmp_path / "single"), quiet=True, plots=False))
+    train(TrainConfig(**recipe, out=str(tmp_path / "single"), quiet=True, plots=False))
     stdout, stderr = launcher.communicate(timeout=180)
     assert launcher.returncode == 0, stderr[-3000:]
     assert "exitcode: -9" in stderr  # torchrun saw the first attempt's main process killed
@@ -134,7 +153,7 @@ def test_a_worker_killed_mid_epoch_is_restarted_and_the_run_resumes_from_last_pt
 
     state = load_checkpoint(tmp_path / "ddp" / "last.pt")
     expected = load_checkpoint(tmp_path / "single" / "last.pt")
-    assert state["step"] == expected["step"] == 42
+    assert state["step"] == expected["step"] == steps
     assert [row["epoch"] for row in state["history"]] == [1, 2]
     difference = max(
         (state["model"][name] - tensor).abs().max().item()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo.speed.benchmark as benchmark_module
@@ -133,6 +136,24 @@ def test_epoch_split(flag: list[str], nhwc: bool, capsys) -> None:  # noqa: ANN0
     assert timing["compute_seconds"] == pytest.approx(
         timing["epoch_seconds"] - timing["data_seconds"]
     )
+
+
+def test_epoch_takes_model_options(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    for folder in ("images", "masks"):
+        (tmp_path / folder).mkdir()
+    for index in range(12):  # colour images at their own 16x20, masks of their red pixels
+        pixels = np.random.default_rng(index).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / f"{index}.png")
+        Image.fromarray(np.where(pixels[..., 0] > 128, 255, 0).astype(np.uint8)).save(
+            tmp_path / "masks" / f"{index}.png"
+        )
+    data = f"folder:{tmp_path / 'images'},{tmp_path / 'masks'}"
+    command = ["benchmark", "unet", "--epoch", "--data", data, "--batch-size", "4"]
+    assert main([*command, "--model-option", "width=4", "--format", "json"]) == 0
+    (timing,) = json.loads(capsys.readouterr().out)
+    assert timing["model_options"] == {"width": 4}
+    assert main([*command, "--model-option", "widht=4"]) == 2
+    assert "does not take option(s) widht" in capsys.readouterr().err
 
 
 def test_fast_paths_are_timed_against_plain_fp32(capsys) -> None:  # noqa: ANN001
