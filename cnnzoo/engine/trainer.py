@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from cnnzoo.data import DataSplits, load_data
 from cnnzoo.data.bad_images import BadImageLog
+from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.subsets import training_fraction
 from cnnzoo.engine.callbacks import Callback, GradientNormLogger
 from cnnzoo.engine.checkpoint import (
@@ -129,6 +130,8 @@ class Trainer:
         model: nn.Module | None = None, data: DataSplits | None = None,
     ) -> None:  # fmt: skip
         config.validate()
+        # Pretrained weights set the input's defaults before a resume compares recipes.
+        config, self.pretrained_normalization = self._pretrained_defaults(config, model)
         self.context = context or SINGLE_PROCESS
         self.device = process_device(self.context, pick_device(config.device))
         check_precision(config.precision, self.device)
@@ -189,14 +192,23 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------
 
+    @staticmethod
+    def _pretrained_defaults(
+        config: TrainConfig, model: nn.Module | None
+    ) -> tuple[TrainConfig, Normalization | None]:
+        """``config`` with the pretrained weights' preprocessing filled in, and their statistics."""
+        if config.pretrained is None:
+            return config, None
+        if model is not None:
+            raise CnnzooError("--pretrained needs a registered network; build it by name")
+        return pretrained_defaults(config, get_model_entry(config.model))
+
     def _prepare_data(
         self, model: nn.Module | None, data: DataSplits | None
     ) -> tuple[DataSplits, str]:
         """The data and the task; the input size from the registry entry or the data."""
         config = self.config
         if model is not None:
-            if config.pretrained is not None:
-                raise CnnzooError("--pretrained needs a registered network; build it by name")
             seed_everything(config.seed)
             if data is None:
                 size = image_size_pair(config.image_size)
@@ -205,10 +217,6 @@ class Trainer:
             return self._training_share(data.with_contract()), get_task(data.task).name
         entry = get_model_entry(config.model)
         check_data_task(entry, config.data)
-        normalization = None
-        if config.pretrained is not None:  # before any image is read: it decides their size
-            self.config, normalization = pretrained_defaults(config, entry)
-            config = self.config
         seed_everything(config.seed)
         channels, size = requested_input(config, entry)
         if data is None:
@@ -216,10 +224,10 @@ class Trainer:
         task = check_task(entry, data, config.data)
         self.in_channels, self.image_size = resolve_input(entry, data)
         data = data.with_contract()
-        if normalization is not None:  # the weights' statistics, which the checkpoint records
+        if self.pretrained_normalization is not None:  # the weights', which checkpoints record
             for split in (data.train, data.val, data.test):
                 if split is not None:
-                    split.normalization = normalization
+                    split.normalization = self.pretrained_normalization
         return self._training_share(data), task
 
     def _training_share(self, data: DataSplits) -> DataSplits:

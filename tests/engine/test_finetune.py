@@ -136,6 +136,22 @@ def test_freezing_trains_the_head_alone_and_keeps_the_batch_norm_statistics(
     assert changed == {"classifier.weight", "classifier.bias"}  # running means included
 
 
+def test_a_frozen_pretrained_run_resumes_without_the_weight_file(
+    hub_weights: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
+    config = pretrained_config(tmp_path, freeze_backbone=True, train_fraction=0.1)
+    config = dataclasses.replace(config, iterations=None, epochs=1)
+    Trainer(config).fit()
+    for weights in hub.weights_folder().iterdir():
+        weights.unlink()
+    resumed = Trainer(dataclasses.replace(config, epochs=2), resume=True)
+    assert resumed.head == ("classifier.weight", "classifier.bias")
+    assert len(resumed.optimizer.param_groups[0]["params"]) == 2
+    ours = resumed.fit().model.state_dict()
+    frozen = [key for key in hub_weights if key not in resumed.head]
+    assert all(torch.equal(ours[key], hub_weights[key]) for key in frozen)
+
+
 def test_the_head_learns_at_its_own_rate_through_the_schedule() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3))
     config = TrainConfig(lr=0.1, head_lr_scale=10, pretrained="torchvision", norm_weight_decay=0)
@@ -197,3 +213,39 @@ def test_init_from_refuses_another_task_and_another_architecture(tmp_path: Path)
         init_from_checkpoint(model, str(tmp_path / "seg.pt"), "classification")
     with pytest.raises(CnnzooError, match="'resnet20', which shares no tensor .* architecture"):
         init_from_checkpoint(model, str(tmp_path / "resnet.pt"), "classification")
+
+
+def test_the_flags_and_yaml_set_the_fields(tmp_path: Path) -> None:
+    from cnnzoo.cli import build_parser
+    from cnnzoo.cli.train import build_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("pretrained: torchvision\nfreeze_backbone: true\ntrain_fraction: 0.25\n")
+    argv = ["train", "resnet18", "--config", str(recipe), "--head-lr-scale", "10"]
+    config = build_config(build_parser().parse_args(argv))
+    assert (config.pretrained, config.freeze_backbone) == ("torchvision", True)
+    assert (config.train_fraction, config.head_lr_scale) == (0.25, 10.0)
+    config = build_config(build_parser().parse_args(["train", "--init-from", "runs/a"]))
+    assert config.init_from == "runs/a" and config.pretrained is None
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--pretrained", "torchvision", "--in-channels", "1"], "drop --in-channels 1"),
+        (["--pretrained", "torchvision"], "'lenet1989' has no torchvision weights; models that"),
+        (["--freeze-backbone"], "a fresh head exists only when"),
+        (["--init-from", "nowhere"], "nowhere does not exist; give a run directory"),
+        (["--train-fraction", "0"], "train_fraction must be in (0, 1], got 0.0"),
+    ],
+)
+def test_bad_fine_tuning_input_is_one_line_and_exit_status_2(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnnzoo.cli import main
+
+    argv = ["train", "lenet1989", "--data", "digits", "--out", str(tmp_path / "run"), *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
