@@ -16,7 +16,7 @@ import torchvision
 from cnnzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnzoo.engine.config import TrainConfig
 from cnnzoo.engine.finetune import init_from_checkpoint, pretrained_defaults
-from cnnzoo.engine.inference import load_model
+from cnnzoo.engine.inference import evaluate_checkpoint, load_model
 from cnnzoo.engine.optim import build_optimizer, build_scheduler
 from cnnzoo.engine.pairing import data_request
 from cnnzoo.engine.trainer import Trainer
@@ -83,7 +83,7 @@ def test_the_weights_preprocessing_is_the_runs_and_loads_without_the_file(
     assert list(trainer.data.test.normalization.mean) == IMAGENET_MEAN
     assert trainer.config.crop_ratio == 224 / 256  # the weights': resize 256, crop 224
     assert trainer.config.image_size == 32  # given explicitly, it wins
-    trainer.fit()
+    metrics = trainer.fit().metrics
     checkpoint = load_checkpoint(tmp_path / "run")
     assert checkpoint["normalization"] == {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     assert checkpoint["in_channels"] == 3
@@ -91,6 +91,7 @@ def test_the_weights_preprocessing_is_the_runs_and_loads_without_the_file(
     loaded = load_model(tmp_path / "run")
     assert all(torch.equal(v, checkpoint["model"][k]) for k, v in loaded.model.state_dict().items())
     assert list(loaded.normalization.std) == IMAGENET_STD
+    assert evaluate_checkpoint(tmp_path / "run")["top1"] == metrics["top1"]
 
 
 def test_without_a_size_the_weights_crop_and_ratio_are_the_defaults() -> None:
