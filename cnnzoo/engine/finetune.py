@@ -108,7 +108,8 @@ def init_from_checkpoint(model: nn.Module, location: str, task: str) -> Starting
         )
     own, found = model.state_dict(), checkpoint["model"]
     fitting = {k: v for k, v in found.items() if k in own and v.shape == own[k].shape}
-    if not fitting:
+    # Batch norms' step counters are scalars of the same name in many networks: no evidence.
+    if all(k.endswith("num_batches_tracked") for k in fitting):
         raise CnnzooError(
             f"--init-from {path} holds {checkpoint['model_name']!r}, which shares no tensor with "
             "this network: it is another architecture; start from a checkpoint of the same one"
