@@ -1,7 +1,8 @@
 """Training and evaluation for both tasks, one room per purpose.
 
 ``trainer`` the loop; ``step`` the one training step; ``ema`` the weights'
-moving average; ``run_dir`` the run directory and resume policy;
+moving average; ``finetune`` starting from trained weights; ``run_dir`` the
+run directory and resume policy;
 ``runtime`` device, seeds, precision, threads; ``layout`` the memory layout;
 ``callbacks`` hooks and gradient norms; ``evaluate``, ``losses``,
 ``metrics``, ``optim``, ``checkpoint``, ``distributed``, ``safety``,

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.weights.hub import PRETRAINED_SOURCES
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
@@ -119,6 +120,26 @@ class TrainConfig:
         {}, "constructor option KEY=VALUE, e.g. aux_logits=false (repeatable)"
     )
 
+    # Where the weights start (unset: a fresh initialisation). Fine-tuning starts from
+    # weights trained on more data; the head for the new classes starts fresh either way.
+    pretrained: str | None = setting(
+        None,
+        "start from torchvision's ImageNet weights (imagenet: the backbone's only, for "
+        "segmentation); their mean, std and input size become the run's defaults",
+        choices=PRETRAINED_SOURCES,
+    )
+    init_from: str | None = setting(
+        None,
+        "start from the weights of a cnnzoo run directory or .pt file; tensors whose shape "
+        "differs start fresh (its optimiser and epoch are not taken: that is --resume)",
+    )
+    freeze_backbone: bool = setting(
+        False, "train only the fresh head (with --pretrained or --init-from)"
+    )
+    head_lr_scale: float = setting(
+        1.0, "the fresh head's learning rate is this times --lr (with --pretrained or --init-from)"
+    )
+
     # How long.
     epochs: int = setting(10, "passes over the training split", resumable=True)
     iterations: int | None = setting(
@@ -179,6 +200,11 @@ class TrainConfig:
     # Where a set has no validation split; a small share leaves more to train on when the
     # test split is fixed (mnist5k).
     val_fraction: float = setting(0.1, "share of the training images held out to pick best.pt")
+    # Transfer is measured with few labels: a seeded share of the training split, stratified
+    # by class for classification, while validation and test stay whole.
+    train_fraction: float = setting(
+        1.0, "train on this seeded, class-stratified share of the training split (0 < F <= 1)"
+    )
     # Streamed folders read with one worker per core unless told otherwise; 0 reads in the
     # training process itself.
     workers: int | None = setting(
@@ -203,8 +229,13 @@ class TrainConfig:
     memory_budget_mb: int = setting(
         512, "auto data mode: largest decoded folder held in memory, in MB"
     )
-    # torchvision's reference evaluation: resize to 256, centre crop 224 (224 / 256 = 0.875).
-    crop_ratio: float = setting(0.875, "streamed evaluation: centre crop's share of the resize")
+    # Unset: torchvision's reference evaluation, resize to 256 and centre-crop 224 (0.875),
+    # or with --pretrained the weights' own crop and resize.
+    crop_ratio: float | None = setting(
+        None,
+        "streamed evaluation: centre crop's share of the resize (unset: 0.875, or the "
+        "pretrained weights' own)",
+    )
 
     # Recipe (post-2017): what timm's train.py and torchvision's reference recipes add to the
     # papers' SGD. Every default leaves a run as it was before these options existed.
@@ -288,8 +319,10 @@ class TrainConfig:
             raise CnnzooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise CnnzooError(f"grad_clip must be positive, got {self.grad_clip}")
-        if not 0.0 < self.crop_ratio <= 1.0:
+        if self.crop_ratio is not None and not 0.0 < self.crop_ratio <= 1.0:
             raise CnnzooError(f"crop_ratio must be in (0, 1], got {self.crop_ratio}")
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise CnnzooError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.memory_budget_mb < 0:
             raise CnnzooError(f"memory_budget_mb cannot be negative, got {self.memory_budget_mb}")
         if not 0.0 < self.val_fraction < 0.5:
@@ -297,6 +330,7 @@ class TrainConfig:
         if (self.workers or 0) < 0 or self.warmup < 0:
             raise CnnzooError("workers and warmup cannot be negative")
         self._validate_recipe()
+        self._validate_starting_weights()
         if sorted(self.milestones) != list(self.milestones):
             raise CnnzooError(f"milestones must be increasing, got {self.milestones}")
 
@@ -317,6 +351,34 @@ class TrainConfig:
             )
         if (self.mixup or self.cutmix) and self.loss != "ce":
             raise CnnzooError("--mixup and --cutmix mix the targets too: they need --loss ce")
+
+    def _validate_starting_weights(self) -> None:
+        """--pretrained and --init-from, and the options that only make sense with one."""
+        if self.pretrained is not None and self.init_from is not None:
+            raise CnnzooError(
+                "--pretrained and --init-from both choose the starting weights; give one"
+            )
+        if self.pretrained is not None and self.in_channels == 1:
+            raise CnnzooError(
+                "--pretrained weights take 3 channels and grey images are converted to RGB; "
+                "drop --in-channels 1"
+            )
+        if self.head_lr_scale <= 0:
+            raise CnnzooError(f"head_lr_scale must be positive, got {self.head_lr_scale}")
+        fine_tuning = self.pretrained is not None or self.init_from is not None
+        asked = [
+            flag
+            for flag, given in (
+                ("--freeze-backbone", self.freeze_backbone),
+                ("--head-lr-scale", self.head_lr_scale != 1.0),
+            )
+            if given
+        ]
+        if asked and not fine_tuning:
+            raise CnnzooError(
+                f"{' and '.join(asked)}: a fresh head exists only when the rest starts from "
+                "trained weights; add --pretrained torchvision or --init-from RUN"
+            )
 
     def _validate_image_size(self) -> None:
         size = self.image_size

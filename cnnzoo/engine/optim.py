@@ -18,17 +18,24 @@
   batch-norm scale or a bias sets no such complexity, so decaying it only
   fights the normalisation (Goyal et al. 2017, sec. 5.1 leave them decayed;
   the 2021 recipes do not).
+* ``--head-lr-scale S``: when the network starts from trained weights, the
+  fresh head (the tensors left at their initialisation) learns at S times
+  the rest's rate: a new classifier starts far from any solution while the
+  trained layers should move little (Caffe's fine-tuning example gives its
+  new layer 10 times the rate of the pretrained ones).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Collection
 
 import torch
 from torch import nn
 
 from cnnzoo.engine.config import TrainConfig
+from cnnzoo.errors import CnnzooError
 
 # Layers whose weights are a per-channel scale and shift rather than a learnt filter.
 NORM_LAYERS = (
@@ -58,9 +65,43 @@ def parameter_groups(model: nn.Module, norm_weight_decay: float | None) -> list[
     return [{"params": decayed}, {"params": exempt, "weight_decay": norm_weight_decay}]
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimiser the configuration names, over :func:`parameter_groups`."""
+def head_parameters(model: nn.Module, head: Collection[str], flag: str) -> list[nn.Parameter]:
+    """The parameters named in ``head``; a message naming ``flag`` when there are none."""
+    found = [p for name, p in model.named_parameters() if name in head]
+    if not found:
+        raise CnnzooError(
+            f"{flag}: every tensor came from the starting weights and the network names no "
+            "head of its own, so there is no head to train apart; drop the option"
+        )
+    return found
+
+
+def with_head_rate(groups: list[dict], head: list[nn.Parameter], lr: float) -> list[dict]:
+    """Each group split into the rest and the head, the head's part at learning rate ``lr``.
+
+    The schedule then scales each group's own rate, so the ratio holds at every step.
+    """
+    in_head = {id(p) for p in head}
+    split = []
+    for group in groups:
+        rest = [p for p in group["params"] if id(p) not in in_head]
+        fresh = [p for p in group["params"] if id(p) in in_head]
+        split += [{**group, "params": rest}, {**group, "params": fresh, "lr": lr}]
+    return [group for group in split if group["params"]]
+
+
+def build_optimizer(
+    model: nn.Module, config: TrainConfig, head: Collection[str] = ()
+) -> torch.optim.Optimizer:
+    """The optimiser the configuration names, over :func:`parameter_groups`.
+
+    ``head``: the names of the tensors left fresh when the rest started from
+    trained weights; with ``config.head_lr_scale`` they learn at that multiple of ``lr``.
+    """
     parameters = parameter_groups(model, config.norm_weight_decay)
+    if config.head_lr_scale != 1.0:
+        fresh = head_parameters(model, head, "--head-lr-scale")
+        parameters = with_head_rate(parameters, fresh, config.lr * config.head_lr_scale)
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             parameters,

@@ -120,6 +120,6 @@ def data_request(
         skip_bad_images=config.skip_bad_images,
         data_mode=config.data_mode,
         memory_budget_mb=config.memory_budget_mb,
-        crop_ratio=config.crop_ratio,
+        crop_ratio=config.crop_ratio if config.crop_ratio is not None else DataRequest.crop_ratio,
         workers=config.workers,
     )

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from torch import Tensor, nn
 
 from cnnzoo.data import DataSplits, load_data
 from cnnzoo.data.bad_images import BadImageLog
+from cnnzoo.data.in_memory import Normalization
+from cnnzoo.data.subsets import training_fraction
 from cnnzoo.engine.callbacks import Callback, GradientNormLogger
 from cnnzoo.engine.checkpoint import (
     FORMAT_VERSION,
@@ -57,6 +59,14 @@ from cnnzoo.engine.distributed import (
 )
 from cnnzoo.engine.ema import build_model_ema, ema_checkpoint
 from cnnzoo.engine.evaluate import evaluate, to_device
+from cnnzoo.engine.finetune import (
+    StartingWeights,
+    freeze_backbone,
+    head_of,
+    init_from_checkpoint,
+    pretrained_defaults,
+    pretrained_start,
+)
 from cnnzoo.engine.layout import resolve_channels_last, to_channels_last
 from cnnzoo.engine.losses import LossFunction, build_loss, median_frequency_weights, training_masks
 from cnnzoo.engine.metrics import MetricTracker
@@ -120,6 +130,8 @@ class Trainer:
         model: nn.Module | None = None, data: DataSplits | None = None,
     ) -> None:  # fmt: skip
         config.validate()
+        # Pretrained weights set the input's defaults before a resume compares recipes.
+        config, self.pretrained_normalization = self._pretrained_defaults(config, model)
         self.context = context or SINGLE_PROCESS
         self.device = process_device(self.context, pick_device(config.device))
         check_precision(config.precision, self.device)
@@ -180,6 +192,17 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------
 
+    @staticmethod
+    def _pretrained_defaults(
+        config: TrainConfig, model: nn.Module | None
+    ) -> tuple[TrainConfig, Normalization | None]:
+        """``config`` with the pretrained weights' preprocessing filled in, and their statistics."""
+        if config.pretrained is None:
+            return config, None
+        if model is not None:
+            raise CnnzooError("--pretrained needs a registered network; build it by name")
+        return pretrained_defaults(config, get_model_entry(config.model))
+
     def _prepare_data(
         self, model: nn.Module | None, data: DataSplits | None
     ) -> tuple[DataSplits, str]:
@@ -191,7 +214,7 @@ class Trainer:
                 size = image_size_pair(config.image_size)
                 data = load_data(config.data, data_request(config, size, config.in_channels))
             self.in_channels, self.image_size = data_input(data)
-            return data.with_contract(), get_task(data.task).name
+            return self._training_share(data.with_contract()), get_task(data.task).name
         entry = get_model_entry(config.model)
         check_data_task(entry, config.data)
         seed_everything(config.seed)
@@ -200,21 +223,58 @@ class Trainer:
             data = load_data(config.data, data_request(config, size, channels))
         task = check_task(entry, data, config.data)
         self.in_channels, self.image_size = resolve_input(entry, data)
-        return data.with_contract(), task
+        data = data.with_contract()
+        if self.pretrained_normalization is not None:  # the weights', which checkpoints record
+            for split in (data.train, data.val, data.test):
+                if split is not None:
+                    split.normalization = self.pretrained_normalization
+        return self._training_share(data), task
+
+    def _training_share(self, data: DataSplits) -> DataSplits:
+        """``data`` with the seeded share ``--train-fraction`` of its training split."""
+        share = training_fraction(
+            data.train, self.config.train_fraction, self.config.seed,
+            stratified=data.task == "classification",
+        )  # fmt: skip
+        return replace(data, train=share)
 
     def _prepare_model(self, model: nn.Module | None) -> nn.Module:
+        """The network on its device, from its starting weights, frozen where asked."""
+        resuming = self.resume_state is not None
         if model is None:
             model = create_model(
                 self.config.model,
                 num_classes=len(self.class_names),
                 in_channels=self.in_channels,
+                # A resumed run takes its weights from last.pt, not from the file again.
+                pretrained=None if resuming else self.config.pretrained,
                 **self.config.model_options,
             )
+        if resuming:
+            self.head: tuple[str, ...] = tuple(self.resume_state.get("head") or ())
+        else:
+            self.head = self._start_from(model)
         model = model.to(self.device)
         if self.channels_last:
             example = torch.zeros(2, self.in_channels, *self.image_size, device=self.device)
             model = to_channels_last(model, example)
+        # Frozen batch norms keep their statistics: held in evaluation mode while training.
+        self.frozen_norms = freeze_backbone(model, self.head) if self.config.freeze_backbone else []
         return model
+
+    def _start_from(self, model: nn.Module) -> tuple[str, ...]:
+        """Load ``--init-from``'s weights (``--pretrained`` loaded its own); the head."""
+        config = self.config
+        start: StartingWeights | None = None
+        if config.pretrained is not None:
+            start = pretrained_start(model)
+        elif config.init_from is not None:
+            start = init_from_checkpoint(model, config.init_from, self.task)
+        if start is None:
+            return ()
+        if self.context.is_main and not config.quiet:
+            print(start.describe(), flush=True)
+        return head_of(model, start)
 
     def _build_loss(self) -> LossFunction:
         weights = None
@@ -237,7 +297,7 @@ class Trainer:
         self.steps_per_epoch = self.context.steps_per_epoch(len(self.data.train), config.batch_size)
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.optimizer = build_optimizer(self.model, config)
+        self.optimizer = build_optimizer(self.model, config, self.head)
         self.scheduler = build_scheduler(
             self.optimizer, config, self.steps_per_epoch, self.total_steps
         )
@@ -347,6 +407,8 @@ class Trainer:
         tracker = MetricTracker(self.task, len(self.class_names), self.data.ignore_index)
         tracker.track_top5 = False  # top-5 of the training batches is not reported
         self.model.train()
+        for norm in self.frozen_norms:
+            norm.eval()
         resumed, self.epoch_progress = self.epoch_progress, None
         start = self.step - self.epoch * self.steps_per_epoch  # batches done before a stop
         if resumed is not None and self.context.is_main:
@@ -495,6 +557,7 @@ class Trainer:
             ),
             "ignore_index": self.data.ignore_index,
             "config": self.config.to_dict(),
+            "head": list(self.head),  # the tensors that started fresh (fine-tuning)
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -555,6 +618,7 @@ class Trainer:
             "train_seconds": round(self.train_seconds, 2),
             "images_per_second": round(self.train_images / max(self.compute_seconds, 1e-9), 1),
             "params": sum(p.numel() for p in self.model.parameters()),
+            "training_images": len(self.data.train),  # after --train-fraction
             "image_size": list(self.image_size),
             "skipped_images": self._record_skipped_images(),
             **self._ema_metrics(),

@@ -10,6 +10,7 @@ from cnnzoo.experiments import dilation  # noqa: F401
 from cnnzoo.experiments import se_attention  # noqa: F401
 from cnnzoo.experiments import efficient_nets  # noqa: F401
 from cnnzoo.experiments import dense_reuse  # noqa: F401
+from cnnzoo.experiments import transfer  # noqa: F401
 from cnnzoo.experiments.base import (
     ExperimentRun,
     get_experiment,
