@@ -18,8 +18,9 @@ from safetensors.torch import save_file
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
+from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.data.streaming import FolderSamples, SampleRecipe
-from cnnzoo.engine.sharing import Predictor, Preprocessing
+from cnnzoo.engine.sharing import Predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["lenet1989", "--data", "digits", "--image-size", "16", "--epochs", "1", "--quiet"]
@@ -212,12 +213,17 @@ def test_a_streamed_run_is_fed_centre_crops_and_a_segmentation_run_whole_images(
     shared_run: Path,
 ) -> None:
     from cnnzoo.engine.checkpoint import load_checkpoint
-    from cnnzoo.engine.sharing import run_preprocessing
+    from cnnzoo.engine.inference import checkpoint_preprocessing
 
     checkpoint = load_checkpoint(shared_run / "best.pt")
-    assert run_preprocessing(checkpoint).crop_ratio is None  # digits are held in memory
-    streamed = {**checkpoint, "config": {**checkpoint["config"], "data_mode": "stream"}}
-    assert run_preprocessing(streamed).crop_ratio == 0.875
+    recorded = checkpoint_preprocessing(checkpoint)
+    assert recorded.crop_ratio is None  # digits are held in memory
+    # A checkpoint written before the trainer recorded its preprocessing is read from its fields.
+    older = {key: value for key, value in checkpoint.items() if key != "preprocessing"}
+    assert checkpoint_preprocessing(older) == recorded
+    folder = {**older["config"], "data": "folder:images", "data_mode": "stream"}
+    streamed = {**older, "config": folder}
+    assert checkpoint_preprocessing(streamed).crop_ratio == 0.875
     segmenting = {**streamed, "task": "segmentation"}
-    assert run_preprocessing(segmenting).size is None
-    assert run_preprocessing(segmenting).crop_ratio is None
+    assert checkpoint_preprocessing(segmenting).size is None
+    assert checkpoint_preprocessing(segmenting).crop_ratio is None

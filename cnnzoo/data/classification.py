@@ -55,6 +55,9 @@ from cnnzoo.data.transforms import (
 from cnnzoo.errors import CnnzooError
 from cnnzoo.progress import progress
 
+# The names a validation folder may have under folder:PATH.
+VAL_FOLDERS = ("val", "valid", "validation")
+
 FIXED_SPLIT_SEED = 0  # the test splits of digits and mnist5k never change with --seed
 DIGIT_NAMES = [str(d) for d in range(10)]
 
@@ -320,8 +323,7 @@ def load_folder(request: DataRequest) -> DataSplits:
         raise CnnzooError(f"image folder {root} does not exist")
     train_dir = root / "train" if (root / "train").is_dir() else root
     class_names = _class_names(train_dir)
-    val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
-    test_dir = root / "test" if (root / "test").is_dir() and train_dir != root else None
+    val_dir, test_dir = split_folder(root, "val"), split_folder(root, "test")
     files = {
         name: list_class_files(folder, class_names)
         for name, folder in (("train", train_dir), ("val", val_dir), ("test", test_dir))
@@ -447,3 +449,15 @@ def _streamed_splits(
         task="classification", train=split(train), val=split(val), test=test,
         class_names=list(class_names),
     )  # fmt: skip
+
+
+def split_folder(root: Path, split: str) -> Path | None:
+    """The folder of ``split`` ("test" or "val") under ``folder:ROOT``, where it has its own.
+
+    A test folder counts only beside a ``train/`` folder; a validation folder
+    may be called ``val``, ``valid`` or ``validation``.
+    """
+    train = root / "train" if (root / "train").is_dir() else root
+    if split == "test":
+        return root / "test" if (root / "test").is_dir() and train != root else None
+    return next((root / n for n in VAL_FOLDERS if (root / n).is_dir()), None)

@@ -8,12 +8,9 @@ Files that are not images are set aside by :func:`~cnnzoo.data.images.is_image_f
 the test every folder listing uses, to be reported rather than fail one by
 one later.
 
-:class:`ImageFiles` prepares each file with the data pipeline's own
-evaluation steps, so a prediction equals ``cnnzoo eval``'s for the same
-image: the decoder of :func:`~cnnzoo.data.images.decode_image`, then either
-the centre crop of a streamed folder (:func:`~cnnzoo.data.streaming.centre_box`,
-the run's ``crop_ratio``) or, for a folder held in memory, the whole image
-resized as :func:`~cnnzoo.data.images.read_image` does.
+:class:`ImageFiles` prepares each file as the run's evaluation prepared its
+images (:class:`~cnnzoo.data.preprocessing.Preprocessing`, recorded in the
+checkpoint), so a prediction equals ``cnnzoo eval``'s for the same image.
 """
 
 from __future__ import annotations
@@ -26,14 +23,12 @@ from pathlib import Path
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from cnnzoo.data.images import crop_and_resize, decode_image, is_image_file, list_images
-from cnnzoo.data.streaming import centre_box
+from cnnzoo.data.images import decode_image, is_image_file
+from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.errors import CnnzooError
 
 # Characters that make a command-line argument a glob pattern rather than a path.
 GLOB_CHARACTERS = ("*", "?", "[")
-# The names a validation folder may have under folder:PATH (cnnzoo.data.classification).
-VAL_FOLDERS = ("val", "valid", "validation")
 
 
 @dataclass(frozen=True)
@@ -103,66 +98,20 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class Preparation:
-    """How a file becomes the network's uint8 input, as evaluation of the run prepares it."""
-
-    channels: int  # 1 grey, 3 colour
-    size: tuple[int, int] | None  # (H, W); None keeps each image's own size (segmentation)
-    crop_ratio: float | None = None  # a streamed folder's centre crop; None: the whole image
-
-
 class ImageFiles(Dataset):
-    """uint8 (C, H, W) images of ``files`` prepared by ``preparation``, with their index.
+    """uint8 (C, H, W) images of ``files`` resized as ``preprocessing`` says, with their index.
 
     The index stands in for a target, so a batch says which files it holds
     once unreadable ones are taken out (:mod:`cnnzoo.data.bad_images`).
     """
 
-    def __init__(self, files: Sequence[Path], preparation: Preparation) -> None:
+    def __init__(self, files: Sequence[Path], preprocessing: Preprocessing) -> None:
         self.files = list(files)
-        self.preparation = preparation
+        self.preprocessing = preprocessing
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        recipe = self.preparation
-        pixels = decode_image(self.files[index], recipe.channels)
-        if recipe.size is None:
-            return pixels, index
-        height, width = pixels.shape[-2:]
-        box = (
-            centre_box(height, width, recipe.size, recipe.crop_ratio)
-            if recipe.crop_ratio is not None
-            else (0, 0, height, width)
-        )
-        return crop_and_resize(pixels, box, recipe.size), index
-
-
-def class_folder_count(root: Path) -> int:
-    """Image files ``folder:ROOT`` lists for a run (ROOT, or ROOT/train with val and test).
-
-    With the run's size and channels this gives the decoded bytes that made
-    the folder stream from disk or be held in memory
-    (:func:`~cnnzoo.data.streaming.choose_mode`), so a prediction can be
-    prepared the way that run's evaluation was, without decoding the folder.
-    """
-    train = root / "train" if (root / "train").is_dir() else root
-    val, test = split_folder(root, "val"), split_folder(root, "test")
-    classes = [d.name for d in train.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    return sum(
-        len(list_images(split / name))
-        for split in (train, val, test)
-        if split is not None
-        for name in classes
-        if (split / name).is_dir()
-    )
-
-
-def split_folder(root: Path, split: str) -> Path | None:
-    """The folder of ``split`` ("test" or "val") under ``folder:ROOT``, where it has its own."""
-    train = root / "train" if (root / "train").is_dir() else root
-    if split == "test":
-        return root / "test" if (root / "test").is_dir() and train != root else None
-    return next((root / n for n in VAL_FOLDERS if (root / n).is_dir()), None)
+        recipe = self.preprocessing
+        return recipe.resized(decode_image(self.files[index], recipe.channels)), index

@@ -50,6 +50,9 @@ class Split(Protocol):
 
     normalization: Normalization | None  # how items map to the network's input; None: as served
     batch: BatchServer | None  # whole batches by index, without a DataLoader; None: no fast path
+    # Evaluation's centre crop as a share of the resized shorter side (a streamed folder's
+    # 224 of 256); None: each image is resized whole, or kept at its own size.
+    crop_ratio: float | None
 
     def __len__(self) -> int: ...
 
@@ -103,6 +106,7 @@ class DataSplit(Dataset):
 
     normalization: Normalization | None = None
     batch: BatchServer | None = None
+    crop_ratio: float | None = None
 
     def subset(self, indices: Tensor) -> DataSplit:
         return DatasetView(self, indices.tolist())
@@ -138,6 +142,7 @@ class DatasetView(DataSplit):
         self.indices = list(range(len(dataset))) if indices is None else list(indices)
         if isinstance(dataset, Split):
             self.normalization = dataset.normalization
+            self.crop_ratio = dataset.crop_ratio
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -287,6 +287,10 @@ class StreamedImages(DataSplit):
     def targets(self) -> Tensor:
         return self.samples.targets
 
+    @property
+    def crop_ratio(self) -> float:
+        return self.samples.recipe.crop_ratio
+
     def __len__(self) -> int:
         return len(self.samples)
 

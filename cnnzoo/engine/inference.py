@@ -6,7 +6,7 @@ exactly as it was trained, on the same data or another data set with the
 same classes.
 
 Prediction prepares each file as evaluation of the run prepares its test
-images (:func:`preparation`) and batches them as evaluation does, so that
+images (:func:`checkpoint_preprocessing`) and batches them as evaluation does, so that
 ``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
 image, and both describe an image the same way (:mod:`cnnzoo.engine.reports`).
 What runs the batches is a parameter (:data:`~cnnzoo.engine.evaluate.ForwardMaker`):
@@ -33,18 +33,14 @@ from cnnzoo.data.bad_images import (
     readable_batches,
     readable_loader,
 )
-from cnnzoo.data.files import (
-    ImageFiles,
-    Preparation,
-    class_folder_count,
-    split_folder,
-    unique_stems,
-)
+from cnnzoo.data.classification import split_folder
+from cnnzoo.data.files import ImageFiles, unique_stems
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.mask_pictures import save_prediction
-from cnnzoo.data.streaming import StreamedImages, choose_mode, default_workers, list_class_files
+from cnnzoo.data.preprocessing import Preprocessing
+from cnnzoo.data.streaming import StreamedImages, default_workers, list_class_files
 from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
-from cnnzoo.engine.config import EVAL_MEMORY_MB, TrainConfig, config_from_dict
+from cnnzoo.engine.config import EVAL_MEMORY_MB, config_from_dict
 from cnnzoo.engine.evaluate import (
     Forward,
     ForwardMaker,
@@ -87,9 +83,12 @@ class LoadedModel:
         return self.checkpoint["task"]
 
     @property
+    def preprocessing(self) -> Preprocessing:
+        return checkpoint_preprocessing(self.checkpoint)
+
+    @property
     def normalization(self) -> Normalization | None:
-        stats = self.checkpoint.get("normalization")
-        return Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None
+        return self.preprocessing.normalization
 
 
 def checkpoint_path(location: str | Path) -> Path:
@@ -109,16 +108,35 @@ def load_model(location: str | Path, device: torch.device | str = "cpu") -> Load
     """Rebuild the network saved at ``location`` (run directory or .pt file)."""
     path = checkpoint_path(location)
     checkpoint = load_checkpoint(path)
-    config = config_from_dict(checkpoint["config"])
-    get_model_entry(checkpoint["model_name"])  # a clear error if the model is unknown here
-    model = create_model(
-        checkpoint["model_name"],
-        num_classes=len(checkpoint["class_names"]),
-        in_channels=checkpoint["in_channels"],
-        **config.model_options,
-    )
-    load_weights(model, checkpoint, path)
+    options = config_from_dict(checkpoint["config"]).model_options
+    network = (checkpoint["model_name"], checkpoint["class_names"], checkpoint["in_channels"])
+    model = rebuild_network(*network, options, checkpoint["model"], path)
     return LoadedModel(model.to(device).eval(), checkpoint, path)
+
+
+def rebuild_network(
+    name: str,
+    class_names: Sequence[str],
+    in_channels: int,
+    options: dict[str, Any],
+    weights: dict[str, Tensor],
+    source: Path,
+) -> nn.Module:
+    """The registered network ``name`` holding ``weights`` (read from ``source``).
+
+    Built without the pretrained weights a run may have started from
+    (:func:`own_options`): its trained weights replace them, so loading a
+    run never reads the torch hub cache nor downloads anything.
+    """
+    get_model_entry(name)  # a clear error if the model is unknown here
+    model = create_model(name, len(class_names), in_channels, **own_options(options))
+    load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
+    return model
+
+
+def own_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's model options without ``pretrained`` (an older way to ask for the weights)."""
+    return {key: value for key, value in options.items() if key != "pretrained"}
 
 
 @dataclass
@@ -253,39 +271,27 @@ def _table_writer(
     return write
 
 
-def preparation(loaded: LoadedModel) -> Preparation:
-    """How ``predict`` prepares a file: as evaluation of the run prepares its test images.
+def checkpoint_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
+    """How the run of ``checkpoint`` prepared images for evaluation, and so for prediction.
 
-    Segmentation takes each image at its own size. A classifier's images
-    are resized to the training size: the centre crop of ``crop_ratio`` where
-    the run's folder was streamed from disk, the whole image where its
-    images were held in memory (:mod:`cnnzoo.data.classification`).
+    The trainer records it
+    (:func:`~cnnzoo.data.preprocessing.evaluation_preprocessing`); a
+    checkpoint written before it did is read from its fields: segmentation at
+    each image's own size, classification resized to the training size, the
+    centre crop of ``crop_ratio`` only where the run asked to stream.
     """
-    checkpoint = loaded.checkpoint
+    if checkpoint.get("preprocessing") is not None:
+        return Preprocessing.from_dict(checkpoint["preprocessing"])
     channels = checkpoint["in_channels"]
-    if loaded.task != "classification":
-        return Preparation(channels, None)
+    stats = checkpoint.get("normalization")
+    normalization = Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None
+    if checkpoint["task"] != "classification":
+        return Preprocessing(channels, None, None, normalization)
     size = tuple(checkpoint["image_size"])
-    config = config_from_dict(checkpoint["config"]) if "config" in checkpoint else None
-    streamed = config is not None and _streamed(config, size, channels)
-    return Preparation(channels, size, config.crop_ratio if streamed else None)
-
-
-def _streamed(config: TrainConfig, size: tuple[int, int], channels: int) -> bool:
-    """Whether evaluation of the run's data reads a folder from disk (else: held in memory).
-
-    ``auto`` is decided as the folder source decides it, from the files
-    listed; a folder no longer there counts as held in memory.
-    """
-    if source_name(config.data) != "folder":
-        return False
-    if config.data_mode != "auto":
-        return config.data_mode == "stream"
-    root = Path(config.data.partition(":")[2]).expanduser()
-    if not root.is_dir():
-        return False
-    decoded = class_folder_count(root) * channels * size[0] * size[1]
-    return choose_mode("auto", decoded, config.memory_budget_mb)[0] == "stream"
+    config = config_from_dict(checkpoint["config"])
+    streamed = config.data_mode == "stream" and source_name(config.data) == "folder"
+    crop_ratio = data_request(config, size, channels).crop_ratio if streamed else None
+    return Preprocessing(channels, size, crop_ratio, normalization)
 
 
 def predict_files(
@@ -312,7 +318,7 @@ def predict_files(
     A file that cannot be decoded goes to ``bad_images`` (default: skipped).
     A bar counts the images where bars are on.
     """
-    recipe = preparation(loaded)
+    recipe = loaded.preprocessing
     files = ImageFiles(paths, recipe)
     device = next(loaded.model.parameters()).device
     precision = loaded.checkpoint.get("config", {}).get("precision", "fp32")

@@ -30,21 +30,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
-from PIL import Image
 from torch import Tensor, nn
 
-from cnnzoo.data.images import crop_and_resize, decode_image, to_channels
-from cnnzoo.data.in_memory import Normalization
-from cnnzoo.data.streaming import centre_box
-from cnnzoo.engine.checkpoint import load_checkpoint, load_weights
+from cnnzoo.data.preprocessing import ImageInput, Preprocessing, listed_images
+from cnnzoo.engine.checkpoint import load_checkpoint
 from cnnzoo.engine.config import TrainConfig, config_from_dict
 from cnnzoo.engine.evaluate import main_output
-from cnnzoo.engine.inference import checkpoint_path
+from cnnzoo.engine.inference import (
+    checkpoint_path,
+    checkpoint_preprocessing,
+    load_model,
+    own_options,
+    rebuild_network,
+)
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import create_model, get_model_entry
+from cnnzoo.registry import get_model_entry
 from cnnzoo.tasks import get_task
 
 WEIGHTS_FILE = "model.safetensors"
@@ -54,94 +56,6 @@ EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
 EXPORT_FORMAT = 1  # config.json's "format"; a reader refuses newer ones by number
 # Fields of a recipe that say where this machine keeps things, not how the network was trained.
 LOCAL_FIELDS = ("out", "data_dir")
-
-# What preprocess and predict take: image files, Pillow images, or (C, H, W) tensors
-# (uint8 on 0..255, or floats on 0..1, as torchvision's functional transforms take them).
-ImageInput = str | Path | Image.Image | Tensor
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the network's input, exactly as evaluation prepared it."""
-
-    channels: int  # 1 grey, 3 RGB: what the one image reader converts every file to
-    size: tuple[int, int] | None  # (H, W) input; None: each image at its own size (segmentation)
-    # None: the whole image resized to ``size`` (data held in memory); a ratio: resized so that
-    # ``size`` is that share of it, then centre-cropped (streamed folders, torchvision's 224/256).
-    crop_ratio: float | None
-    normalization: Normalization | None  # per-channel mean and std on the 0..1 scale
-
-    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> Tensor:
-        """A normalised float batch (N, C, H, W) of ``images`` (one image, or a sequence)."""
-        pixels = [self._resized(_uint8_pixels(image, self.channels)) for image in _listed(images)]
-        if len({tuple(p.shape) for p in pixels}) > 1:
-            raise CnnzooError(
-                "these images have different sizes and this network takes each at its own "
-                "size; preprocess or predict them one at a time"
-            )
-        batch = torch.stack(pixels)
-        if self.normalization is None:
-            return batch.float().div(255)
-        return self.normalization.apply_to_bytes(batch)
-
-    def _resized(self, pixels: Tensor) -> Tensor:
-        if self.size is None:
-            return pixels
-        height, width = pixels.shape[-2:]
-        box = (
-            centre_box(height, width, self.size, self.crop_ratio)
-            if self.crop_ratio is not None
-            else (0, 0, height, width)
-        )
-        return crop_and_resize(pixels, box, self.size)
-
-    def to_dict(self) -> dict[str, Any]:
-        stats = self.normalization
-        return {
-            "channels": self.channels,
-            "size": list(self.size) if self.size else None,
-            "crop_ratio": self.crop_ratio,
-            "mean": list(stats.mean) if stats else None,
-            "std": list(stats.std) if stats else None,
-        }
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Preprocessing:
-        mean, std = values["mean"], values["std"]
-        return cls(
-            channels=int(values["channels"]),
-            size=tuple(values["size"]) if values["size"] else None,
-            crop_ratio=values["crop_ratio"],
-            normalization=Normalization(tuple(mean), tuple(std)) if mean else None,
-        )
-
-
-def _listed(images: ImageInput | Sequence[ImageInput]) -> list[ImageInput]:
-    """``images`` as a list: one file, picture or (C, H, W) tensor is a list of one."""
-    single = isinstance(images, (str, Path, Image.Image))
-    if single or (isinstance(images, Tensor) and images.dim() == 3):
-        return [images]
-    if len(images) == 0:
-        raise CnnzooError("no images given; pass image files, Pillow images or tensors")
-    return list(images)
-
-
-def _uint8_pixels(image: ImageInput, channels: int) -> Tensor:
-    """(C, H, W) uint8 pixels of one input, through the one image reader for files."""
-    if isinstance(image, (str, Path)):
-        return decode_image(Path(image), channels)
-    if isinstance(image, Image.Image):
-        array = np.array(to_channels(image, channels), dtype=np.uint8)
-        return torch.from_numpy(array.reshape(array.shape[0], array.shape[1], -1)).permute(2, 0, 1)
-    if isinstance(image, Tensor) and image.dim() == 3 and image.shape[0] == channels:
-        if image.dtype == torch.uint8:
-            return image
-        # Evaluation prepares bytes; a float picture is quantised as saving it would.
-        return image.float().clamp(0, 1).mul(255).round().to(torch.uint8)
-    raise CnnzooError(
-        f"cannot read {type(image).__name__} {getattr(image, 'shape', '')} as an image; give "
-        f"file paths, Pillow images or ({channels}, H, W) tensors"
-    )
 
 
 @dataclass
@@ -177,7 +91,7 @@ class Predictor:
         """Per image, the top-k ``{"class", "probability"}`` (most likely first);
         for a segmentation network, its (H, W) map of class indices."""
         if self.task == "segmentation":  # images keep their own sizes: one at a time
-            return [self(image)[0].argmax(0) for image in _listed(images)]
+            return [self(image)[0].argmax(0) for image in listed_images(images)]
         probabilities = self(images).softmax(1)
         top = probabilities.topk(min(topk, probabilities.shape[1]), dim=1)
         return [
@@ -206,26 +120,6 @@ def shared_checkpoint(location: str | Path) -> Path:
     return average if average_score > raw_score else path
 
 
-def run_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
-    """How evaluation fed the network of ``checkpoint``.
-
-    Classification resizes to the training size; a folder streamed from disk
-    (``--data-mode stream``) was evaluated on centre crops of ``crop_ratio``.
-    Segmentation takes each image at its own size. A checkpoint does not
-    record which way ``--data-mode auto`` went, so such a run is fed as held
-    in memory, the way every set within the memory budget is.
-    """
-    config = config_from_dict(checkpoint["config"])
-    stats = checkpoint.get("normalization")
-    classification = checkpoint["task"] == "classification"
-    return Preprocessing(
-        channels=checkpoint["in_channels"],
-        size=tuple(checkpoint["image_size"]) if classification else None,
-        crop_ratio=config.crop_ratio if classification and config.data_mode == "stream" else None,
-        normalization=Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None,
-    )
-
-
 # What each checkpoint a run writes holds, as the model card says it.
 CHECKPOINT_WEIGHTS = {
     "best.pt": "the epoch that scored best on the validation split",
@@ -252,17 +146,11 @@ def shared_config(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
         "class_names": list(checkpoint["class_names"]),
         "in_channels": checkpoint["in_channels"],
         "image_size": list(checkpoint["image_size"]),
-        "preprocessing": run_preprocessing(checkpoint).to_dict(),
+        "preprocessing": checkpoint_preprocessing(checkpoint).to_dict(),
         "pretrained": _pretrained_preprocessing(checkpoint["model_name"], pretrained, options),
         "weights": source.name,
         "epochs": checkpoint["epoch"],
     }
-
-
-def own_options(options: dict[str, Any]) -> dict[str, Any]:
-    """A run's model options without ``pretrained``: its trained weights replace the ones it
-    started from, and asking for those again would read (or download) them for nothing."""
-    return {key: value for key, value in options.items() if key != "pretrained"}
 
 
 def _pretrained_preprocessing(
@@ -502,36 +390,8 @@ def load_network(location: str | Path, device: torch.device | str = "cpu") -> Pr
             f"{path} is neither an export folder ({CONFIG_FILE} and {WEIGHTS_FILE}) nor a run "
             "directory (best.pt); give one of them, or a .pt checkpoint"
         )
-    checkpoint_file = shared_checkpoint(path)
-    checkpoint = load_checkpoint(checkpoint_file)
-    options = config_from_dict(checkpoint["config"]).model_options
-    network = (checkpoint["model_name"], checkpoint["class_names"], checkpoint["in_channels"])
-    model = _rebuilt(*network, options, checkpoint["model"], checkpoint_file)
-    return Predictor(
-        model.to(device).eval(),
-        list(checkpoint["class_names"]),
-        checkpoint["task"],
-        run_preprocessing(checkpoint),
-    )
-
-
-def _rebuilt(
-    name: str,
-    class_names: list[str],
-    in_channels: int,
-    options: dict[str, Any],
-    weights: dict[str, Tensor],
-    source: Path,
-) -> nn.Module:
-    """The registered network ``name`` holding ``weights`` (read from ``source``).
-
-    Built without the pretrained weights a run may have started from
-    (:func:`own_options`), so loading never reads the torch hub cache nor
-    downloads anything.
-    """
-    model = create_model(name, len(class_names), in_channels, **own_options(options))
-    load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
-    return model
+    loaded = load_model(shared_checkpoint(path), device)
+    return Predictor(loaded.model, loaded.class_names, loaded.task, loaded.preprocessing)
 
 
 def _load_export(folder: Path, device: torch.device | str) -> Predictor:
@@ -548,7 +408,7 @@ def _load_export(folder: Path, device: torch.device | str) -> Predictor:
     except (SafetensorError, OSError) as error:
         raise CnnzooError(f"{weights_path} is not a readable safetensors file: {error}") from None
     network = (config["model"], config["class_names"], config["in_channels"])
-    model = _rebuilt(*network, config["model_options"], weights, weights_path)
+    model = rebuild_network(*network, config["model_options"], weights, weights_path)
     return Predictor(
         model.to(device).eval(),
         list(config["class_names"]),

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from cnnzoo.data import DataSplits, load_data
 from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.data.in_memory import Normalization
+from cnnzoo.data.preprocessing import evaluation_preprocessing
 from cnnzoo.data.subsets import training_fraction
 from cnnzoo.engine.callbacks import Callback, GradientNormLogger
 from cnnzoo.engine.checkpoint import (
@@ -268,6 +269,10 @@ class Trainer:
         start: StartingWeights | None = None
         if config.pretrained is not None:
             start = pretrained_start(model)
+            # Options the weights switched on are the network's from now on: what reloads it
+            # (eval, predict, cnnzoo.load) builds it the same way.
+            options = {**config.model_options, **model.pretrained_report.options}
+            self.config = config = replace(config, model_options=options)
         elif config.init_from is not None:
             start = init_from_checkpoint(model, config.init_from, self.task)
         if start is None:
@@ -555,6 +560,13 @@ class Trainer:
                 if normalization is not None
                 else None
             ),
+            # How evaluation fed the network, for everything that loads the run (predict, load).
+            "preprocessing": evaluation_preprocessing(
+                self.task,
+                self.in_channels,
+                self.image_size,
+                self.data.test or self.data.val or self.data.train,
+            ).to_dict(),
             "ignore_index": self.data.ignore_index,
             "config": self.config.to_dict(),
             "head": list(self.head),  # the tensors that started fresh (fine-tuning)

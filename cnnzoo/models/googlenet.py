@@ -236,6 +236,14 @@ def googlenet(
     in_channels: int = 3,
     aux_logits: bool = True,
     paper_kernels: bool = False,
+    transform_input: bool = False,
 ) -> GoogLeNet:
-    """``paper_kernels=True``: Table 1's 5x5 branch instead of torchvision's 3x3."""
-    return GoogLeNet(num_classes, in_channels, aux_logits=aux_logits, paper_kernels=paper_kernels)
+    """``paper_kernels=True``: Table 1's 5x5 branch instead of torchvision's 3x3.
+
+    ``transform_input=True``: the input re-normalisation torchvision's
+    ImageNet weights expect (set by loading them, and kept by runs trained from them).
+    """
+    return GoogLeNet(
+        num_classes, in_channels, aux_logits=aux_logits, paper_kernels=paper_kernels,
+        transform_input=transform_input,
+    )  # fmt: skip

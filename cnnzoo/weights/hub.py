@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -63,6 +63,9 @@ class PretrainedReport:
     file: Path  # the weight file read
     loaded: tuple[str, ...]  # our tensor names that now hold the file's values
     reset: tuple[str, ...]  # ours left at their initialisation: a new head or decoder
+    # Builder options the weights need, so that a network rebuilt from its checkpoint computes
+    # what it was trained to (GoogLeNet's ``transform_input``).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def weights_folder() -> Path:
@@ -160,11 +163,13 @@ def load_pretrained(
     loaded, reset = _fit(model, converted, f"{path.name} ({architecture})", entry.name)
     with torch.no_grad():
         model.load_state_dict(loaded, strict=False)
+    options = {}
     if hasattr(model, "transform_input"):
         # torchvision's GoogLeNet weights expect its re-normalisation of the ImageNet input,
         # which torchvision switches on whenever it loads them.
         model.transform_input = True
-    report = PretrainedReport(architecture, path, tuple(loaded), tuple(reset))
+        options["transform_input"] = True
+    report = PretrainedReport(architecture, path, tuple(loaded), tuple(reset), options)
     if reset:
         log.info("%s: %s reset to fresh initialisation: %s", entry.name, path.name, reset)
     model.pretrained_report = report

@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 
 from cnnzoo.cli import build_parser, main
 from cnnzoo.cli.train import build_config
+from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnnzoo.engine.config import config_from_dict
 from cnnzoo.engine.sharing import (
-    Preprocessing,
     read_shared_config,
     shared_config,
     train_command,

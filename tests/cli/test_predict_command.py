@@ -26,10 +26,14 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module", params=["memory", "stream"])
+# The third streams by choice: --data-mode auto with no memory budget; its checkpoint records it.
+MODES = {"memory": ["memory"], "stream": ["stream"], "auto": ["auto", "--memory-budget-mb", "0"]}
+
+
+@pytest.fixture(scope="module", params=list(MODES))
 def run_dir(request: pytest.FixtureRequest, folder: Path) -> Path:
     out = folder.parent / f"run-{request.param}"
-    argv = ["train", *TRAIN, "--data", f"folder:{folder}", "--data-mode", request.param]
+    argv = ["train", *TRAIN, "--data", f"folder:{folder}", "--data-mode", *MODES[request.param]]
     assert main([*argv, "--out", str(out)]) == 0
     return out
 

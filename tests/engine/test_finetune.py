@@ -91,7 +91,7 @@ def test_the_weights_preprocessing_is_the_runs_and_loads_without_the_file(
     loaded = load_model(tmp_path / "run")
     assert all(torch.equal(v, checkpoint["model"][k]) for k, v in loaded.model.state_dict().items())
     assert list(loaded.normalization.std) == IMAGENET_STD
-    assert evaluate_checkpoint(tmp_path / "run")["top1"] == metrics["top1"]
+    assert evaluate_checkpoint(tmp_path / "run").metrics["top1"] == metrics["top1"]
 
 
 def test_without_a_size_the_weights_crop_and_ratio_are_the_defaults() -> None:
@@ -250,3 +250,20 @@ def test_bad_fine_tuning_input_is_one_line_and_exit_status_2(
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_options_the_weights_switch_on_stay_with_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    state = torchvision.models.get_model("googlenet", weights=None, init_weights=False)
+    hub.weights_folder().mkdir(parents=True)
+    torch.save(state.state_dict(), hub.weights_folder() / hub.weights_file_name("googlenet"))
+    config = TrainConfig(
+        model="googlenet", data="digits", pretrained="torchvision", image_size=64,
+        iterations=1, batch_size=8, out=str(tmp_path / "run"), plots=False, quiet=True,
+    )  # fmt: skip
+    Trainer(config).fit()
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    assert load_model(tmp_path / "run").model.transform_input  # as trained, with no weight file

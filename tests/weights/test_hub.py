@@ -77,7 +77,11 @@ def test_other_classes_reset_the_head_and_say_which(write_weights) -> None:
 
 def test_googlenet_takes_the_input_transform_its_weights_expect(write_weights) -> None:
     write_weights("googlenet", init_weights=False)
-    assert cnnzoo.create_model("googlenet", pretrained="torchvision").transform_input
+    model = cnnzoo.create_model("googlenet", pretrained="torchvision")
+    assert model.transform_input
+    # The report names the option, so a network rebuilt from a checkpoint transforms too.
+    assert model.pretrained_report.options == {"transform_input": True}
+    assert cnnzoo.create_model("googlenet", transform_input=True).transform_input
 
 
 def test_grey_input_is_refused_before_looking_for_weights() -> None:
