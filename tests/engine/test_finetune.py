@@ -267,3 +267,33 @@ def test_options_the_weights_switch_on_stay_with_the_run(
     Trainer(config).fit()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     assert load_model(tmp_path / "run").model.transform_input  # as trained, with no weight file
+
+
+def test_a_segmentation_encoder_starts_from_its_backbones_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    state = torchvision.models.get_model("resnet18", weights=None).state_dict()
+    hub.weights_folder().mkdir(parents=True)
+    torch.save(state, hub.weights_folder() / hub.weights_file_name("resnet18"))
+    config = TrainConfig(
+        model="unet", model_options={"backbone": "resnet18"}, data="shapes",
+        pretrained="imagenet", iterations=1, batch_size=4, out=str(tmp_path / "run"),
+        plots=False, quiet=True, channels_last=False,
+    )  # fmt: skip
+    trainer = Trainer(config)
+    prefix = "encoder.model."
+    encoder = {
+        key.removeprefix(prefix): value
+        for key, value in trainer.model.state_dict().items()
+        if key.startswith(prefix)
+    }
+    expected = converter_for("resnet18")(state)
+    assert encoder and encoder.keys() <= expected.keys()
+    assert all(torch.equal(value, expected[key]) for key, value in encoder.items())
+    trainer.fit()
+    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert checkpoint["in_channels"] == 3  # the weights' colour channels, the shapes served so
+    assert checkpoint["preprocessing"]["size"] is None  # each image at its own size
+    assert checkpoint["preprocessing"]["mean"] == IMAGENET_MEAN
