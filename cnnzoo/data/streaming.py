@@ -48,13 +48,15 @@ from cnnzoo.data.bad_images import BadImageLog, readable_batches, readable_loade
 from cnnzoo.data.images import IMAGE_EXTENSIONS, crop_and_resize, decode_image, list_images
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.protocol import DataSplit
-from cnnzoo.data.transforms import AugmentPolicy, auto_augment_transform, seeded_torch_draws
+from cnnzoo.data.transforms import (
+    CROP_AREA,
+    CROP_ASPECT,
+    AugmentPolicy,
+    auto_augment_transform,
+    seeded_torch_draws,
+)
 from cnnzoo.errors import CnnzooError
 
-# RandomResizedCrop's range of area and aspect ratio (torchvision's defaults, after
-# Szegedy et al. 2015, sec. 6).
-CROP_AREA = (0.08, 1.0)
-CROP_ASPECT = (3 / 4, 4 / 3)
 # Batches each worker prepares ahead, so a slow file does not stall the step.
 PREFETCH_BATCHES = 4
 
