@@ -257,6 +257,10 @@ def onnxruntime_runner(model: nn.Module, example: Tensor) -> Runner:
     options = onnxruntime.SessionOptions()
     # The same cores as PyTorch: onnxruntime would otherwise start one thread per physical core.
     options.intra_op_num_threads = torch.get_num_threads()
+    # Spinning threads keep their cores busy after each batch, taking them from other work on a
+    # shared machine (and from whatever is timed next); without it onnxruntime measured no
+    # slower here: ResNet-50 at batch 8, 2 loaded cores, 1.38 s a batch against 1.57 s.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     gpu = example.device.type == "cuda"
     if gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():

@@ -278,11 +278,14 @@ def _quick_compile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(benchmark_module, "compiled_runner", compiled)
 
 
-def test_ours_against_onnxruntime_as_json(monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_ours_against_onnxruntime_as_json(monkeypatch, capsys, tmp_path) -> None:  # noqa: ANN001
+    from cnnzoo.speed.report import main as report
+
     _quick_compile(monkeypatch)
     command = ["benchmark", "lenet5", "--vs-onnxruntime", "--threads", "1", "--format", "json"]
     assert main([*command, *QUICK]) == 0
-    (result,) = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    (result,) = json.loads(out)
     assert result["threads"] == 1 and result["batch_size"] == 2
     for runtime in ("eager", "compiled", "onnxruntime"):
         assert result[f"{runtime}_images_per_second"] > 0
@@ -291,6 +294,12 @@ def test_ours_against_onnxruntime_as_json(monkeypatch, capsys) -> None:  # noqa:
     assert result["compile_seconds"] >= 0 and result["export_seconds"] > 0
     assert result["eager_path"].startswith("eager, batch norms")
     assert result["load"]["cores"] >= 1
+    (tmp_path / "runtimes.json").write_text(out)
+    assert report([str(tmp_path / "runtimes.json")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| network | batch | eager img/s | compiled img/s (compile s) |")
+    assert table[2].startswith("| lenet5 | 2 | ") and table[2].count("**") == 2
+    assert table[-1].startswith("Machine load: ")
 
 
 def test_ours_against_onnxruntime_as_a_table(monkeypatch, capsys) -> None:  # noqa: ANN001
