@@ -272,7 +272,7 @@ class RuntimeResult:
     model: str
     batch_size: int
     input_size: tuple[int, int, int]
-    threads: int  # PyTorch's intra-op threads; onnxruntime runs on as many
+    threads: int  # intra-op threads of every runtime: the eager runner's measured choice
     eager_images_per_second: float
     eager_path: str  # what the eager runner chose and measured
     compiled_images_per_second: float | None  # None: torch.compile failed (see notes)
@@ -295,9 +295,10 @@ def benchmark_runtimes(names: list[str], settings: BenchmarkSettings) -> list[Ru
 
     The three run the same weights on the same images: cnnzoo's fastest eager
     path (:func:`~cnnzoo.speed.runners.eager_runner`), ``torch.compile`` with
-    inductor freezing, and onnxruntime on cnnzoo's own ONNX export with
-    PyTorch's thread count. Setting each up (choosing the eager variant,
-    compiling, exporting) is timed apart from the rounds; ``settings``'
+    inductor freezing, and onnxruntime on cnnzoo's own ONNX export, all on
+    the thread count the eager runner measured fastest (all or one). Setting
+    each up (choosing the eager variant, compiling, exporting) is timed apart
+    from the rounds; ``settings``'
     precision must be fp32 (onnxruntime runs the exported fp32 graph), and its
     layout, folding and compile fields are left to the runners.
     """
@@ -324,11 +325,11 @@ def _benchmark_runtimes_one(entry: ModelEntry, settings: BenchmarkSettings) -> R
     eager = eager_runner(model, images)
     notes = []
     try:
-        compiled, compile_seconds = _set_up(lambda: compiled_runner(model, images))
+        compiled, compile_seconds = _set_up(lambda: compiled_runner(model, images, eager.threads))
     except CnnzooError as error:
         compiled, compile_seconds = None, None
         notes.append(str(error))
-    onnx, export_seconds = _set_up(lambda: onnxruntime_runner(model, images))
+    onnx, export_seconds = _set_up(lambda: onnxruntime_runner(model, images, eager.threads))
     runners = [runner for runner in (eager, compiled, onnx) if runner is not None]
     with LoadMeter() as meter:
         latencies = interleaved_latencies(
@@ -344,7 +345,7 @@ def _benchmark_runtimes_one(entry: ModelEntry, settings: BenchmarkSettings) -> R
         model=entry.name,
         batch_size=settings.batch_size,
         input_size=input_size,
-        threads=torch.get_num_threads(),
+        threads=eager.threads,
         eager_images_per_second=settings.batch_size / medians[0],
         eager_path=eager.description,
         compiled_images_per_second=settings.batch_size / medians[1] if compiled else None,

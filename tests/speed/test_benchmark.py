@@ -272,7 +272,7 @@ def test_timed_rounds_show_a_bar_on_a_terminal(monkeypatch, capsys) -> None:  # 
 def _quick_compile(monkeypatch: pytest.MonkeyPatch) -> None:
     """torch.compile replaced by the eager runner, which is what these tests can afford."""
 
-    def compiled(model: torch.nn.Module, example: torch.Tensor) -> runners.Runner:
+    def compiled(model: torch.nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
         return replace(runners.eager_runner(model, example), runtime="compiled")
 
     monkeypatch.setattr(benchmark_module, "compiled_runner", compiled)
@@ -311,7 +311,7 @@ def test_ours_against_onnxruntime_as_a_table(monkeypatch, capsys) -> None:  # no
 
 
 def test_a_network_that_does_not_compile_is_still_compared(monkeypatch) -> None:  # noqa: ANN001
-    def cannot(model: torch.nn.Module, example: torch.Tensor) -> runners.Runner:
+    def cannot(model: torch.nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
         raise CnnzooError("torch.compile cannot compile LeNet5")
 
     monkeypatch.setattr(benchmark_module, "compiled_runner", cannot)
