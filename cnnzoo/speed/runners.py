@@ -152,20 +152,18 @@ def fastest_eager(
     return EagerChoice(module, layout, label.startswith("folded"), len(pairs), milliseconds)
 
 
-def _main_forward(
-    network: Callable, channels_last: bool, *, compiled: bool = False
-) -> Callable[[Tensor], Tensor]:
+def _main_forward(network: Callable, channels_last: bool) -> Callable[[Tensor], Tensor]:
     """``network`` on images in its layout, giving the main output in float32, no autograd.
 
-    A frozen compiled graph runs under ``no_grad``: freezing applies there,
-    while ``inference_mode`` tensors would make dynamo trace another graph.
+    ``no_grad`` rather than ``inference_mode``: freezing a compiled graph
+    applies under it, and its outputs are ordinary tensors the caller may
+    change in place.
     """
-    no_autograd = torch.no_grad if compiled else torch.inference_mode
 
     def forward(images: Tensor) -> Tensor:
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with no_autograd():
+        with torch.no_grad():
             return main_output(network(images)).float()
 
     return forward
@@ -272,7 +270,7 @@ def _compile(
     if channels_last:
         copied = to_channels_last(copied, example[:2])
     compiled = torch.compile(copied, options={"freezing": True, "cpp.threads": threads})
-    forward = _in_threads(_main_forward(compiled, channels_last, compiled=True), threads)
+    forward = _in_threads(_main_forward(compiled, channels_last), threads)
     start = time.perf_counter()
     try:
         forward(example)
