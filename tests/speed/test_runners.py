@@ -195,3 +195,14 @@ def test_eager_runs_on_one_thread_where_that_measures_faster(
         torch.set_num_threads(threads)
     assert runner.threads == 1
     assert "1 thread (ms per batch of 2: 2 threads 2000.0, 1 thread 1000.0" in runner.description
+
+
+def test_a_graph_onnxruntime_cannot_run_is_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    def refuses(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED\nstack")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuses)
+    with pytest.raises(CnnzooError, match="onnxruntime cannot run Conv2d's ONNX graph: .*9"):
+        make_runner(nn.Conv2d(1, 1, 1), torch.randn(1, 1, 4, 4), "onnxruntime")
