@@ -29,8 +29,8 @@ onnxruntime's pool, which lets the calling thread take the work, lost less
 example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Neither
 PyTorch path wins everywhere: on 2 busy CPU cores, one thread each, compiling
 made ResNet-18 and ResNet-50 1-7 % faster than eager at batch 1 and 8, and
-MobileNet-v2 and EfficientNet-B0 up to 13 % slower, so the choice is
-measured, not assumed.
+MobileNet-v2 up to 13 % slower; on the idle cores the two were within 7 % of
+each other either way. So the choice is measured, not assumed.
 """
 
 from __future__ import annotations
