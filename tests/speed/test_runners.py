@@ -82,6 +82,10 @@ def test_compiled_equals_the_network_and_compiles_once(resnet20: nn.Module) -> N
         torch.testing.assert_close(runner.forward(images), expected, atol=TOLERANCE, rtol=1e-4)
     again = make_runner(resnet20, example, "compiled")
     assert "compiled earlier in this process" in again.description
+    with torch.profiler.profile() as profile:
+        again.forward(example)
+    operators = {event.key for event in profile.key_averages()}
+    assert "mkldnn::_convolution_pointwise" in operators  # frozen: weights pre-packed
 
 
 def test_smaller_and_larger_batches_reach_a_compiled_graph_at_its_own_size() -> None:
