@@ -26,11 +26,12 @@ onnxruntime's pool, which lets the calling thread take the work, lost less
 (0.11 s and 0.10 s).
 
 ``auto`` sets each available runtime up, times them interleaved on the
-example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Neither
-PyTorch path wins everywhere: on 2 busy CPU cores, one thread each, compiling
-made ResNet-18 and ResNet-50 1-7 % faster than eager at batch 1 and 8, and
-MobileNet-v2 up to 13 % slower; on the idle cores the two were within 7 % of
-each other either way. So the choice is measured, not assumed.
+example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Which one
+wins depends on the network, the batch and how busy the machine is: on 2 busy
+cores, one thread each, the compiled path was 1.1-1.4x as fast as eager for
+ResNet-18/50, MobileNet-v2 and EfficientNet-B0, and onnxruntime faster still
+for the last two (the runtime table in the speed guide). So the choice is
+measured, not assumed.
 """
 
 from __future__ import annotations
