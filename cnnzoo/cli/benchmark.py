@@ -23,6 +23,7 @@ from cnnzoo.speed.benchmark import (
     BenchmarkResult,
     BenchmarkSettings,
     FastPathResult,
+    RuntimeResult,
 )
 
 
@@ -62,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vs-torchvision",
         action="store_true",
         help="time torchvision's same network interleaved with ours and print the speed-up",
+    )
+    parser.add_argument(
+        "--vs-onnxruntime",
+        action="store_true",
+        help="time ours eager and compiled against onnxruntime on our ONNX export, interleaved, "
+        "and print the ratio (the runtimes choose their own layout and folding)",
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per network")
     parser.add_argument("--iters", type=int, default=10, help="timed steps per network")
@@ -147,11 +154,26 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_fast_paths(paths))
         return 0
+    if args.vs_onnxruntime:
+        return _run_runtimes(names, settings, args)
     results = benchmark_models(names, settings, vs_torchvision=args.vs_torchvision)
     if args.format == "json":
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
         print(format_table(results, vs_torchvision=args.vs_torchvision))
+    return 0
+
+
+def _run_runtimes(names: list[str], settings: BenchmarkSettings, args: argparse.Namespace) -> int:
+    from cnnzoo.speed.benchmark import benchmark_runtimes
+
+    if args.vs_torchvision or args.fast_paths:
+        raise CnnzooError("--vs-onnxruntime is a comparison of its own; drop --vs-torchvision")
+    results = benchmark_runtimes(names, settings)
+    if args.format == "json":
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(format_runtimes(results))
     return 0
 
 
@@ -240,16 +262,65 @@ def format_table(results: list[BenchmarkResult], *, vs_torchvision: bool = False
                 else ["-", "-", "-", "-"]
             )
         rows.append(row)
-    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
-    lines = [header_line]
-    for row in [columns, *rows]:
-        cells = [row[0].ljust(widths[0])] + [v.rjust(wd) for v, wd in zip(row[1:], widths[1:])]
-        lines.append("  ".join(cells))
+    lines = [header_line, *_aligned(columns, rows)]
     notes = sorted({note for r in results for note in r.notes})
     if notes:
         lines.append("note: ours " + "; ".join(notes))
     if first.load is not None:
         lines.append(f"machine: {first.load.describe()}")
+    return "\n".join(lines)
+
+
+def _aligned(columns: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """``columns`` and ``rows`` as lines, the first ``left`` columns left-aligned."""
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
+    return [
+        "  ".join(
+            value.ljust(width) if index < left else value.rjust(width)
+            for index, (value, width) in enumerate(zip(row, widths))
+        )
+        for row in [columns, *rows]
+    ]
+
+
+def format_runtimes(results: list[RuntimeResult]) -> str:
+    """One row per network: images/s eager, compiled and in onnxruntime, and ours / onnxruntime."""
+    columns = [
+        "model",
+        "batch",
+        "input",
+        "eager img/s",
+        "compiled img/s",
+        "compile s",
+        "onnxruntime img/s",
+        "best ours",
+        "ours/onnxruntime",
+        "p10-p90",
+        "machine",
+    ]
+    rows = []
+    for r in results:
+        c, h, w = r.input_size
+        compiled = r.compiled_images_per_second
+        rows.append(
+            [
+                r.model,
+                str(r.batch_size),
+                f"{c}x{h}x{w}",
+                f"{r.eager_images_per_second:.1f}",
+                "-" if compiled is None else f"{compiled:.1f}",
+                "-" if r.compile_seconds is None else f"{r.compile_seconds:.0f}",
+                f"{r.onnxruntime_images_per_second:.1f}",
+                r.best_ours,
+                f"{r.ours_vs_onnxruntime:.2f}",
+                f"{r.ratio_p10:.2f}-{r.ratio_p90:.2f}",
+                "-" if r.load is None else r.load.describe(),
+            ]
+        )
+    lines = [f"fp32 inference, {results[0].threads} threads for each runtime"]
+    lines += _aligned(columns, rows)
+    lines += [f"{r.model} eager: {r.eager_path}" for r in results]
+    lines += [f"{r.model}: {note}" for r in results for note in r.notes]
     return "\n".join(lines)
 
 
@@ -268,12 +339,7 @@ def format_fast_paths(results: list[FastPathResult]) -> str:
         ]
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
-    lines = []
-    for row in [columns, *rows]:
-        left = [v.ljust(w) for v, w in zip(row[:3], widths[:3])]
-        right = [v.rjust(w) for v, w in zip(row[3:], widths[3:])]
-        lines.append("  ".join(left + right))
+    lines = _aligned(columns, rows, left=3)
     loads = {r.model: r.load for r in results if r.load is not None}
     lines += [f"machine while timing {model}: {load.describe()}" for model, load in loads.items()]
     return "\n".join(lines)

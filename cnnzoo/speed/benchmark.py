@@ -30,6 +30,11 @@ every round, so that load from other processes and frequency changes fall on
 both alike. Each round gives one ratio, torchvision's step time over ours,
 measured seconds apart; the speed-up is the median of these paired ratios,
 and their 10th and 90th percentiles say how much the machine's noise moved it.
+
+Against onnxruntime (:func:`benchmark_runtimes`), the runtime a network is
+often deployed with, the same pairing compares cnnzoo's PyTorch paths, eager
+and ``torch.compile``, with onnxruntime running cnnzoo's own ONNX export of
+the same weights on the same number of threads (:mod:`cnnzoo.speed.runners`).
 """
 
 from __future__ import annotations
@@ -56,7 +61,13 @@ from cnnzoo.errors import CnnzooError
 from cnnzoo.machine import LoadMeter, MachineLoad
 from cnnzoo.registry import ModelEntry, check_input_size, create_model, get_model_entry
 from cnnzoo.speed.fold import fold_conv_batchnorm
-from cnnzoo.speed.runners import fastest_eager
+from cnnzoo.speed.runners import (
+    Runner,
+    compiled_runner,
+    eager_runner,
+    fastest_eager,
+    onnxruntime_runner,
+)
 from cnnzoo.speed.timing import interleaved_latencies, percentile
 from cnnzoo.tasks import get_task
 
@@ -252,6 +263,102 @@ def benchmark_fast_paths(name: str, settings: BenchmarkSettings) -> list[FastPat
             )
         )
     return results
+
+
+@dataclass
+class RuntimeResult:
+    """One network's inference on each runtime, timed interleaved: ours against onnxruntime."""
+
+    model: str
+    batch_size: int
+    input_size: tuple[int, int, int]
+    threads: int  # intra-op threads of every runtime: the eager runner's measured choice
+    eager_images_per_second: float
+    eager_path: str  # what the eager runner chose and measured
+    compiled_images_per_second: float | None  # None: torch.compile failed (see notes)
+    compile_seconds: float | None  # compiling and the first call, paid once per process
+    onnxruntime_images_per_second: float
+    export_seconds: float  # ONNX export and loading the session
+    best_ours: str  # "eager" or "compiled": the faster of cnnzoo's PyTorch paths
+    ours_vs_onnxruntime: float  # median per-round onnxruntime time / best ours; >= 1: ours faster
+    ratio_p10: float  # 10th percentile of the per-round ratios
+    ratio_p90: float
+    notes: list[str] = field(default_factory=list)
+    load: MachineLoad | None = None  # how busy the machine was while this network was timed
+
+    def as_dict(self) -> dict[str, Any]:
+        return _with_load(asdict(self), self.load)
+
+
+def benchmark_runtimes(names: list[str], settings: BenchmarkSettings) -> list[RuntimeResult]:
+    """Time each network's inference eager, compiled and in onnxruntime, interleaved.
+
+    The three run the same weights on the same images: cnnzoo's fastest eager
+    path (:func:`~cnnzoo.speed.runners.eager_runner`), ``torch.compile`` with
+    inductor freezing, and onnxruntime on cnnzoo's own ONNX export, all on
+    the thread count the eager runner measured fastest (all or one). Setting
+    each up (choosing the eager variant, compiling, exporting) is timed apart
+    from the rounds; ``settings``'
+    precision must be fp32 (onnxruntime runs the exported fp32 graph), and its
+    layout, folding and compile fields are left to the runners.
+    """
+    _check_settings(settings)
+    if settings.mode != "infer" or settings.precision != "fp32":
+        raise CnnzooError(
+            "--vs-onnxruntime times fp32 inference; use --mode infer --precision fp32"
+        )
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    return [_benchmark_runtimes_one(get_model_entry(name), settings) for name in names]
+
+
+def _set_up(make: Callable[[], Runner]) -> tuple[Runner, float]:
+    start = time.perf_counter()
+    runner = make()
+    return runner, time.perf_counter() - start
+
+
+def _benchmark_runtimes_one(entry: ModelEntry, settings: BenchmarkSettings) -> RuntimeResult:
+    input_size, num_classes = _input_and_classes(entry, settings, vs_torchvision=False)
+    model = create_model(entry.name, num_classes=num_classes, in_channels=input_size[0]).eval()
+    images, _ = _batch(entry, settings.batch_size, input_size, num_classes)
+    eager = eager_runner(model, images)
+    notes = []
+    try:
+        compiled, compile_seconds = _set_up(lambda: compiled_runner(model, images, eager.threads))
+    except CnnzooError as error:
+        compiled, compile_seconds = None, None
+        notes.append(str(error))
+    onnx, export_seconds = _set_up(lambda: onnxruntime_runner(model, images, eager.threads))
+    runners = [runner for runner in (eager, compiled, onnx) if runner is not None]
+    with LoadMeter() as meter:
+        latencies = interleaved_latencies(
+            [lambda runner=runner: runner.forward(images) for runner in runners],
+            settings.warmup,
+            settings.iters,
+            f"{entry.name} eager, compiled, onnxruntime",
+        )
+    medians = [statistics.median(times) for times in latencies]
+    best = min(range(len(runners) - 1), key=medians.__getitem__)  # onnxruntime comes last
+    ratios = [theirs / ours for ours, theirs in zip(latencies[best], latencies[-1])]
+    return RuntimeResult(
+        model=entry.name,
+        batch_size=settings.batch_size,
+        input_size=input_size,
+        threads=eager.threads,
+        eager_images_per_second=settings.batch_size / medians[0],
+        eager_path=eager.description,
+        compiled_images_per_second=settings.batch_size / medians[1] if compiled else None,
+        compile_seconds=compile_seconds,
+        onnxruntime_images_per_second=settings.batch_size / medians[-1],
+        export_seconds=export_seconds,
+        best_ours=runners[best].runtime,
+        ours_vs_onnxruntime=statistics.median(ratios),
+        ratio_p10=percentile(ratios, 0.1),
+        ratio_p90=percentile(ratios, 0.9),
+        notes=notes,
+        load=meter.load,
+    )
 
 
 def _input_and_classes(

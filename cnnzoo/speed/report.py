@@ -1,5 +1,8 @@
 """One markdown table from several ``cnnzoo benchmark --vs-torchvision --format json`` files.
 
+(Files from ``--vs-onnxruntime`` give the runtime table instead:
+:func:`runtime_table`, one row per network and batch size.)
+
 ``make bench`` times training and inference at two sizes, one JSON file per
 (mode, size); this joins them into the README's speed table: a row per
 network, a column per setting, each cell ours / torchvision images per second
@@ -41,25 +44,60 @@ def _cell(result: dict) -> str:
     )
 
 
+def _results(paths: Sequence[Path]) -> list[dict]:
+    results = []
+    for path in paths:
+        try:
+            results += json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise CnnzooError(f"{path} is not a benchmark JSON file: {error}") from None
+    if not results:
+        raise CnnzooError("no benchmark results in the files given")
+    return results
+
+
+def runtime_table(paths: Sequence[Path]) -> str:
+    """The markdown table of ``--vs-onnxruntime`` results: a row per network and batch size."""
+    lines = [
+        "| network | batch | eager img/s | compiled img/s (compile s) | onnxruntime img/s "
+        "| best ours / onnxruntime (p10-p90) | other processes used |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    loads = []
+    for result in _results(paths):
+        compiled = result["compiled_images_per_second"]
+        compiled_cell = (
+            "-" if compiled is None else f"{compiled:.1f} ({result['compile_seconds']:.0f} s)"
+        )
+        load = _load(result["load"]) if result.get("load") else None
+        loads += [load] if load else []
+        others = (
+            "-"
+            if load is None or load.other_cores is None
+            else f"{load.other_cores:.2f} of {load.cores} cores"
+        )
+        lines.append(
+            f"| {result['model']} | {result['batch_size']} "
+            f"| {result['eager_images_per_second']:.1f} | {compiled_cell} "
+            f"| {result['onnxruntime_images_per_second']:.1f} "
+            f"| {result['best_ours']} **{result['ours_vs_onnxruntime']:.2f}** "
+            f"({result['ratio_p10']:.2f}-{result['ratio_p90']:.2f}) | {others} |"
+        )
+    return "\n".join([*lines, "", _load_line(loads)])
+
+
 def speed_table(paths: Sequence[Path]) -> str:
     """The markdown table of the benchmark results in ``paths``."""
     cells: dict[str, dict[str, str]] = {}
     settings: list[str] = []
     loads: list[MachineLoad] = []
-    for path in paths:
-        try:
-            results = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as error:
-            raise CnnzooError(f"{path} is not a benchmark JSON file: {error}") from None
-        for result in results:
-            setting = _setting(result)
-            if setting not in settings:
-                settings.append(setting)
-            cells.setdefault(result["model"], {})[setting] = _cell(result)
-            if result.get("load"):
-                loads.append(_load(result["load"]))
-    if not cells:
-        raise CnnzooError("no benchmark results in the files given")
+    for result in _results(paths):
+        setting = _setting(result)
+        if setting not in settings:
+            settings.append(setting)
+        cells.setdefault(result["model"], {})[setting] = _cell(result)
+        if result.get("load"):
+            loads.append(_load(result["load"]))
     settings.sort(key=lambda s: (not s.startswith("train"), s))
     lines = [
         "| network | " + " | ".join(settings) + " |",
@@ -96,7 +134,8 @@ def _load_line(loads: list[MachineLoad]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
     try:
-        print(speed_table(paths))
+        runtimes = "ours_vs_onnxruntime" in _results(paths)[0]
+        print(runtime_table(paths) if runtimes else speed_table(paths))
     except CnnzooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,14 +14,24 @@ Three runtimes compute the same function with different machinery:
   input shape. Batches of another size are padded or split to the compiled
   size, so no batch recompiles.
 * **onnxruntime**: cnnzoo's own ONNX export (:mod:`cnnzoo.speed.export`,
-  batch axis dynamic) run by onnxruntime on the same number of threads as
-  PyTorch. onnxruntime is an optional extra (``pip install 'cnnzoo[export]'``).
+  batch axis dynamic) run by onnxruntime, an optional extra
+  (``pip install 'cnnzoo[export]'``).
+
+Each runtime runs on the same number of threads. The eager runner chooses it
+by measuring: all of PyTorch's threads, or one. On a machine other processes
+keep busy, an OpenMP thread pool waits at every operator's barrier for a
+thread that is not running: MobileNet-v2 at batch 8 took 1.80 s a batch on 2
+threads and 0.23 s on one, with other processes using 1.34 of the 2 cores.
+onnxruntime's pool, which lets the calling thread take the work, lost less
+(0.11 s and 0.10 s).
 
 ``auto`` sets each available runtime up, times them interleaved on the
-example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Measured on
-2 CPU cores, neither PyTorch path wins everywhere: freezing pays most for
-deep networks at batch 8, while at batch 1 the eager path's small overhead
-can win, so the choice is measured, not assumed.
+example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Which one
+wins depends on the network, the batch and how busy the machine is: on 2 busy
+cores, one thread each, the compiled path was 1.1-1.4x as fast as eager for
+ResNet-18/50, MobileNet-v2 and EfficientNet-B0, and onnxruntime faster still
+for the last two (the runtime table in the speed guide). So the choice is
+measured, not assumed.
 """
 
 from __future__ import annotations
@@ -62,6 +72,7 @@ class Runner:
     # network with auxiliary heads), float32, on the input's device
     forward: Callable[[Tensor], Tensor]
     description: str  # one line for the user: what was chosen and what was measured
+    threads: int | None = None  # intra-op threads it runs on; None: the process's own setting
 
 
 @dataclass
@@ -143,40 +154,83 @@ def fastest_eager(
     return EagerChoice(module, layout, label.startswith("folded"), len(pairs), milliseconds)
 
 
-def _main_forward(
-    network: Callable, channels_last: bool, *, compiled: bool = False
-) -> Callable[[Tensor], Tensor]:
+def _main_forward(network: Callable, channels_last: bool) -> Callable[[Tensor], Tensor]:
     """``network`` on images in its layout, giving the main output in float32, no autograd.
 
-    A frozen compiled graph runs under ``no_grad``: freezing applies there,
-    while ``inference_mode`` tensors would make dynamo trace another graph.
+    ``no_grad`` rather than ``inference_mode``: freezing a compiled graph
+    applies under it, and its outputs are ordinary tensors the caller may
+    change in place.
     """
-    no_autograd = torch.no_grad if compiled else torch.inference_mode
 
     def forward(images: Tensor) -> Tensor:
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with no_autograd():
+        with torch.no_grad():
             return main_output(network(images)).float()
 
     return forward
 
 
+def _in_threads(forward: Callable[[Tensor], Tensor], threads: int) -> Callable[[Tensor], Tensor]:
+    """``forward`` on ``threads`` intra-op threads, the process's setting restored after."""
+
+    def forward_in_threads(images: Tensor) -> Tensor:
+        previous = torch.get_num_threads()
+        if previous == threads:
+            return forward(images)
+        torch.set_num_threads(threads)
+        try:
+            return forward(images)
+        finally:
+            torch.set_num_threads(previous)
+
+    return forward_in_threads
+
+
+def fastest_thread_count(
+    forward: Callable[[Tensor], Tensor], example: Tensor
+) -> tuple[int, dict[int, float]]:
+    """All of PyTorch's threads or one, whichever runs ``forward`` faster on ``example``.
+
+    Returns the count and the median ms per batch of each (nothing measured
+    where there is one thread, or on a GPU, where the count does not apply).
+    """
+    threads = torch.get_num_threads()
+    if threads == 1 or example.device.type != "cpu":
+        return threads, {}
+    counts = [threads, 1]
+    steps = [lambda count=count: _in_threads(forward, count)(example) for count in counts]
+    times = interleaved_latencies(steps, 1, SELECTION_ROUNDS)
+    milliseconds = {count: statistics.median(t) * 1e3 for count, t in zip(counts, times)}
+    return min(counts, key=milliseconds.__getitem__), milliseconds
+
+
 def eager_runner(model: nn.Module, example: Tensor) -> Runner:
-    """PyTorch eager on the fastest of folded/kept batch norms and NCHW/NHWC."""
+    """PyTorch eager on the fastest thread count, then of folded/kept batch norms and layouts.
+
+    The thread count is measured first, on the network as given, because on a
+    busy machine it moves the time most (see the module docstring).
+    """
     on_device = copy.deepcopy(model).eval().to(example.device)
+    threads, by_threads = fastest_thread_count(_main_forward(on_device, False), example)
 
     def make_step(variant: nn.Module, channels_last: bool) -> Callable[[], object]:
-        forward = _main_forward(variant, channels_last)
+        forward = _in_threads(_main_forward(variant, channels_last), threads)
         return lambda: forward(example)
 
     choice = fastest_eager(on_device, example, make_step, rounds=SELECTION_ROUNDS)
-    measured = ", ".join(f"{label} {ms:.1f}" for label, ms in choice.milliseconds.items())
+    measured = [f"{_threads(count)} {ms:.1f}" for count, ms in by_threads.items()]
+    measured += [f"{label} {ms:.1f}" for label, ms in choice.milliseconds.items()]
     batch_norms = "batch norms folded" if choice.folded else "batch norms kept"
-    description = f"eager, {batch_norms}, {layout_name(choice.channels_last)}"
+    description = f"eager, {batch_norms}, {layout_name(choice.channels_last)}, {_threads(threads)}"
     if measured:
-        description += f" (ms per batch of {len(example)}: {measured})"
-    return Runner("eager", _main_forward(choice.model, choice.channels_last), description)
+        description += f" (ms per batch of {len(example)}: {', '.join(measured)})"
+    forward = _main_forward(choice.model, choice.channels_last)
+    return Runner("eager", _in_threads(forward, threads), description, threads)
+
+
+def _threads(count: int) -> str:
+    return "1 thread" if count == 1 else f"{count} threads"
 
 
 # Compiled networks, kept for the life of the process: per model, per (shape, device, dtype).
@@ -185,35 +239,47 @@ _COMPILED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[Callable, floa
 )
 
 
-def compiled_runner(model: nn.Module, example: Tensor) -> Runner:
-    """``torch.compile`` with inductor freezing, compiled once per model and input shape.
+def compiled_runner(model: nn.Module, example: Tensor, threads: int | None = None) -> Runner:
+    """``torch.compile`` with inductor freezing, compiled once per model, input and threads.
 
-    Freezing takes the weights as they are now: a model whose weights change
-    afterwards needs a new process (or another model object) to recompile.
+    ``threads`` (default: PyTorch's setting) is compiled into inductor's
+    kernels. Freezing takes the weights as they are now: a model whose
+    weights change afterwards needs a new process (or another model object)
+    to recompile.
     """
-    key = (tuple(example.shape), str(example.device), example.dtype)
+    threads = threads or torch.get_num_threads()
+    key = (tuple(example.shape), str(example.device), example.dtype, threads)
     per_shape = _COMPILED.setdefault(model, {})
     cached = key in per_shape
     if not cached:
-        per_shape[key] = _compile(model, example)
+        per_shape[key] = _compile(model, example, threads)
     compiled, seconds = per_shape[key]
     batch = len(example)
     when = "compiled earlier in this process" if cached else "compiled now"
-    description = f"compiled (inductor, frozen weights, batch {batch}): {when} in {seconds:.1f} s"
-    return Runner("compiled", _fixed_batch(compiled, batch), description)
+    description = (
+        f"compiled (inductor, frozen weights, batch {batch}, {_threads(threads)}): "
+        f"{when} in {seconds:.1f} s"
+    )
+    return Runner("compiled", _fixed_batch(compiled, batch), description, threads)
 
 
-def _compile(model: nn.Module, example: Tensor) -> tuple[Callable[[Tensor], Tensor], float]:
+def _compile(
+    model: nn.Module, example: Tensor, threads: int
+) -> tuple[Callable[[Tensor], Tensor], float]:
     """The compiled forward of a copy of ``model`` and the seconds compiling took."""
     copied = copy.deepcopy(model).eval().to(example.device)
     channels_last = example.device.type == "cpu"  # oneDNN's CPU kernels run NHWC natively
     if channels_last:
         copied = to_channels_last(copied, example[:2])
-    compiled = torch.compile(copied, options={"freezing": True})
-    forward = _main_forward(compiled, channels_last, compiled=True)
+    compiled = torch.compile(copied)
+    forward = _in_threads(_main_forward(compiled, channels_last), threads)
     start = time.perf_counter()
     try:
-        forward(example)
+        # Inductor reads these when it compiles, at the first call. Passed as torch.compile's
+        # options, freezing did not take: the convolutions stayed unpacked and MobileNet-v2
+        # at batch 8 ran 78.6 ms a batch, against 66.5 ms with the weights pre-packed.
+        with torch._inductor.config.patch({"freezing": True, "cpp.threads": threads}):
+            forward(example)
     except Exception as error:  # inductor raises many types; each means "cannot compile this"
         raise CnnzooError(
             f"torch.compile cannot compile {type(model).__name__}: "
@@ -243,8 +309,8 @@ def _fixed_batch(forward: Callable[[Tensor], Tensor], batch: int) -> Callable[[T
     return any_batch
 
 
-def onnxruntime_runner(model: nn.Module, example: Tensor) -> Runner:
-    """cnnzoo's ONNX export of ``model`` run by onnxruntime, on PyTorch's thread count.
+def onnxruntime_runner(model: nn.Module, example: Tensor, threads: int | None = None) -> Runner:
+    """cnnzoo's ONNX export of ``model`` run by onnxruntime on ``threads`` (PyTorch's count).
 
     Runs on CPU, or with onnxruntime's CUDA provider when ``example`` is on a
     GPU and the installed onnxruntime has it. Images must have the example's
@@ -256,7 +322,11 @@ def onnxruntime_runner(model: nn.Module, example: Tensor) -> Runner:
         raise CnnzooError(ONNXRUNTIME_MISSING) from error
     options = onnxruntime.SessionOptions()
     # The same cores as PyTorch: onnxruntime would otherwise start one thread per physical core.
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    # Spinning threads keep their cores busy after each batch, taking them from other work on a
+    # shared machine (and from whatever is timed next); without it onnxruntime measured no
+    # slower here: ResNet-50 at batch 8, 2 loaded cores, 1.38 s a batch against 1.57 s.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CPUExecutionProvider"]
     gpu = example.device.type == "cuda"
     if gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -266,7 +336,13 @@ def onnxruntime_runner(model: nn.Module, example: Tensor) -> Runner:
         path = Path(folder) / "model.onnx"
         traced = example[:1].detach().float().cpu().expand(2, *example.shape[1:]).contiguous()
         _write_onnx(copy.deepcopy(model).eval().cpu().float(), traced, path, {})
-        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        try:
+            session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        except Exception as error:  # onnxruntime's own error types: a graph it cannot run
+            raise CnnzooError(
+                f"onnxruntime cannot run {type(model).__name__}'s ONNX graph: "
+                f"{str(error).strip().splitlines()[0]}; choose the eager runtime"
+            ) from error
     seconds = time.perf_counter() - start
     input_name = session.get_inputs()[0].name
     image_shape = tuple(example.shape[1:])
@@ -282,9 +358,9 @@ def onnxruntime_runner(model: nn.Module, example: Tensor) -> Runner:
         return torch.from_numpy(output).to(images.device)
 
     where = session.get_providers()[0].removesuffix("ExecutionProvider")
-    description = f"onnxruntime ({where}, {options.intra_op_num_threads} threads): "
+    description = f"onnxruntime ({where}, {_threads(options.intra_op_num_threads)}): "
     description += f"exported and loaded in {seconds:.1f} s"
-    return Runner("onnxruntime", forward, description)
+    return Runner("onnxruntime", forward, description, options.intra_op_num_threads)
 
 
 def _auto_runner(model: nn.Module, example: Tensor) -> Runner:
@@ -293,17 +369,17 @@ def _auto_runner(model: nn.Module, example: Tensor) -> Runner:
     onnxruntime is skipped where it is not installed, and on a GPU, where
     copying every batch through host memory would decide the race.
     """
-    candidates = [eager_runner(model, example)]
-    skipped = []
+    eager = eager_runner(model, example)
+    candidates, skipped = [eager], []
     try:
-        candidates.append(compiled_runner(model, example))
+        candidates.append(compiled_runner(model, example, eager.threads))
     except CnnzooError as error:
         skipped.append(str(error))
     if example.device.type != "cpu":
         skipped.append("onnxruntime skipped on a GPU")
     else:
         try:
-            candidates.append(onnxruntime_runner(model, example))
+            candidates.append(onnxruntime_runner(model, example, eager.threads))
         except CnnzooError as error:
             skipped.append(str(error))
     steps = [lambda runner=runner: runner.forward(example) for runner in candidates]
@@ -317,4 +393,4 @@ def _auto_runner(model: nn.Module, example: Tensor) -> Runner:
         f"{chosen.runtime}: fastest of {measured} ms per batch of {len(example)} "
         f"(median of {SELECTION_ROUNDS} interleaved rounds); {details}"
     )
-    return Runner(chosen.runtime, chosen.forward, description)
+    return Runner(chosen.runtime, chosen.forward, description, chosen.threads)

@@ -14,11 +14,14 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo.speed.benchmark as benchmark_module
+import cnnzoo.speed.runners as runners
 from cnnzoo.cli import main
 from cnnzoo.engine import TrainConfig
+from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.benchmark import (
     BenchmarkSettings,
     benchmark_models,
+    benchmark_runtimes,
     interleaved_latencies,
     measure_matmul_peak,
     training_loss,
@@ -117,6 +120,9 @@ def test_matmul_peak_is_positive() -> None:
         (["resnet18", "--mode", "train", "--batch-size", "1"], "batch of at least 2"),
         (["no_such_net"], "unknown model"),
         (["no_such_*"], "no model matches"),
+        (["lenet5", "--vs-onnxruntime", "--mode", "train"], "times fp32 inference"),
+        (["lenet5", "--vs-onnxruntime", "--precision", "bf16"], "times fp32 inference"),
+        (["lenet5", "--vs-onnxruntime", "--vs-torchvision"], "a comparison of its own"),
     ],
 )
 def test_mistakes_are_one_line_errors(arguments: list[str], message: str, capsys) -> None:  # noqa: ANN001
@@ -178,7 +184,6 @@ def test_inference_keeps_the_fastest_of_folding_and_layout(
     fastest: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import cnnzoo.speed.benchmark as benchmark
-    import cnnzoo.speed.runners as runners
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
         for step in steps:
@@ -202,7 +207,6 @@ def test_inference_keeps_the_fastest_of_folding_and_layout(
 
 def test_a_layout_asked_for_is_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
     import cnnzoo.speed.benchmark as benchmark
-    import cnnzoo.speed.runners as runners
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
         assert len(steps) == 2  # folded or not, in the one layout asked for
@@ -284,3 +288,55 @@ def test_timed_rounds_show_a_bar_on_a_terminal(monkeypatch, capsys) -> None:  # 
     monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)
     interleaved_latencies([lambda: None], warmup=0, iters=3, description="lenet5 infer")
     assert "lenet5 infer" in capsys.readouterr().err
+
+
+def _quick_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.compile replaced by the eager runner, which is what these tests can afford."""
+
+    def compiled(model: torch.nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
+        return replace(runners.eager_runner(model, example), runtime="compiled")
+
+    monkeypatch.setattr(benchmark_module, "compiled_runner", compiled)
+
+
+def test_ours_against_onnxruntime_as_json(monkeypatch, capsys, tmp_path) -> None:  # noqa: ANN001
+    from cnnzoo.speed.report import main as report
+
+    _quick_compile(monkeypatch)
+    command = ["benchmark", "lenet5", "--vs-onnxruntime", "--threads", "1", "--format", "json"]
+    assert main([*command, *QUICK]) == 0
+    out = capsys.readouterr().out
+    (result,) = json.loads(out)
+    assert result["threads"] == 1 and result["batch_size"] == 2
+    for runtime in ("eager", "compiled", "onnxruntime"):
+        assert result[f"{runtime}_images_per_second"] > 0
+    assert result["best_ours"] in ("eager", "compiled")
+    assert result["ratio_p10"] <= result["ours_vs_onnxruntime"] <= result["ratio_p90"]
+    assert result["compile_seconds"] >= 0 and result["export_seconds"] > 0
+    assert result["eager_path"].startswith("eager, batch norms")
+    assert result["load"]["cores"] >= 1
+    (tmp_path / "runtimes.json").write_text(out)
+    assert report([str(tmp_path / "runtimes.json")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| network | batch | eager img/s | compiled img/s (compile s) |")
+    assert table[2].startswith("| lenet5 | 2 | ") and table[2].count("**") == 2
+    assert table[-1].startswith("Machine load: ")
+
+
+def test_ours_against_onnxruntime_as_a_table(monkeypatch, capsys) -> None:  # noqa: ANN001
+    _quick_compile(monkeypatch)
+    assert main(["benchmark", "lenet5", "--vs-onnxruntime", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "ours/onnxruntime" in out and "compile s" in out
+    assert "lenet5 eager: eager, batch norms" in out
+
+
+def test_a_network_that_does_not_compile_is_still_compared(monkeypatch) -> None:  # noqa: ANN001
+    def cannot(model: torch.nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
+        raise CnnzooError("torch.compile cannot compile LeNet5")
+
+    monkeypatch.setattr(benchmark_module, "compiled_runner", cannot)
+    settings = BenchmarkSettings(batch_size=2, iters=1, warmup=0)
+    (result,) = benchmark_runtimes(["lenet5"], settings)
+    assert result.compiled_images_per_second is None and result.best_ours == "eager"
+    assert result.notes == ["torch.compile cannot compile LeNet5"]

@@ -43,6 +43,7 @@ def test_a_runtime_equals_the_network_for_any_batch(runtime: str, resnet20: nn.M
         actual = runner.forward(images)
         assert actual.dtype == torch.float32 and actual.shape == expected.shape
         torch.testing.assert_close(actual, expected, atol=TOLERANCE, rtol=1e-4)
+    actual.mul_(2)  # an ordinary tensor the caller may change in place
     after = _state(resnet20)
     assert all(torch.equal(before[key], after[key]) for key in before)
     assert not next(resnet20.parameters()).is_contiguous(memory_format=torch.channels_last)
@@ -81,6 +82,10 @@ def test_compiled_equals_the_network_and_compiles_once(resnet20: nn.Module) -> N
         torch.testing.assert_close(runner.forward(images), expected, atol=TOLERANCE, rtol=1e-4)
     again = make_runner(resnet20, example, "compiled")
     assert "compiled earlier in this process" in again.description
+    with torch.profiler.profile() as profile:
+        again.forward(example)
+    operators = {event.key for event in profile.key_averages()}
+    assert "mkldnn::_convolution_pointwise" in operators  # frozen: weights pre-packed
 
 
 def test_smaller_and_larger_batches_reach_a_compiled_graph_at_its_own_size() -> None:
@@ -103,7 +108,7 @@ def test_auto_picks_the_fastest_and_says_what_it_measured(
     model = _calibrated("lenet5", in_channels=1)
     example = torch.randn(2, 1, 32, 32)
 
-    def fake_compiled(model: nn.Module, example: torch.Tensor) -> runners.Runner:
+    def fake_compiled(model: nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
         return runners.Runner("compiled", lambda images: model(images), "compiled (fake)")
 
     def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
@@ -126,10 +131,10 @@ def test_auto_skips_onnxruntime_where_it_is_not_installed(
 ) -> None:
     model = _calibrated("lenet5", in_channels=1)
 
-    def not_installed(model: nn.Module, example: torch.Tensor) -> runners.Runner:
+    def not_installed(model: nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
         raise CnnzooError(runners.ONNXRUNTIME_MISSING)
 
-    def no_compiler(model: nn.Module, example: torch.Tensor) -> runners.Runner:
+    def no_compiler(model: nn.Module, example: torch.Tensor, threads: int) -> runners.Runner:
         raise CnnzooError("torch.compile cannot compile LeNet5")
 
     monkeypatch.setattr(runners, "onnxruntime_runner", not_installed)
@@ -165,3 +170,43 @@ def test_an_unknown_runtime_is_one_error() -> None:
     with pytest.raises(CnnzooError, match="unknown runtime 'tensorrt'"):
         make_runner(nn.Conv2d(1, 1, 1), torch.randn(1, 1, 4, 4), "tensorrt")
     assert RUNTIMES == ("auto", "eager", "compiled", "onnxruntime")
+
+
+def test_eager_runs_on_one_thread_where_that_measures_faster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[int] = []
+
+    class RecordsThreads(nn.Conv2d):
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.get_num_threads())
+            return super().forward(images)
+
+    def latencies(steps: list, warmup: int, iters: int) -> list[list[float]]:
+        for step in steps:
+            step()
+        return [[len(steps) - index] * iters for index in range(len(steps))]  # the last is fastest
+
+    monkeypatch.setattr(runners, "interleaved_latencies", latencies)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        runner = make_runner(RecordsThreads(1, 1, 3), torch.randn(2, 1, 8, 8), "eager")
+        seen.clear()
+        runner.forward(torch.randn(3, 1, 8, 8))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert runner.threads == 1
+    assert "1 thread (ms per batch of 2: 2 threads 2000.0, 1 thread 1000.0" in runner.description
+
+
+def test_a_graph_onnxruntime_cannot_run_is_one_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    def refuses(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED\nstack")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuses)
+    with pytest.raises(CnnzooError, match="onnxruntime cannot run Conv2d's ONNX graph: .*9"):
+        make_runner(nn.Conv2d(1, 1, 1), torch.randn(1, 1, 4, 4), "onnxruntime")
