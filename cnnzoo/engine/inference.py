@@ -129,7 +129,9 @@ def rebuild_network(
     run never reads the torch hub cache nor downloads anything.
     """
     get_model_entry(name)  # a clear error if the model is unknown here
-    model = create_model(name, len(class_names), in_channels, **own_options(options))
+    model = create_model(
+        name, num_classes=len(class_names), in_channels=in_channels, **own_options(options)
+    )
     load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
     return model
 
@@ -288,8 +290,10 @@ def checkpoint_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
     if checkpoint["task"] != "classification":
         return Preprocessing(channels, None, None, normalization)
     size = tuple(checkpoint["image_size"])
-    config = config_from_dict(checkpoint["config"])
-    streamed = config.data_mode == "stream" and source_name(config.data) == "folder"
+    config = config_from_dict(checkpoint["config"]) if "config" in checkpoint else None
+    streamed = (
+        config is not None and config.data_mode == "stream" and source_name(config.data) == "folder"
+    )
     crop_ratio = data_request(config, size, channels).crop_ratio if streamed else None
     return Preprocessing(channels, size, crop_ratio, normalization)
 
