@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from cnnzoo.data.classification import stratified_split
-from cnnzoo.data.protocol import Split
+from cnnzoo.data.protocol import ClassificationSplit, Split
 
 
 def training_fraction(split: Split, fraction: float, seed: int, *, stratified: bool) -> Split:
@@ -39,7 +39,6 @@ def training_fraction(split: Split, fraction: float, seed: int, *, stratified: b
 
 def class_targets(split: Split) -> Tensor:
     """The class index of every sample: the split's ``targets``, or read item by item."""
-    targets = getattr(split, "targets", None)
-    if isinstance(targets, Tensor) and targets.dim() == 1:
-        return targets
+    if isinstance(split, ClassificationSplit):
+        return split.targets
     return torch.tensor([int(split[index][1]) for index in range(len(split))])

@@ -315,7 +315,7 @@ def predict_files(
     (``{"image", "predictions"}``). Segmentation: ``STEM_mask.png`` and
     ``STEM_overlay.png`` written into ``out_dir`` (``{"image", "files",
     "shares"}``), one image per step as each keeps its own size. Images are
-    prepared as :func:`preparation` says and batched as evaluation batches
+    prepared as :attr:`LoadedModel.preprocessing` says and batched as evaluation batches
     (``batch_size`` None: what the run's ``eval_memory_mb`` allows), read by
     ``workers`` DataLoader processes (None: one per core when there is more
     than one batch), and run by ``make_forward``'s choice (:func:`job_forward`).
@@ -343,7 +343,7 @@ def predict_files(
     log = bad_images or BadImageLog(skip=True)
     with progress_bar(len(paths), "predicting", unit="image") as bar:
         for images, indices in readable_batches(loader, log):
-            model_input = _normalised(images, loaded.normalization).to(device)
+            model_input = recipe.normalised(images).to(device)
             with torch.no_grad(), autocast(device, precision):  # as evaluate() runs a runtime
                 scores = forward(model_input).float().cpu()
             for index, image_scores, pixels in zip(indices.tolist(), scores, images):
@@ -399,13 +399,6 @@ def job_forward(
     device = next(loaded.model.parameters()).device
     example = torch.zeros(min(batch_size, len(dataset)), *shape, device=device)
     return make_forward(loaded.model, example, len(dataset), fixed_size)
-
-
-def _normalised(images: Tensor, normalization: Normalization | None) -> Tensor:
-    """uint8 batches mapped as evaluation maps them (one multiply-add from the bytes)."""
-    if normalization is None:
-        return images.float().div(255)
-    return normalization.apply_to_bytes(images)
 
 
 def _short(names: list[str], limit: int = 5) -> str:

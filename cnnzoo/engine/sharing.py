@@ -45,6 +45,7 @@ from cnnzoo.engine.inference import (
     own_options,
     rebuild_network,
 )
+from cnnzoo.engine.reports import ranked_classes
 from cnnzoo.errors import CnnzooError
 from cnnzoo.registry import get_model_entry
 from cnnzoo.tasks import get_task
@@ -92,12 +93,7 @@ class Predictor:
         for a segmentation network, its (H, W) map of class indices."""
         if self.task == "segmentation":  # images keep their own sizes: one at a time
             return [self(image)[0].argmax(0) for image in listed_images(images)]
-        probabilities = self(images).softmax(1)
-        top = probabilities.topk(min(topk, probabilities.shape[1]), dim=1)
-        return [
-            [{"class": self.class_names[i], "probability": p} for p, i in zip(values, indices)]
-            for values, indices in zip(top.values.tolist(), top.indices.tolist())
-        ]
+        return ranked_classes(self(images), self.class_names, topk)
 
 
 # --- which weights a run shares ----------------------------------------------------------
