@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from cnnzoo.machine import LoadMeter
+from cnnzoo.measure.load import LoadMeter
 
 
 def cnnzoo(*arguments: str) -> float:

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import create_model, get_model_entry, list_models, register_model
+from cnnzoo.models.registry import create_model, get_model_entry, list_models, register_model
 
 if TYPE_CHECKING:
     import torch
 
-    from cnnzoo.engine.sharing import Predictor
+    from cnnzoo.inference.predictor import Predictor
 
 __version__ = "0.1.0"
 __all__ = [
@@ -40,6 +40,6 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> Predictor:
     Nothing is downloaded. The engine is imported here, on first use, so that
     ``import cnnzoo`` stays quick.
     """
-    from cnnzoo.engine.sharing import load_network
+    from cnnzoo.inference.predictor import load_network
 
     return load_network(location, device)

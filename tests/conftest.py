@@ -42,7 +42,7 @@ def _output_and_gradients(model: torch.nn.Module, images: torch.Tensor) -> tuple
 def assert_layouts_agree() -> Callable[[torch.nn.Module, torch.Tensor], None]:
     """Check that a network computes the same function NCHW and NHWC, and trains in both.
 
-    The trainer runs networks NHWC on CPU (``cnnzoo.engine.layout``); only the order of
+    The trainer runs networks NHWC on CPU (``cnnzoo.device.memory_format``); only the order of
     floating-point sums may differ, so outputs are compared relative to their largest value.
     Gradients are only checked to reach the same parameters and be finite: where a max-pool
     window holds equal values (zeros after ReLU), the layouts may route its gradient apart.

@@ -93,7 +93,7 @@ def test_the_demo_packages_are_an_extra_and_scipy_is_declared() -> None:
 
 def test_the_package_imports_without_the_demo_extra() -> None:
     code = (
-        "import sys, cnnzoo, cnnzoo.cli, cnnzoo.data, cnnzoo.engine.trainer; "
+        "import sys, cnnzoo, cnnzoo.cli, cnnzoo.data, cnnzoo.train.trainer; "
         "print(sorted({'sklearn', 'mlxtend'} & set(sys.modules)))"
     )
     result = subprocess.run(

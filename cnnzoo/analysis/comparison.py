@@ -26,7 +26,7 @@ from cnnzoo.analysis.latency import measure_latencies
 from cnnzoo.analysis.layer_table import human
 from cnnzoo.analysis.loading import build_model, load_analysed, resolve_input
 from cnnzoo.errors import CnnzooError
-from cnnzoo.machine import LoadMeter, MachineLoad
+from cnnzoo.measure.load import LoadMeter, MachineLoad
 from cnnzoo.progress import progress
 
 

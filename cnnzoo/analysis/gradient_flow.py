@@ -10,7 +10,7 @@ magnitude towards the input while a residual network's stay level
 (``cnnzoo train plain56 --log-grad-norms`` against ``resnet56``).
 
 Recording is a training callback and lives in the engine
-(:class:`~cnnzoo.engine.callbacks.GradNormRecorder`, re-exported here); this
+(:class:`~cnnzoo.train.callbacks.GradNormRecorder`, re-exported here); this
 module reads back what a run recorded, so an analysis can compare runs.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from cnnzoo.engine.callbacks import GradNormRecorder, parameterised_layers
 from cnnzoo.errors import CnnzooError
+from cnnzoo.train.callbacks import GradNormRecorder, parameterised_layers
 
 __all__ = ["GradNormRecorder", "parameterised_layers", "read_grad_norms"]
 

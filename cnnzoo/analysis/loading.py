@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cnnzoo.data.in_memory import Normalization
-from cnnzoo.registry import check_input_size, create_model, get_model_entry
+from cnnzoo.models.registry import check_input_size, create_model, get_model_entry
 from cnnzoo.tasks import get_task
 
 
@@ -76,7 +76,7 @@ def is_run(source: str) -> bool:
 def load_analysed(source: str, num_classes: int | None = None) -> AnalysedModel:
     """A trained network from a run directory / checkpoint, or a named one with random weights."""
     if is_run(source):
-        from cnnzoo.engine.inference import load_model
+        from cnnzoo.inference.checkpoints import load_model
 
         loaded = load_model(source)
         checkpoint = loaded.checkpoint

@@ -18,7 +18,7 @@ from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.gradcam import find_layer
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.errors import CnnzooError
-from cnnzoo.layers.squeeze_excite import SqueezeExcite
+from cnnzoo.models.layers.squeeze_excite import SqueezeExcite
 
 
 def se_blocks(model: nn.Module) -> list[str]:

@@ -224,7 +224,7 @@ def _per_class_iou(
     class_names: list[str], prediction: Tensor, image: StoredImage
 ) -> list[dict[str, Any]]:
     from cnnzoo.data.images import read_mask
-    from cnnzoo.engine.metrics import ConfusionMatrix
+    from cnnzoo.evaluation.metrics import ConfusionMatrix
 
     target = torch.from_numpy(read_mask(image.mask_path).astype(np.int64))
     if target.shape != prediction.shape:

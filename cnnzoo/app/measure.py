@@ -1,7 +1,7 @@
 """How quickly the app answers: ``python -m cnnzoo.app.measure``.
 
 Two numbers, each with the machine's load while it was taken
-(:class:`cnnzoo.machine.LoadMeter`), since timings on busy cores can be many
+(:class:`cnnzoo.measure.load.LoadMeter`), since timings on busy cores can be many
 times too slow:
 
 * start: seconds from launching ``cnnzoo app`` to its first answered page;
@@ -28,7 +28,7 @@ import urllib.request
 
 import numpy as np
 
-from cnnzoo.machine import LoadMeter
+from cnnzoo.measure.load import LoadMeter
 
 
 def _get(url: str, body: bytes | None = None) -> dict:
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
 
-    from cnnzoo.registry import get_model_entry
+    from cnnzoo.models.registry import get_model_entry
 
     size = get_model_entry(args.model).input_size[-1]
     with LoadMeter() as start_meter:

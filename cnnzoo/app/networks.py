@@ -66,7 +66,7 @@ def pretrained_weights_file(name: str) -> Path | None:
     import torch
     import torchvision
 
-    from cnnzoo.registry import get_model_entry
+    from cnnzoo.models.registry import get_model_entry
 
     architecture = get_model_entry(name).torchvision
     if architecture is None:
@@ -97,8 +97,8 @@ def load_network(source: str, runs_root: Path) -> AnalysedModel:
                 "never downloads; load them once with create_model(name, "
                 "pretrained='torchvision'), or inspect model:NAME or a run"
             )
-        from cnnzoo.registry import get_model_entry
-        from cnnzoo.weights import load_pretrained
+        from cnnzoo.models.registry import get_model_entry
+        from cnnzoo.models.weights import load_pretrained
 
         load_pretrained(analysed.model, get_model_entry(name), "torchvision")
         analysed.source = "torchvision ImageNet weights"

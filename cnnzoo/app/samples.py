@@ -46,7 +46,7 @@ class SampleShelf:
         if kind != "run":
             return FRESH_SAMPLE_DATA, None, 3
         from cnnzoo.app.runs import resolve_run
-        from cnnzoo.engine.config import load_config_file
+        from cnnzoo.runs.config import load_config_file
 
         config_file = resolve_run(runs_root, name) / "config.yaml"
         if not config_file.is_file():

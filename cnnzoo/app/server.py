@@ -146,7 +146,7 @@ def _sources(state: AppState, request: Request) -> Any:
     """What Inspect can look into: every network fresh, cached pretrained weights, every run."""
     from cnnzoo.app.networks import has_pretrained
     from cnnzoo.app.runs import list_runs
-    from cnnzoo.registry import get_model_entry, list_models
+    from cnnzoo.models.registry import get_model_entry, list_models
 
     names = list_models()
     with_weights = [n for n in names if get_model_entry(n).torchvision and has_pretrained(n)]

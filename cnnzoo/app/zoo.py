@@ -18,7 +18,7 @@ from cnnzoo.errors import CnnzooError
 
 def catalogue() -> dict[str, Any]:
     """Every registered network with its family, task and paper, in registration order."""
-    from cnnzoo.registry import get_model_entry, list_models
+    from cnnzoo.models.registry import get_model_entry, list_models
 
     networks = []
     for name in list_models():
@@ -38,7 +38,7 @@ def network_page(name: str) -> dict[str, Any]:
     """The layer table, block diagram and totals of ``name`` at the paper's input size."""
     from cnnzoo.analysis.layer_table import field_text, format_table, human, layer_table
     from cnnzoo.analysis.loading import build_model, resolve_input
-    from cnnzoo.registry import get_model_entry
+    from cnnzoo.models.registry import get_model_entry
 
     entry = get_model_entry(name)
     shape = resolve_input(name, None)

@@ -14,9 +14,9 @@ import json
 
 from cnnzoo.cli import add_quiet_flag, parse_shape
 from cnnzoo.cli.train import parse_model_option
-from cnnzoo.engine.layout import layout_name
+from cnnzoo.device.memory_format import layout_name
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import list_models
+from cnnzoo.models.registry import list_models
 from cnnzoo.speed.benchmark import (
     MODES,
     PRECISIONS,

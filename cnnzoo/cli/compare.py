@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.analysis.comparison import compare_models, format_comparison, write_comparison
-    from cnnzoo.registry import get_model_entry, list_models
+    from cnnzoo.models.registry import get_model_entry, list_models
 
     if not args.models and not args.runs:
         raise CnnzooError(

@@ -34,13 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnzoo.engine.inference import evaluate_checkpoint
-    from cnnzoo.engine.reports import (
-        CONFUSION_FILE,
-        PREDICTIONS_FILE,
-        REPORT_FILE,
-        format_report,
-    )
+    from cnnzoo.evaluation.reports import CONFUSION_FILE, REPORT_FILE, format_report
+    from cnnzoo.evaluation.saved_network import evaluate_checkpoint
+    from cnnzoo.inference.predictions import PREDICTIONS_FILE
 
     check_counts(args)
     out = args.out or default_report_dir(Path(args.checkpoint), args.split)
@@ -65,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def default_report_dir(location: Path, split: str) -> Path:
     """``eval-SPLIT/`` inside a run directory; ``STEM-eval-SPLIT/`` beside a checkpoint file."""
-    from cnnzoo.engine.inference import checkpoint_path
+    from cnnzoo.inference.checkpoints import checkpoint_path
 
     checkpoint_path(location)  # a clear message where there is no checkpoint
     if location.is_dir():

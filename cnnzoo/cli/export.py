@@ -4,7 +4,7 @@ trained network to share as safetensors weights with its config and model card.
 ONNX and TorchScript export the best checkpoint of a run directory (or a
 checkpoint file, or a freshly initialised registered model) and check that the
 saved file computes the same outputs as PyTorch. ``--format safetensors``
-writes a folder that ``cnnzoo.load`` reads back (:mod:`cnnzoo.engine.sharing`);
+writes a folder that ``cnnzoo.load`` reads back (:mod:`cnnzoo.inference.predictor`);
 it needs a trained run, since a fresh network has no weights worth sharing.
 """
 
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _share(args: argparse.Namespace) -> int:
     """Write the folder of a trained network: model.safetensors, config.json, README.md."""
-    from cnnzoo.engine.sharing import EXPORT_FILES, export_shared
-    from cnnzoo.registry import get_model_entry
+    from cnnzoo.inference.predictor import EXPORT_FILES, export_shared
+    from cnnzoo.models.registry import get_model_entry
 
     source = Path(args.source)
     if not source.exists():
@@ -121,7 +121,7 @@ def _load_source(
     """The model to export, its input size and metadata to embed."""
     path = Path(source)
     if path.exists():
-        from cnnzoo.engine.inference import load_model
+        from cnnzoo.inference.checkpoints import load_model
 
         loaded = load_model(path)
         checkpoint = loaded.checkpoint
@@ -136,7 +136,7 @@ def _load_source(
             metadata["normalization_std"] = ",".join(map(str, loaded.normalization.std))
         return loaded.model, input_size, metadata
 
-    from cnnzoo.registry import create_model, get_model_entry
+    from cnnzoo.models.registry import create_model, get_model_entry
     from cnnzoo.tasks import get_task
 
     entry = get_model_entry(source)  # an unknown name says which models exist

@@ -14,7 +14,7 @@ import sys
 
 from torch import Tensor, nn
 
-from cnnzoo.engine.evaluate import Forward, ForwardMaker
+from cnnzoo.inference.batching import Forward, ForwardMaker
 
 # auto sets up and times every runtime (torch.compile alone takes seconds to minutes) only
 # for jobs of this many batches or more, which that can pay back.

@@ -6,7 +6,7 @@ import argparse
 
 import torch
 
-from cnnzoo.registry import create_model, get_model_entry, list_models
+from cnnzoo.models.registry import create_model, get_model_entry, list_models
 from cnnzoo.tasks import get_task
 
 

@@ -58,9 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.data.bad_images import BadImageLog
     from cnnzoo.data.files import find_images, unique_stems
-    from cnnzoo.engine.inference import load_model, predict_files
-    from cnnzoo.engine.reports import PREDICTIONS_FILE, PredictionTable, table_columns, table_row
-    from cnnzoo.engine.runtime import pick_device
+    from cnnzoo.device.placement import pick_device
+    from cnnzoo.inference.checkpoints import load_model, predict_files
+    from cnnzoo.inference.predictions import (
+        PREDICTIONS_FILE,
+        PredictionTable,
+        table_columns,
+        table_row,
+    )
 
     check_counts(args)
     found = find_images(args.images)

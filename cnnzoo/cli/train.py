@@ -21,8 +21,8 @@ import yaml
 
 from cnnzoo.cli.paths import writable_output
 from cnnzoo.data import list_datasets
-from cnnzoo.engine.config import TrainConfig, config_from_dict, load_config_file
-from cnnzoo.engine.run_dir import run_dir_of, saved_recipe
+from cnnzoo.runs.config import TrainConfig, config_from_dict, load_config_file
+from cnnzoo.runs.directory import run_dir_of, saved_recipe
 
 # Where each group of flags in `--help` begins: the first field of each section of TrainConfig.
 GROUP_STARTS = {
@@ -130,9 +130,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnzoo.engine.distributed import context_from_environment
-    from cnnzoo.engine.safety import exit_status
-    from cnnzoo.engine.trainer import train
+    from cnnzoo.train.distributed import context_from_environment
+    from cnnzoo.train.interruptions import exit_status
+    from cnnzoo.train.trainer import train
 
     config = build_config(args)
     main = context_from_environment().is_main  # under torchrun, one process reports

@@ -27,8 +27,8 @@ from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
-from cnnzoo.models.densenet import DenseBlock, DenseLayer
-from cnnzoo.registry import create_model
+from cnnzoo.models.classification.densenet import DenseBlock, DenseLayer
+from cnnzoo.models.registry import create_model
 
 # Parameters in millions for CIFAR-10 as the papers give them (DenseNet Table 2; ResNet
 # Table 6 of He et al. 2015).

@@ -36,10 +36,10 @@ from cnnzoo.analysis.survey_arithmetic import conv_stack_cost
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
-from cnnzoo.models.vgg import VGG_CONFIGS, make_layers
-from cnnzoo.registry import create_model
-from cnnzoo.segmentation.base import bilinear_resize, create_encoder
-from cnnzoo.segmentation.deeplab import LARGEFOV_RATE, DeepLabV1, dilated_fc
+from cnnzoo.models.classification.vgg import VGG_CONFIGS, make_layers
+from cnnzoo.models.registry import create_model
+from cnnzoo.models.segmentation.base import bilinear_resize, create_encoder
+from cnnzoo.models.segmentation.deeplab import LARGEFOV_RATE, DeepLabV1, dilated_fc
 
 # Layers of the stacks compared in the field-growth table, and their width and map side.
 STACK_DEPTHS = range(1, 7)
@@ -84,7 +84,7 @@ class ReducedDeepLabV1(nn.Module):
     ``make_layers`` builds VGG-16's configuration (batch-normalised, so that it
     trains from scratch in minutes) with DeepLab's stride-1 poolings and
     dilated conv5 at ``output_stride`` 8; the head is DeepLab's own
-    :func:`~cnnzoo.segmentation.deeplab.dilated_fc` (fc6 3x3 at rate 12, fc7,
+    :func:`~cnnzoo.models.segmentation.deeplab.dilated_fc` (fc6 3x3 at rate 12, fc7,
     fc8) at 1/8 of its width, and the scores are upsampled bilinearly.
     """
 

@@ -32,8 +32,8 @@ from torch import nn
 from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import train_registered
-from cnnzoo.models.mobilenet import V1_LAYERS, DepthwiseSeparable
-from cnnzoo.registry import create_model
+from cnnzoo.models.classification.mobilenet import V1_LAYERS, DepthwiseSeparable
+from cnnzoo.models.registry import create_model
 
 # Multiply-adds at 224x224 that each paper reports, in millions (sources in the docstring).
 PAPER_MACS = {

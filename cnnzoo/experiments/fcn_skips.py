@@ -8,8 +8,8 @@ shallow layers place the boundaries: on PASCAL VOC 2011 mean IoU went from 59.4
 to 62.4 to 62.7, and the outputs of Fig. 4 grow visibly sharper. The survey
 presents this as the first fusion of low- and high-level features.
 
-The three networks are built from ``cnnzoo.segmentation.fcn`` (the
-:class:`~cnnzoo.segmentation.fcn.FCN` class with the registered variants' skip
+The three networks are built from ``cnnzoo.models.segmentation.fcn`` (the
+:class:`~cnnzoo.models.segmentation.fcn.FCN` class with the registered variants' skip
 strides) on the paper's VGG-16 encoder narrowed to 1/8 of its width, with batch
 norm so that it trains from scratch in minutes (:func:`narrow_vgg16_encoder`;
 pool3, pool4 and pool5 at strides 8, 16 and 32 as in the paper, without the
@@ -32,15 +32,15 @@ from torch.utils.data import Dataset, TensorDataset
 from cnnzoo.analysis.flops import parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.data import DataRequest, DataSplits, load_data
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.evaluate import iterate_batches
+from cnnzoo.data.batches import iterate_batches
 from cnnzoo.errors import CnnzooError
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
-from cnnzoo.models.base import FeatureExtractor
-from cnnzoo.models.vgg import VGG, VGG_CONFIGS
-from cnnzoo.segmentation.base import init_weights
-from cnnzoo.segmentation.fcn import FCN, SKIP_STRIDES
+from cnnzoo.models.classification.base import FeatureExtractor
+from cnnzoo.models.classification.vgg import VGG, VGG_CONFIGS
+from cnnzoo.models.segmentation.base import init_weights
+from cnnzoo.models.segmentation.fcn import FCN, SKIP_STRIDES
+from cnnzoo.runs.config import TrainConfig
 
 VARIANTS = ("fcn32s", "fcn16s", "fcn8s")
 WIDTH_DIVISOR = 8  # VGG-16's 64-512 channels become 8-64
@@ -230,7 +230,7 @@ def _train_variants(
 
 def _report(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: int) -> None:
     run.write(
-        "FCN-32s, 16s and 8s (`cnnzoo.segmentation.fcn.FCN` with each variant's skip "
+        "FCN-32s, 16s and 8s (`cnnzoo.models.segmentation.fcn.FCN` with each variant's skip "
         f"strides) on VGG-16-BN at 1/{WIDTH_DIVISOR} of its width, scores read from pool5 "
         "and fused with pool4 and pool3, each upsampler initialised to bilinear, all three "
         f"from the same encoder weights. Trained on `shapes` ({side}x{side}, 1,000 "

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.models.googlenet import INCEPTION_CONFIGS
+from cnnzoo.models.classification.googlenet import INCEPTION_CONFIGS
 
 # The map side each module sees in GoogLeNet at 224x224 (Table 1: 28x28, 14x14, 7x7).
 MAP_SIDE = {"3": 28, "4": 14, "5": 7}

@@ -2,7 +2,7 @@
 
 Experiments that compare networks of the registry (plain against residual,
 with and without SE, DenseNet against ResNet) call the training engine
-(:func:`cnnzoo.engine.trainer.train`) exactly as ``cnnzoo train NAME`` would,
+(:func:`cnnzoo.train.trainer.train`) exactly as ``cnnzoo train NAME`` would,
 in a temporary run directory. The comparison needs each epoch's curves, the
 test metrics and the trained network, not the checkpoints, so nothing of the
 run is left on disk. (Variants that no registry entry describes are trained
@@ -16,10 +16,10 @@ from typing import Any
 
 from torch import nn
 
-from cnnzoo.engine.callbacks import Callback
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.run_dir import scratch_run
-from cnnzoo.engine.trainer import Trainer, train
+from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.directory import scratch_run
+from cnnzoo.train.callbacks import Callback
+from cnnzoo.train.trainer import Trainer, train
 
 
 @dataclass

@@ -26,11 +26,11 @@ from torch import Tensor, nn
 from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.data import DataRequest, load_data
-from cnnzoo.engine.evaluate import iterate_batches
+from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
-from cnnzoo.layers import SqueezeExcite
-from cnnzoo.registry import create_model
+from cnnzoo.models.layers import SqueezeExcite
+from cnnzoo.models.registry import create_model
 
 # (label, registered network, constructor options) of the networks compared.
 VARIANTS = (

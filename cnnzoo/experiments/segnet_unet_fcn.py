@@ -42,9 +42,9 @@ from cnnzoo.experiments.fcn_skips import (
     predict,
     train_segmenter,
 )
-from cnnzoo.models.vgg import VGG_CONFIGS
-from cnnzoo.registry import create_model
-from cnnzoo.segmentation.segnet import SegNet, SegNetConfig
+from cnnzoo.models.classification.vgg import VGG_CONFIGS
+from cnnzoo.models.registry import create_model
+from cnnzoo.models.segmentation.segnet import SegNet, SegNetConfig
 
 NETWORKS = ("segnet", "unet", "fcn8s")
 PAPER_INPUT = (3, 360, 480)  # a CamVid image, SegNet's benchmark (section 4)

@@ -28,9 +28,9 @@ from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields, verify_receptive_field
 from cnnzoo.analysis.survey_arithmetic import survey_table
 from cnnzoo.data import DataRequest, DataSplits, load_data
-from cnnzoo.engine.config import TrainConfig
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
+from cnnzoo.runs.config import TrainConfig
 
 # Each stage of the trained networks: a stack of kernels, small against large with equal field.
 STACKS: dict[str, tuple[int, ...]] = {

@@ -1,10 +1,10 @@
 """Training a network that an experiment builds itself, through the engine of ``cnnzoo train``.
 
-``cnnzoo.engine.train`` builds registered networks by name. Some experiments
+``cnnzoo.train.train`` builds registered networks by name. Some experiments
 compare variants that no registry entry describes (one 5x5 convolution
 against two 3x3, DeepLab with its dilation removed); :func:`train_network`
 hands such a module and its loaded data to the engine's own
-:class:`~cnnzoo.engine.trainer.Trainer`, so every variant trains with the
+:class:`~cnnzoo.train.trainer.Trainer`, so every variant trains with the
 same steps, optimiser, schedule, loss, precision, clipping, auxiliary losses
 and label smoothing that a :class:`TrainConfig` gives ``cnnzoo train``. The
 run directory is temporary: the experiment keeps the trained module (its
@@ -19,10 +19,10 @@ from typing import Any
 from torch import nn
 
 from cnnzoo.data import DataSplits
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.run_dir import scratch_run
-from cnnzoo.engine.trainer import Trainer
+from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.directory import scratch_run
 from cnnzoo.tasks import get_task
+from cnnzoo.train.trainer import Trainer
 
 
 def train_network(model: nn.Module, data: DataSplits, config: TrainConfig) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.finetune import init_from_checkpoint
-from cnnzoo.engine.run_dir import scratch_run
-from cnnzoo.engine.trainer import train
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
-from cnnzoo.registry import create_model
+from cnnzoo.models.registry import create_model
+from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.directory import scratch_run
+from cnnzoo.train.finetune import init_from_checkpoint
+from cnnzoo.train.trainer import train
 
 MODEL = "resnet20"
 SOURCE, TARGET = "mnist5k", "digits"

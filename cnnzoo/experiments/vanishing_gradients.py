@@ -26,11 +26,11 @@ import torch.nn.functional as F
 
 from cnnzoo.analysis.gradient_flow import GradNormRecorder
 from cnnzoo.data import DataRequest, load_data
-from cnnzoo.engine.evaluate import iterate_batches
-from cnnzoo.engine.trainer import Callback, Trainer
+from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import train_registered
-from cnnzoo.registry import create_model
+from cnnzoo.models.registry import create_model
+from cnnzoo.train.trainer import Callback, Trainer
 
 # Depths compared at initialisation: the paper's 20 and 56 and its 110-layer ResNet.
 INIT_DEPTHS = {"quick": (20, 56), "full": (20, 56, 110)}

@@ -1,16 +1,26 @@
-"""Classification networks, one file per family; importing this fills the registry.
+"""The networks: one registry, the classifiers, the segmentation networks and their weights.
 
-The imports follow the survey's chronology, which is the order ``cnnzoo list`` shows.
+``registry`` names every network (:func:`register_model`, :func:`create_model`,
+:func:`list_models`, as in timm); ``layers`` holds the blocks two families
+share; ``classification`` and ``segmentation`` hold one file per family;
+``weights`` renames torchvision's trained weights onto them. The families
+register themselves when first listed or built.
 """
-# ruff: noqa: I001
 
-from cnnzoo.models import lenet  # noqa: F401
-from cnnzoo.models import alexnet  # noqa: F401
-from cnnzoo.models import vgg  # noqa: F401
-from cnnzoo.models import googlenet  # noqa: F401
-from cnnzoo.models import resnet  # noqa: F401
-from cnnzoo.models import resnet_cifar  # noqa: F401
-from cnnzoo.models import senet  # noqa: F401
-from cnnzoo.models import densenet  # noqa: F401
-from cnnzoo.models import mobilenet  # noqa: F401
-from cnnzoo.models import efficientnet  # noqa: F401
+from cnnzoo.models.registry import (
+    ModelEntry,
+    check_input_size,
+    create_model,
+    get_model_entry,
+    list_models,
+    register_model,
+)
+
+__all__ = [
+    "ModelEntry",
+    "check_input_size",
+    "create_model",
+    "get_model_entry",
+    "list_models",
+    "register_model",
+]

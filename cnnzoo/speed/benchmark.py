@@ -9,7 +9,7 @@ matrix product in the same dtype, measured first on this machine. MFU says
 how much of the hardware a network uses, which raw images/s cannot.
 
 Training mode times what a training step costs: the engine's own
-:func:`~cnnzoo.engine.step.train_step` (forward, loss, backward and an
+:func:`~cnnzoo.train.step.train_step` (forward, loss, backward and an
 SGD-with-momentum update). Inference mode runs under
 ``torch.inference_mode`` on cnnzoo's inference path, which folds every
 batch norm into the convolution before it (:mod:`cnnzoo.speed.fold`) when
@@ -17,7 +17,7 @@ that measures faster for the network and input at hand.
 
 Each network runs in its own default memory layout unless one is asked for:
 torchvision's NCHW, and cnnzoo's NHWC for training on CPU
-(:mod:`cnnzoo.engine.layout`) and, for inference, whichever of NCHW and NHWC
+(:mod:`cnnzoo.device.memory_format`) and, for inference, whichever of NCHW and NHWC
 measures faster for the network and input at hand. ``channels_last=True``
 (or ``False``) runs both networks NHWC (or NCHW), which compares the
 networks alone with the layout taken out.
@@ -53,13 +53,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.layout import layout_name, resolve_channels_last, to_channels_last
-from cnnzoo.engine.runtime import autocast
-from cnnzoo.engine.step import ModelOutput, StepRecipe, combined_loss, train_step
+from cnnzoo.device.memory_format import layout_name, resolve_channels_last, to_channels_last
+from cnnzoo.device.placement import autocast
 from cnnzoo.errors import CnnzooError
-from cnnzoo.machine import LoadMeter, MachineLoad
-from cnnzoo.registry import ModelEntry, check_input_size, create_model, get_model_entry
+from cnnzoo.measure.load import LoadMeter, MachineLoad
+from cnnzoo.models.registry import ModelEntry, check_input_size, create_model, get_model_entry
+from cnnzoo.runs.config import TrainConfig
 from cnnzoo.speed.fold import fold_conv_batchnorm
 from cnnzoo.speed.runners import (
     Runner,
@@ -70,6 +69,7 @@ from cnnzoo.speed.runners import (
 )
 from cnnzoo.speed.timing import interleaved_latencies, percentile
 from cnnzoo.tasks import get_task
+from cnnzoo.train.step import ModelOutput, StepRecipe, combined_loss, train_step
 
 MODES = ("train", "infer")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -1,12 +1,12 @@
 """How long one training epoch takes, and how much of it is spent preparing data.
 
 The epoch is the one ``cnnzoo train MODEL --data DATA`` runs: the engine's
-own :class:`~cnnzoo.engine.trainer.Trainer` (one
-:func:`~cnnzoo.engine.step.train_step` per batch), with its default recipe, is
+own :class:`~cnnzoo.train.trainer.Trainer` (one
+:func:`~cnnzoo.train.step.train_step` per batch), with its default recipe, is
 built and run for a few epochs and the training time of each epoch is read
 from it after the epoch (validation excluded). The data share is measured by
 drawing the same epoch's batches from the same pipeline
-(:func:`~cnnzoo.engine.evaluate.iterate_batches`: slicing the in-memory
+(:func:`~cnnzoo.data.batches.iterate_batches`: slicing the in-memory
 tensor, augmenting and normalising whole batches) with no network attached.
 The fastest epoch is reported, the first one being slowed by one-off
 set-up (kernel selection, memory allocation).
@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
-from cnnzoo.engine.callbacks import Callback
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.engine.evaluate import iterate_batches
-from cnnzoo.engine.layout import layout_name
-from cnnzoo.engine.run_dir import scratch_run
-from cnnzoo.engine.runtime import epoch_generator
-from cnnzoo.engine.trainer import Trainer
+from cnnzoo.data.batches import iterate_batches
+from cnnzoo.device.memory_format import layout_name
+from cnnzoo.device.placement import epoch_generator
+from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.directory import scratch_run
+from cnnzoo.train.callbacks import Callback
+from cnnzoo.train.trainer import Trainer
 
 
 @dataclass

@@ -34,7 +34,7 @@ from cnnzoo.data.base import source_name
 from cnnzoo.data.images import decode_image
 from cnnzoo.data.streaming import PREFETCH_BATCHES, StreamedImages, default_workers
 from cnnzoo.errors import CnnzooError
-from cnnzoo.machine import LoadMeter, MachineLoad
+from cnnzoo.measure.load import LoadMeter, MachineLoad
 
 # ImageNet's channel statistics, as torchvision's reference training normalises.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

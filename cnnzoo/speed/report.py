@@ -20,9 +20,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cnnzoo.engine.layout import layout_name
+from cnnzoo.device.memory_format import layout_name
 from cnnzoo.errors import CnnzooError
-from cnnzoo.machine import MachineLoad
+from cnnzoo.measure.load import MachineLoad
 
 
 def _setting(result: dict) -> str:

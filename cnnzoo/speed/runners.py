@@ -48,9 +48,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.engine.evaluate import main_output
-from cnnzoo.engine.layout import layout_name, to_channels_last
+from cnnzoo.device.memory_format import layout_name, to_channels_last
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.batching import main_output
 from cnnzoo.speed.export import _write_onnx
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_pairs
 from cnnzoo.speed.timing import interleaved_latencies

@@ -25,7 +25,7 @@ from torch import nn
 
 from cnnzoo.analysis.layer_table import LayerRow, field_text, human, layer_table
 from cnnzoo.analysis.loading import build_model
-from cnnzoo.registry import ModelEntry, get_model_entry, list_models
+from cnnzoo.models.registry import ModelEntry, get_model_entry, list_models
 from cnnzoo.tasks import get_task
 
 MODELS_DIR = "models"
@@ -263,7 +263,7 @@ def _models_index(families: dict[str, list[VariantFacts]]) -> str:
         "# Models",
         "",
         "Every registered network, one page per family, generated from the registry "
-        "(`cnnzoo.registry`) when the site is built. `cnnzoo list` prints the same "
+        "(`cnnzoo.models.registry`) when the site is built. `cnnzoo list` prints the same "
         "names; [using the models](../guide/models.md) shows how to build them.",
         "",
         "| family | task | networks | papers |",

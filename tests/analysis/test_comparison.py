@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.analysis.comparison import ModelSummary, format_comparison, write_comparison
-from cnnzoo.machine import MachineLoad
+from cnnzoo.measure.load import MachineLoad
 
 IDLE = MachineLoad(0.1, 0.2, 2)
 BUSY = MachineLoad(3.5, 4.0, 2)

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from cnnzoo.analysis.feature_maps import feature_maps, most_active
 from cnnzoo.analysis.gradcam import grad_cam
 from cnnzoo.analysis.se_weights import resolve_se_block, se_blocks, se_channel_weights
-from cnnzoo.layers.squeeze_excite import SqueezeExcite
+from cnnzoo.models.layers.squeeze_excite import SqueezeExcite
 
 
 class SquareDetector(nn.Module):

@@ -21,9 +21,9 @@ import cnnzoo
 from cnnzoo.analysis.comparison import ModelSummary, plot_comparison
 from cnnzoo.analysis.feature_maps import save_feature_grid
 from cnnzoo.analysis.se_weights import save_se_weights
-from cnnzoo.engine.plots import plot_confusion, plot_curves
+from cnnzoo.runs.plots import plot_confusion, plot_curves
 from cnnzoo.experiments.base import ExperimentRun
-from cnnzoo.machine import MachineLoad
+from cnnzoo.measure.load import MachineLoad
 
 out = Path(sys.argv[1])
 history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "train_top1": 0.5, "val_top1": 0.4}]

@@ -9,7 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import cnnzoo
 from cnnzoo.analysis.flops import count_flops
 from cnnzoo.analysis.layer_table import layer_table
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.registry import get_model_entry
 
 
 def _published_macs() -> list[tuple[str, int, float]]:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # training takes longer than the fast suite allow
 
 @pytest.fixture(scope="module")
 def digit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cnnzoo.engine import TrainConfig, train
+    from cnnzoo.train import TrainConfig, train
 
     run_dir = tmp_path_factory.mktemp("resnet20-mnist5k")
     config = TrainConfig(

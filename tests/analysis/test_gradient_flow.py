@@ -11,8 +11,8 @@ from PIL import Image
 from torch import nn
 
 from cnnzoo.analysis.gradient_flow import GradNormRecorder, read_grad_norms
-from cnnzoo.engine import callbacks
 from cnnzoo.errors import CnnzooError
+from cnnzoo.train import callbacks
 
 
 def _deep_plain_net(depth: int) -> nn.Sequential:

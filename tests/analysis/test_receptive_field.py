@@ -19,8 +19,8 @@ from cnnzoo.analysis.receptive_field import (
     verifiable_layers,
     verify_receptive_field,
 )
-from cnnzoo.layers.squeeze_excite import SqueezeExcite
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.layers.squeeze_excite import SqueezeExcite
+from cnnzoo.models.registry import get_model_entry
 
 CLASSIFIERS = cnnzoo.list_models(task="classification")
 

@@ -19,9 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnzoo.engine.checkpoint import FORMAT_VERSION, save_checkpoint
-from cnnzoo.engine.config import TrainConfig
-from cnnzoo.registry import create_model
+from cnnzoo.models.registry import create_model
+from cnnzoo.runs.checkpoint import FORMAT_VERSION, save_checkpoint
+from cnnzoo.runs.config import TrainConfig
 
 CLASSES = [str(digit) for digit in range(10)]
 LOG_HEADER = "epoch,step,lr,train_loss,train_top1,val_top1,val_loss,seconds"

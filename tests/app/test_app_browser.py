@@ -62,7 +62,7 @@ def page(browser, server) -> Iterator[object]:
 
 
 def test_the_zoo_names_every_network_and_filters_by_family_and_task(page, server) -> None:
-    from cnnzoo.registry import list_models
+    from cnnzoo.models.registry import list_models
 
     page.goto(server.url + "/")
     page.wait_for_selector("#zoo-list li")

@@ -51,7 +51,7 @@ def test_wildcards_expand_and_mistakes_are_errors(
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished (three-step) training run of LeNet-1989 on scikit-learn's digits."""
-    from cnnzoo.engine import TrainConfig, train
+    from cnnzoo.train import TrainConfig, train
 
     run_dir = tmp_path_factory.mktemp("lenet1989-digits")
     config = TrainConfig(

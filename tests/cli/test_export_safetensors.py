@@ -15,13 +15,13 @@ from safetensors.torch import load_file
 from cnnzoo.cli import build_parser, main
 from cnnzoo.cli.train import build_config
 from cnnzoo.data.preprocessing import Preprocessing
-from cnnzoo.engine.checkpoint import load_checkpoint, save_checkpoint
-from cnnzoo.engine.config import config_from_dict
-from cnnzoo.engine.sharing import (
+from cnnzoo.inference.predictor import (
     read_shared_config,
     shared_config,
     train_command,
 )
+from cnnzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.runs.config import config_from_dict
 
 TINY = ["lenet1989", "--data", "digits", "--image-size", "16", "--epochs", "1", "--quiet"]
 TINY += ["--threads", "1", "--no-plots", "--lr", "0.02"]

@@ -9,7 +9,7 @@ import pytest
 
 from cnnzoo.cli import build_parser, main
 from cnnzoo.cli.train import build_config
-from cnnzoo.engine.config import TrainConfig
+from cnnzoo.runs.config import TrainConfig
 
 
 def _train_parser() -> argparse.ArgumentParser:

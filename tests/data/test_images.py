@@ -13,8 +13,8 @@ from torch import nn
 
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image, read_mask
-from cnnzoo.engine.inference import LoadedModel, predict_images
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.checkpoints import LoadedModel, predict_images
 
 
 def write_picture(path: Path, seed: int = 0, size: tuple[int, int] = (8, 10)) -> None:

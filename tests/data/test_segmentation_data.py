@@ -384,8 +384,8 @@ def test_checking_a_mask_folder_shows_a_progress_bar(
 
 def test_camvid_trains_at_its_own_size_and_in_colour_by_default(tmp_path: Path) -> None:
     """Not U-Net's 1x572x572: the data's 3 channels and (H, W), recorded in metrics.json."""
-    from cnnzoo.engine.config import TrainConfig
-    from cnnzoo.engine.trainer import train
+    from cnnzoo.runs.config import TrainConfig
+    from cnnzoo.train.trainer import train
 
     _camvid(tmp_path / "camvid", {"train": 2, "val": 1, "test": 1}, size=(36, 52))
     config = TrainConfig(

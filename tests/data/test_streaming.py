@@ -184,7 +184,7 @@ def test_streaming_trains_as_well_as_memory_within_the_seed_spread(tmp_path: Pat
     Measured: memory 0.87, 0.70, 0.60 and stream 0.73, 0.70, 0.90 (10 classes,
     chance 0.1), so a streamed split whose labels or crops went wrong fails.
     """
-    from cnnzoo.engine import TrainConfig, train
+    from cnnzoo.train import TrainConfig, train
 
     root = tmp_path / "images"
     write_image_folder(root, FolderSpec(images=300, classes=10, size=(24, 24), seed=0))

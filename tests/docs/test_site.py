@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from cnnzoo import registry
-from cnnzoo.registry import create_model, get_model_entry, register_model
+from cnnzoo.models import registry
+from cnnzoo.models.registry import create_model, get_model_entry, register_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DUMMY_FAMILY = "Tiny Test Net"

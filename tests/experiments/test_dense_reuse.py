@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cnnzoo.experiments.dense_reuse import dense_inputs
-from cnnzoo.registry import create_model
+from cnnzoo.models.registry import create_model
 
 
 def test_each_dense_layer_receives_every_earlier_map_of_its_block() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cnnzoo.experiments.inception_reduction import InceptionModule
-from cnnzoo.models.googlenet import INCEPTION_CONFIGS
+from cnnzoo.models.classification.googlenet import INCEPTION_CONFIGS
 
 
 def test_module_takes_a_table_1_row() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from cnnzoo.experiments.se_attention import class_specificity, gates_by_class
-from cnnzoo.registry import create_model
+from cnnzoo.models.registry import create_model
 
 
 def test_gates_are_the_per_class_means_of_each_blocks_sigmoid() -> None:

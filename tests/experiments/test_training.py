@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-import cnnzoo.engine.trainer as trainer_module
+import cnnzoo.train.trainer as trainer_module
 from cnnzoo.data import DataSplits
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
-from cnnzoo.engine import TrainConfig
 from cnnzoo.experiments.training import train_network
+from cnnzoo.train import TrainConfig
 
 
 def _splits() -> DataSplits:

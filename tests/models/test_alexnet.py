@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.models.alexnet import AlexNet
+from cnnzoo.models.classification.alexnet import AlexNet
 
 
 def _layer_kinds(block: nn.Sequential) -> list[type]:

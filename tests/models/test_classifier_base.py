@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnzoo.models.base import Classifier, FeatureInfo, outputs_in_turn
+from cnnzoo.models.classification.base import Classifier, FeatureInfo, outputs_in_turn
 
 
 class AddOne(nn.Module):

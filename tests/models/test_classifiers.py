@@ -10,8 +10,8 @@ import torch
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.base import Classifier
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.classification.base import Classifier
+from cnnzoo.models.registry import get_model_entry
 
 CLASSIFIERS = cnnzoo.list_models(task="classification")
 

@@ -10,8 +10,8 @@ import torchvision
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.densenet import DenseBlock, DenseLayer, Transition
-from cnnzoo.weights.torchvision import densenet as from_torchvision
+from cnnzoo.models.classification.densenet import DenseBlock, DenseLayer, Transition
+from cnnzoo.models.weights.torchvision import densenet as from_torchvision
 
 
 def test_each_layer_receives_all_earlier_maps() -> None:

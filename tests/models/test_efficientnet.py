@@ -9,9 +9,9 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.layers import InvertedResidual, SqueezeExcite, StochasticDepth
-from cnnzoo.models.efficientnet import SCALINGS, round_filters, round_repeats
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.classification.efficientnet import SCALINGS, round_filters, round_repeats
+from cnnzoo.models.layers import InvertedResidual, SqueezeExcite, StochasticDepth
+from cnnzoo.models.registry import get_model_entry
 
 
 def _blocks(model: nn.Module) -> list[InvertedResidual]:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo.models.googlenet import INCEPTION_CONFIGS, GoogLeNet, InceptionBlock
+from cnnzoo.models.classification.googlenet import INCEPTION_CONFIGS, GoogLeNet, InceptionBlock
 
 
 @pytest.mark.parametrize("config", INCEPTION_CONFIGS, ids=lambda c: c[0])

@@ -9,8 +9,8 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.layers import InvertedResidual, SqueezeExcite
-from cnnzoo.models.mobilenet import V3_LARGE, V3_SMALL, DepthwiseSeparable, V3Config
+from cnnzoo.models.classification.mobilenet import V3_LARGE, V3_SMALL, DepthwiseSeparable, V3Config
+from cnnzoo.models.layers import InvertedResidual, SqueezeExcite
 
 
 def _parameters(name: str, **options: object) -> int:

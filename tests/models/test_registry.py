@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo import registry
 from cnnzoo.analysis.loading import resolve_input
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import ModelEntry, check_input_size, get_model_entry, register_model
+from cnnzoo.models import registry
+from cnnzoo.models.registry import ModelEntry, check_input_size, get_model_entry, register_model
 
 
 def test_list_models_wildcards() -> None:

@@ -9,13 +9,13 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.resnet import (
+from cnnzoo.models.classification.resnet import (
     BasicBlock,
     Bottleneck,
     ResNet,
     projection_shortcut,
 )
-from cnnzoo.weights.torchvision import resnet as resnet_from_torchvision
+from cnnzoo.models.weights.torchvision import resnet as resnet_from_torchvision
 
 
 @pytest.mark.parametrize("block", [BasicBlock, Bottleneck])

@@ -9,8 +9,8 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.resnet import BasicBlock
-from cnnzoo.models.resnet_cifar import CifarResNet, ZeroPadShortcut
+from cnnzoo.models.classification.resnet import BasicBlock
+from cnnzoo.models.classification.resnet_cifar import CifarResNet, ZeroPadShortcut
 
 
 def _blocks(model: nn.Module) -> list[BasicBlock]:

@@ -8,9 +8,9 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError
-from cnnzoo.layers import SqueezeExcite
-from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
-from cnnzoo.models.senet import se_attention
+from cnnzoo.models.classification.resnet import BasicBlock, Bottleneck, ResNet
+from cnnzoo.models.classification.senet import se_attention
+from cnnzoo.models.layers import SqueezeExcite
 
 
 def _se_blocks(model: nn.Module) -> list[SqueezeExcite]:

@@ -8,8 +8,8 @@ import torch
 import torchvision
 
 import cnnzoo
-from cnnzoo.registry import get_model_entry
-from cnnzoo.weights import torchvision_state_dict
+from cnnzoo.models.registry import get_model_entry
+from cnnzoo.models.weights import torchvision_state_dict
 
 SHARED = [n for n in cnnzoo.list_models() if get_model_entry(n).torchvision is not None]
 

@@ -8,8 +8,8 @@ import torchvision
 from torch import nn
 
 import cnnzoo
-from cnnzoo.models.vgg import VGG_CONFIGS, block_channels, make_layers
-from cnnzoo.weights.torchvision import vgg as vgg_from_torchvision
+from cnnzoo.models.classification.vgg import VGG_CONFIGS, block_channels, make_layers
+from cnnzoo.models.weights.torchvision import vgg as vgg_from_torchvision
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import cnnzoo.speed.benchmark as benchmark_module
 import cnnzoo.speed.runners as runners
 from cnnzoo.cli import main
-from cnnzoo.engine import TrainConfig
 from cnnzoo.errors import CnnzooError
 from cnnzoo.speed.benchmark import (
     BenchmarkSettings,
@@ -26,6 +25,7 @@ from cnnzoo.speed.benchmark import (
     measure_matmul_peak,
     training_loss,
 )
+from cnnzoo.train import TrainConfig
 
 QUICK = ["--iters", "1", "--warmup", "0", "--batch-size", "2"]
 

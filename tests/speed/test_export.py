@@ -19,7 +19,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.registry import get_model_entry
 from cnnzoo.speed.export import TOLERANCE, export_model
 
 # What a format cannot express, and why (the README's export table says the same).

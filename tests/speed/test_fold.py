@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 import cnnzoo
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.registry import get_model_entry
 from cnnzoo.speed import find_conv_batchnorm_pairs, fold_conv_batchnorm
 
 # float32 rounding: folding rescales weights by gamma / sqrt(var + eps), and in depthwise

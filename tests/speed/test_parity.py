@@ -18,7 +18,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo
-from cnnzoo.registry import get_model_entry
+from cnnzoo.models.registry import get_model_entry
 from cnnzoo.speed import fold_conv_batchnorm
 from cnnzoo.speed.benchmark import TORCHVISION_OPTIONS, training_loss
 

@@ -1,0 +1,95 @@
+"""Evaluation, and the batching both training and evaluation share.
+
+A data set that can serve a whole batch by index (:class:`InMemoryImages`) is
+sliced directly; any other split reads its items through its ``load_batches``
+(a ``DataLoader``; persistent workers for image folders streamed from disk).
+The model runs under ``torch.inference_mode`` in
+evaluation mode, so batch norm uses its running statistics and dropout is off.
+
+Without a batch size, evaluation takes as many images per step as fit in a
+memory budget (:func:`eval_batch_size`): 256 LeNet digits, a few U-Net
+images at 572x572. A fixed 256 once made a one-step U-Net run on CamVid
+run out of 24 GB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from cnnzoo.data.bad_images import BadImageLog
+from cnnzoo.data.batches import iterate_batches, to_device
+from cnnzoo.device.placement import autocast
+from cnnzoo.evaluation.metrics import MetricTracker
+from cnnzoo.inference.batching import Forward, dataset_batch_size, model_forward
+from cnnzoo.progress import progress
+from cnnzoo.runs.config import EVAL_MEMORY_MB
+
+LossFunction = Callable[[Tensor, Tensor], Tensor]
+
+
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    task: str,
+    num_classes: int,
+    loss_fn: LossFunction | None = None,
+    ignore_index: int | None = None,
+    batch_size: int | None = None,
+    memory_mb: int = EVAL_MEMORY_MB,
+    device: torch.device | str = "cpu",
+    precision: str = "fp32",
+    channels_last: bool = False,
+    workers: int | None = None,
+    show_progress: bool = True,
+    bad_images: BadImageLog | None = None,
+    forward: Forward | None = None,
+    on_scores: Callable[[Tensor, Tensor], None] | None = None,
+) -> MetricTracker:
+    """Run ``model`` over ``dataset`` and return the accumulated metrics.
+
+    ``batch_size`` None takes what fits in ``memory_mb`` (:func:`dataset_batch_size`).
+    A bar counts the batches where bars are on (:mod:`cnnzoo.progress`);
+    ``show_progress=False`` hides it for this call (a process that is not the
+    main one, a run asked to be quiet). An image that
+    cannot be decoded goes to ``bad_images`` (by default: stop with a message naming it).
+    ``forward`` runs the batches instead of the model itself (another runtime,
+    the same weights), and ``on_scores`` sees each batch's scores and targets,
+    for the per-image predictions ``cnnzoo eval --out`` writes.
+    """
+    device = torch.device(device)
+    # A compiled graph is traced without autograd but not in inference mode: tensors made
+    # in inference mode would make it trace (and compile) a second graph.
+    no_autograd = torch.inference_mode if forward is None else torch.no_grad
+    forward = forward or model_forward(model)
+    if batch_size is None:
+        options = {"device": device, "precision": precision, "channels_last": channels_last}
+        batch_size = dataset_batch_size(model, dataset, memory_mb, **options)
+    tracker = MetricTracker(task, num_classes, ignore_index)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_autograd():
+            batches = progress(
+                iterate_batches(dataset, batch_size, workers=workers, bad_images=bad_images),
+                "evaluating",
+                total=-(-len(dataset) // batch_size),
+                unit="batch",
+                enabled=show_progress,
+            )
+            for images, targets in batches:
+                images, targets = to_device(images, targets, device, channels_last)
+                with autocast(device, precision):
+                    scores = forward(images)
+                scores = scores.float()
+                loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
+                tracker.update(scores, targets, loss)
+                if on_scores is not None:
+                    on_scores(scores, targets)
+    finally:
+        model.train(was_training)
+    return tracker

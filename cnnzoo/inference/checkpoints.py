@@ -1,0 +1,251 @@
+"""Using a trained network: rebuild it from a checkpoint, evaluate it, predict on image files.
+
+A checkpoint records the model name, its classes, input channels and size,
+and the normalisation of its training images, so a model is rebuilt and fed
+exactly as it was trained, on the same data or another data set with the
+same classes.
+
+Prediction prepares each file as evaluation of the run prepares its test
+images (:func:`checkpoint_preprocessing`) and batches them as evaluation does, so that
+``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
+image, and both describe an image the same way (:mod:`cnnzoo.evaluation.reports`).
+What runs the batches is a parameter (:data:`~cnnzoo.evaluation.evaluate.ForwardMaker`):
+the model itself, or the same weights compiled or exported, chosen above
+the engine (``cnnzoo.speed.runners``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from cnnzoo.data import source_name
+from cnnzoo.data.bad_images import (
+    BadImageLog,
+    first_readable_shape,
+    readable_batches,
+    readable_loader,
+)
+from cnnzoo.data.files import ImageFiles, unique_stems
+from cnnzoo.data.in_memory import Normalization
+from cnnzoo.data.mask_pictures import save_prediction
+from cnnzoo.data.preprocessing import Preprocessing
+from cnnzoo.data.streaming import default_workers
+from cnnzoo.device.placement import autocast
+from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.batching import Forward, ForwardMaker, dataset_batch_size, model_forward
+from cnnzoo.inference.predictions import pixel_shares, ranked_classes
+from cnnzoo.models.registry import create_model, get_model_entry
+from cnnzoo.progress import progress_bar
+from cnnzoo.runs.checkpoint import load_checkpoint, load_weights
+from cnnzoo.runs.config import EVAL_MEMORY_MB, config_from_dict
+from cnnzoo.runs.plan import data_request
+
+
+@dataclass
+class LoadedModel:
+    """A network rebuilt from a checkpoint, in evaluation mode, with how to feed it."""
+
+    model: nn.Module
+    checkpoint: dict[str, Any]
+    path: Path
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.checkpoint["class_names"])
+
+    @property
+    def task(self) -> str:
+        return self.checkpoint["task"]
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return checkpoint_preprocessing(self.checkpoint)
+
+    @property
+    def normalization(self) -> Normalization | None:
+        return self.preprocessing.normalization
+
+
+def checkpoint_path(location: str | Path) -> Path:
+    """A run directory's best.pt (or last.pt), or the file itself."""
+    path = Path(location)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise CnnzooError(f"{path} holds no best.pt or last.pt; is it a run directory?")
+    if not path.is_file():
+        raise CnnzooError(f"{path} does not exist; give a run directory or a checkpoint file")
+    return path
+
+
+def load_model(location: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the network saved at ``location`` (run directory or .pt file)."""
+    path = checkpoint_path(location)
+    checkpoint = load_checkpoint(path)
+    options = config_from_dict(checkpoint["config"]).model_options
+    network = (checkpoint["model_name"], checkpoint["class_names"], checkpoint["in_channels"])
+    model = rebuild_network(*network, options, checkpoint["model"], path)
+    return LoadedModel(model.to(device).eval(), checkpoint, path)
+
+
+def rebuild_network(
+    name: str,
+    class_names: Sequence[str],
+    in_channels: int,
+    options: dict[str, Any],
+    weights: dict[str, Tensor],
+    source: Path,
+) -> nn.Module:
+    """The registered network ``name`` holding ``weights`` (read from ``source``).
+
+    Built without the pretrained weights a run may have started from
+    (:func:`own_options`): its trained weights replace them, so loading a
+    run never reads the torch hub cache nor downloads anything.
+    """
+    get_model_entry(name)  # a clear error if the model is unknown here
+    model = create_model(
+        name, num_classes=len(class_names), in_channels=in_channels, **own_options(options)
+    )
+    load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
+    return model
+
+
+def own_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's model options without ``pretrained`` (an older way to ask for the weights)."""
+    return {key: value for key, value in options.items() if key != "pretrained"}
+
+
+def checkpoint_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
+    """How the run of ``checkpoint`` prepared images for evaluation, and so for prediction.
+
+    The trainer records it
+    (:func:`~cnnzoo.data.preprocessing.evaluation_preprocessing`); a
+    checkpoint written before it did is read from its fields: segmentation at
+    each image's own size, classification resized to the training size, the
+    centre crop of ``crop_ratio`` only where the run asked to stream.
+    """
+    if checkpoint.get("preprocessing") is not None:
+        return Preprocessing.from_dict(checkpoint["preprocessing"])
+    channels = checkpoint["in_channels"]
+    stats = checkpoint.get("normalization")
+    normalization = Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None
+    if checkpoint["task"] != "classification":
+        return Preprocessing(channels, None, None, normalization)
+    size = tuple(checkpoint["image_size"])
+    config = config_from_dict(checkpoint["config"]) if "config" in checkpoint else None
+    streamed = (
+        config is not None and config.data_mode == "stream" and source_name(config.data) == "folder"
+    )
+    crop_ratio = data_request(config, size, channels).crop_ratio if streamed else None
+    return Preprocessing(channels, size, crop_ratio, normalization)
+
+
+def predict_files(
+    loaded: LoadedModel,
+    paths: Sequence[Path],
+    *,
+    topk: int = 5,
+    out_dir: Path | None = None,
+    make_forward: ForwardMaker | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    bad_images: BadImageLog | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Each readable image's prediction, in order, as the batches are computed.
+
+    Classification: the top-k classes with their probabilities
+    (``{"image", "predictions"}``). Segmentation: ``STEM_mask.png`` and
+    ``STEM_overlay.png`` written into ``out_dir`` (``{"image", "files",
+    "shares"}``), one image per step as each keeps its own size. Images are
+    prepared as :attr:`LoadedModel.preprocessing` says and batched as evaluation batches
+    (``batch_size`` None: what the run's ``eval_memory_mb`` allows), read by
+    ``workers`` DataLoader processes (None: one per core when there is more
+    than one batch), and run by ``make_forward``'s choice (:func:`job_forward`).
+    A file that cannot be decoded goes to ``bad_images`` (default: skipped).
+    A bar counts the images where bars are on.
+    """
+    recipe = loaded.preprocessing
+    files = ImageFiles(paths, recipe)
+    device = next(loaded.model.parameters()).device
+    precision = loaded.checkpoint.get("config", {}).get("precision", "fp32")
+    if recipe.size is None:
+        batch_size = 1
+    elif batch_size is None:
+        memory_mb = loaded.checkpoint.get("config", {}).get("eval_memory_mb", EVAL_MEMORY_MB)
+        options = {"device": device, "precision": precision}
+        batch_size = dataset_batch_size(loaded.model, files, memory_mb, **options)
+    forward = job_forward(loaded, files, batch_size, recipe.size is not None, make_forward)
+    if workers is None:
+        workers = default_workers() if len(paths) > batch_size else 0
+    loader = readable_loader(
+        files, batch_size=batch_size, num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    stems = unique_stems(paths)
+    log = bad_images or BadImageLog(skip=True)
+    with progress_bar(len(paths), "predicting", unit="image") as bar:
+        for images, indices in readable_batches(loader, log):
+            model_input = recipe.normalised(images).to(device)
+            with torch.no_grad(), autocast(device, precision):  # as evaluate() runs a runtime
+                scores = forward(model_input).float().cpu()
+            for index, image_scores, pixels in zip(indices.tolist(), scores, images):
+                path, stem = paths[index], stems[index]
+                yield _prediction(loaded, path, image_scores, pixels, topk, out_dir, stem)
+            bar.update(len(indices))
+
+
+def _prediction(
+    loaded: LoadedModel,
+    path: Path,
+    scores: Tensor,
+    pixels: Tensor,
+    topk: int,
+    out_dir: Path | None,
+    stem: str,
+) -> dict[str, Any]:
+    """One image's result: its ranked classes, or its mask and overlay, written, and shares."""
+    if loaded.task == "classification":
+        ranked = ranked_classes(scores[None], loaded.class_names, topk)[0]
+        return {"image": str(path), "predictions": ranked}
+    written = save_prediction(pixels.float().div(255), scores, loaded.class_names, out_dir, stem)
+    shares = pixel_shares(scores, loaded.class_names)
+    return {"image": str(path), "files": [str(p) for p in written], "shares": shares}
+
+
+def predict_images(
+    loaded: LoadedModel, paths: list[Path], topk: int = 5, out_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """:func:`predict_files` of ``paths`` at once, in this process (masks into ``out_dir``)."""
+    return list(
+        predict_files(loaded, paths, topk=topk, out_dir=out_dir or Path("predictions"), workers=0)
+    )
+
+
+def job_forward(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    batch_size: int,
+    fixed_size: bool,
+    make_forward: ForwardMaker | None,
+) -> Forward:
+    """What runs ``dataset``'s batches: ``make_forward``'s choice, or the model itself.
+
+    The example it is given is a batch of ``batch_size`` images shaped as
+    the first image that decodes, so a runtime that specialises to its
+    input (a compiled graph, an ONNX graph) is set up for the batches it will
+    see; ``fixed_size`` says whether every image has that shape.
+    """
+    shape = first_readable_shape(dataset)
+    if make_forward is None or shape is None:
+        return model_forward(loaded.model)
+    device = next(loaded.model.parameters()).device
+    example = torch.zeros(min(batch_size, len(dataset)), *shape, device=device)
+    return make_forward(loaded.model, example, len(dataset), fixed_size)

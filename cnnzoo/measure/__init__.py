@@ -1,0 +1,1 @@
+"""What the instruments and the speed tools share: how busy the machine was (``load``)."""

@@ -1,3 +1,0 @@
-"""Segmentation networks; importing this fills the registry with them."""
-
-from cnnzoo.segmentation import deeplab, fcn, segnet, unet  # noqa: F401
