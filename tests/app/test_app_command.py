@@ -77,7 +77,10 @@ def test_a_port_in_use_is_a_one_line_error(capsys) -> None:
 def test_starting_the_server_leaves_the_heavy_modules_for_the_first_question() -> None:
     # The first page must answer within seconds of `cnnzoo app`: torchvision, matplotlib and
     # the model families load when a network is first asked for, not at start.
-    heavy = "{'torchvision', 'matplotlib', 'cnnzoo.models', 'cnnzoo.analysis'}"
+    heavy = (
+        "{'torchvision', 'matplotlib', 'cnnzoo.models.classification', "
+        "'cnnzoo.models.segmentation', 'cnnzoo.analysis'}"
+    )
     code = (
         "import sys, cnnzoo.cli, cnnzoo.app.server; cnnzoo.cli.build_parser(only='app'); "
         "cnnzoo.app.server.create_app(); "
