@@ -33,6 +33,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_AUGMENTS = ("none", "autoaugment", "randaugment", "trivialaugment")
 CLASS_WEIGHTS = ("none", "median_frequency")
 STEP_UNITS = ("epoch", "iteration")
+WARMUP_SHAPES = ("linear", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 DATA_MODES = ("auto", "memory", "stream")
 
@@ -171,7 +172,18 @@ class TrainConfig:
     gamma: float = setting(0.1, "step schedule factor (He 2015: divide by 10)")
     step_unit: str = setting("epoch", "unit of milestones and warm-up", choices=STEP_UNITS)
     poly_power: float = setting(0.9, "poly schedule exponent (Chen et al. 2016, DeepLab v2)")
-    warmup: int = setting(0, "linear warm-up length, in --step-unit")
+    warmup: int = setting(0, "warm-up length, in --step-unit")
+    # He et al. 2015 (sec. 4.2) start ResNet-110 at a constant 0.01, a tenth of the peak,
+    # "until the training error is below 80% (about 400 iterations)"; Goyal et al. 2017
+    # ramp linearly from near zero instead.
+    warmup_shape: str = setting(
+        "linear",
+        "linear: ramp up to --lr over the warm-up; constant: --warmup-factor times --lr",
+        choices=WARMUP_SHAPES,
+    )
+    warmup_factor: float = setting(
+        0.1, "constant warm-up: the share of --lr used (He et al. 2015: 0.01 of 0.1)"
+    )
     min_lr: float = setting(0.0, "floor of the cosine and poly schedules")
 
     # Loss.
@@ -327,6 +339,8 @@ class TrainConfig:
             raise CnnzooError(f"memory_budget_mb cannot be negative, got {self.memory_budget_mb}")
         if not 0.0 < self.val_fraction < 0.5:
             raise CnnzooError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+        if not 0.0 < self.warmup_factor <= 1.0:
+            raise CnnzooError(f"warmup_factor must be in (0, 1], got {self.warmup_factor}")
         if (self.workers or 0) < 0 or self.warmup < 0:
             raise CnnzooError("workers and warmup cannot be negative")
         self._validate_recipe()

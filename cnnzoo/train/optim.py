@@ -135,8 +135,12 @@ class LearningRateFactor:
         gamma: float = 0.1,
         poly_power: float = 0.9,
         min_factor: float = 0.0,
+        warmup_shape: str = "linear",
+        warmup_factor: float = 0.1,
     ) -> None:
         self.schedule = schedule
+        self.warmup_shape = warmup_shape
+        self.warmup_factor = warmup_factor
         self.total_steps = max(total_steps, 1)
         self.warmup_steps = min(warmup_steps, self.total_steps)
         self.milestones = list(milestones or [])
@@ -146,6 +150,8 @@ class LearningRateFactor:
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
+            if self.warmup_shape == "constant":
+                return self.warmup_factor
             return (step + 1) / self.warmup_steps
         if self.schedule == "step":
             return self.gamma ** bisect.bisect_right(self.milestones, step)
@@ -173,5 +179,7 @@ def build_scheduler(
         gamma=config.gamma,
         poly_power=config.poly_power,
         min_factor=config.min_lr / config.lr,
+        warmup_shape=config.warmup_shape,
+        warmup_factor=config.warmup_factor,
     )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cnnzoo.errors import CnnzooError
 from cnnzoo.runs.config import TrainConfig
 from cnnzoo.train.optim import LearningRateFactor, build_optimizer, build_scheduler
 
@@ -22,6 +23,26 @@ def test_warmup_is_linear_then_cosine_decays_to_the_floor() -> None:
     assert factor(10) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.55)
     assert factor(110) == pytest.approx(0.1)
+
+
+def test_resnet110_warms_up_at_a_constant_tenth_then_follows_the_steps() -> None:
+    # He et al. 2015, sec. 4.2: 0.01 for about 400 iterations, then 0.1, /10 at 32k and 48k.
+    config = TrainConfig(
+        lr=0.1, schedule="step", milestones=[32_000, 48_000], step_unit="iteration",
+        warmup=400, warmup_shape="constant", warmup_factor=0.1,
+    )  # fmt: skip
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), config)
+    factor = build_scheduler(optimizer, config, steps_per_epoch=391, total_steps=64_000)
+    (rule,) = factor.lr_lambdas
+    assert [rule(s) for s in (0, 200, 399)] == pytest.approx([0.1, 0.1, 0.1])
+    assert rule(400) == 1.0
+    assert rule(32_000) == pytest.approx(0.1)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+def test_a_warmup_factor_outside_zero_to_one_is_refused() -> None:
+    with pytest.raises(CnnzooError, match="warmup_factor must be in"):
+        TrainConfig(warmup=5, warmup_shape="constant", warmup_factor=0.0).validate()
 
 
 def test_poly_schedule_follows_deeplab() -> None:
