@@ -138,3 +138,20 @@ def test_v3_small_downsamples_in_its_first_block() -> None:
     with torch.no_grad():
         stages = model.forward_stages(torch.randn(1, 3, 64, 64))
     assert [s.shape[1] for s in stages] == [i.channels for i in model.feature_info]
+
+
+@pytest.mark.parametrize(
+    ("small", "imagenet"),
+    [("mobilenet_v2_cifar", "mobilenet_v2"), ("efficientnet_b0_cifar", "efficientnet_b0")],
+)
+def test_small_input_variants_keep_the_weights_and_end_on_a_4x4_map(
+    small: str, imagenet: str
+) -> None:
+    # Only strides change: the same tensors, and a 32x32 image leaves 4x4 (not 1x1) to pool.
+    network, reference = cnnzoo.create_model(small, 10), cnnzoo.create_model(imagenet, 10)
+    assert [p.shape for p in network.parameters()] == [p.shape for p in reference.parameters()]
+    assert network.input_size == (3, 32, 32)
+    stages = network.eval().forward_stages(torch.zeros(1, 3, 32, 32))
+    assert [stage.shape[-1] for stage in stages] == [32, 16, 8, 4]
+    assert [info.stride for info in network.feature_info] == [1, 2, 4, 8]
+    assert reference.eval().forward_stages(torch.zeros(1, 3, 32, 32))[-1].shape[-1] == 1

@@ -25,7 +25,11 @@ from torch import nn
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models.classification.base import FeatureInfo, he_fan_out_init
-from cnnzoo.models.classification.mobilenet import InvertedResidualNetwork
+from cnnzoo.models.classification.mobilenet import (
+    SMALL_INPUT_SIDE,
+    InvertedResidualNetwork,
+    small_input_strides,
+)
 from cnnzoo.models.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
 from cnnzoo.models.registry import register_model
 
@@ -104,6 +108,9 @@ class EfficientNet(InvertedResidualNetwork):
             the reference code and torchvision.
         squeeze: the SE squeeze, "avg" (the SE paper) or "conv" (a learned
             whole-map kernel sized for the variant's resolution).
+        small_input: for 32x32 images (CIFAR): the stem and the first stride-2 row keep
+            stride 1 (:func:`~cnnzoo.models.classification.mobilenet.small_input_strides`),
+            so the last map is 4x4, not 1x1.
 
     Stages (``feature_info``) end where the resolution halves next: strides
     2, 4, 8, 16 and, after the head convolution, 32.
@@ -119,6 +126,7 @@ class EfficientNet(InvertedResidualNetwork):
         in_channels: int = 3,
         stochastic_depth_rate: float = 0.2,
         squeeze: str = "avg",
+        small_input: bool = False,
     ) -> None:
         super().__init__()
         if not 0.0 <= stochastic_depth_rate < 1.0:
@@ -130,19 +138,26 @@ class EfficientNet(InvertedResidualNetwork):
             raise CnnzooError(f"squeeze must be 'avg' or 'conv', got {squeeze!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
         # Each variant's resolution is part of its compound scaling (§3.3, Table 1).
-        self.input_size = (3, scaling.resolution, scaling.resolution)
+        resolution, stem_stride = scaling.resolution, 2
+        row_strides = [row.stride for row in B0_ROWS]
+        if small_input:
+            resolution, stem_stride = SMALL_INPUT_SIDE, 1
+            row_strides = small_input_strides(row_strides)
+            self.min_input_size = 8
+        self.input_size = (3, resolution, resolution)
         norm = partial(nn.BatchNorm2d, eps=scaling.bn_eps, momentum=scaling.bn_momentum)
         conv = partial(ConvBNAct, activation=nn.SiLU, norm_layer=norm)
         channels = round_filters(B0_STEM_CHANNELS, scaling.width)
-        self.stem = conv(in_channels, channels, 3, stride=2)
+        self.stem = conv(in_channels, channels, 3, stride=stem_stride)
         total_blocks = sum(round_repeats(row.repeats, scaling.depth) for row in B0_ROWS)
-        block_index, stride = 0, 2
+        block_index, stride = 0, stem_stride
         rows, self.feature_info = [], []
         for row_index, row in enumerate(B0_ROWS):
-            if row.stride == 2:
+            row_stride = row_strides[row_index]
+            if row_stride == 2:
                 # Resolution halves next: the previous row's output is a stage.
                 self.feature_info.append(FeatureInfo(f"blocks.{row_index - 1}", channels, stride))
-            stride *= row.stride
+            stride *= row_stride
             out_channels = round_filters(row.out_channels, scaling.width)
             blocks = []
             for repeat in range(round_repeats(row.repeats, scaling.depth)):
@@ -153,7 +168,7 @@ class EfficientNet(InvertedResidualNetwork):
                     max(1, channels // 4),
                     activation=nn.SiLU,
                     squeeze=squeeze,
-                    spatial_size=math.ceil(scaling.resolution / stride),
+                    spatial_size=math.ceil(resolution / stride),
                 )
                 blocks.append(
                     InvertedResidual(
@@ -161,7 +176,7 @@ class EfficientNet(InvertedResidualNetwork):
                         out_channels,
                         expanded,
                         row.kernel_size,
-                        stride=row.stride if repeat == 0 else 1,
+                        stride=row_stride if repeat == 0 else 1,
                         activation=nn.SiLU,
                         se=se,
                         drop_path_rate=stochastic_depth_rate * block_index / total_blocks,
@@ -203,6 +218,15 @@ def efficientnet_b0(
     return _efficientnet(
         "efficientnet_b0", num_classes, in_channels, stochastic_depth_rate, squeeze
     )
+
+
+@register_model(family="EfficientNet", paper=PAPER)
+def efficientnet_b0_cifar(
+    num_classes: int = 10, in_channels: int = 3, stochastic_depth_rate: float = 0.2
+) -> EfficientNet:
+    """EfficientNet-B0 for 32x32 images: stem and first stride-2 row at stride 1 (4x4 last map)."""
+    scaling = SCALINGS["efficientnet_b0"]
+    return EfficientNet(scaling, num_classes, in_channels, stochastic_depth_rate, small_input=True)
 
 
 @register_model(family="EfficientNet", paper=PAPER, torchvision="efficientnet_b1")

@@ -24,6 +24,7 @@ and replaces swish by the cheaper hard-swish x * ReLU6(x + 3) / 6.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -135,6 +136,21 @@ V2_ROWS = (
 )
 
 
+# At 32x32 (CIFAR-10) the ImageNet strides (2 in the stem, four stride-2 rows) leave a 1x1
+# map before the pool; the small-input variants keep the stem and the first stride-2 row at
+# stride 1, so the last map is 4x4 (total stride 8), as CIFAR adaptations of these networks do.
+SMALL_INPUT_SIDE = 32
+
+
+def small_input_strides(row_strides: Sequence[int]) -> list[int]:
+    """The rows' first strides with the first stride-2 row at stride 1 (the stem too is 1)."""
+    strides, kept = list(row_strides), False
+    for index, stride in enumerate(strides):
+        if stride == 2 and not kept:
+            strides[index], kept = 1, True
+    return strides
+
+
 class InvertedResidualNetwork(Classifier):
     """Stem -> rows of inverted residual blocks -> 1x1 conv -> global pool -> dropout -> FC.
 
@@ -197,6 +213,8 @@ class MobileNetV2(InvertedResidualNetwork):
         squeeze: the SE squeeze, "avg" (the SE paper) or "conv" (a learned
             whole-map kernel; see :class:`~cnnzoo.models.layers.SqueezeExcite`).
         dropout: dropout before the classifier (0.2 as torchvision).
+        small_input: for 32x32 images (CIFAR): the stem and the first stride-2 row keep
+            stride 1 (:func:`small_input_strides`), so the last map is 4x4, not 1x1.
     """
 
     head_modules = ("classifier",)
@@ -212,6 +230,7 @@ class MobileNetV2(InvertedResidualNetwork):
         se_ratio: float = 0.0,
         squeeze: str = "avg",
         dropout: float = 0.2,
+        small_input: bool = False,
     ) -> None:
         super().__init__()
         _check_width(width_mult)
@@ -223,10 +242,17 @@ class MobileNetV2(InvertedResidualNetwork):
             raise CnnzooError(f"squeeze must be 'avg' or 'conv', got {squeeze!r}")
         self.num_classes, self.in_channels = num_classes, in_channels
         channels = make_divisible(32 * width_mult)
-        self.stem = ConvBNAct(in_channels, channels, 3, stride=2, activation=nn.ReLU6)
-        stride, dilation = 2, 1
+        row_strides = [row[3] for row in V2_ROWS]
+        stem_stride = 2
+        if small_input:
+            row_strides, stem_stride = small_input_strides(row_strides), 1
+            self.input_size = (3, SMALL_INPUT_SIDE, SMALL_INPUT_SIDE)
+            self.nominal_size, self.min_input_size = SMALL_INPUT_SIDE, 8
+        self.stem = ConvBNAct(in_channels, channels, 3, stride=stem_stride, activation=nn.ReLU6)
+        stride, dilation = stem_stride, 1
         rows, self.feature_info = [], []
-        for row_index, (expansion, out_channels, repeats, first_stride) in enumerate(V2_ROWS):
+        for row_index, (expansion, out_channels, repeats, _) in enumerate(V2_ROWS):
+            first_stride = row_strides[row_index]
             out_channels = make_divisible(out_channels * width_mult)
             if first_stride == 2:
                 # Resolution halves next: the previous row's output is a stage.
@@ -420,6 +446,14 @@ def mobilenet_v2(
     squeeze: str = "avg",
 ) -> MobileNetV2:
     return MobileNetV2(num_classes, in_channels, width_mult, output_stride, se_ratio, squeeze)
+
+
+@register_model(family="MobileNet", paper=PAPER_V2)
+def mobilenet_v2_cifar(
+    num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0
+) -> MobileNetV2:
+    """MobileNet-v2 for 32x32 images: stem and first stride-2 row at stride 1 (4x4 last map)."""
+    return MobileNetV2(num_classes, in_channels, width_mult, small_input=True)
 
 
 @register_model(family="MobileNet", paper=PAPER_V3, torchvision="mobilenet_v3_large")
