@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.gradcam import find_layer
-from cnnzoo.analysis.receptive_field import evaluating, main_tensor
+from cnnzoo.analysis.receptive_field import main_tensor
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.modes import evaluating
 
 
 def feature_maps(model: nn.Module, image: Tensor, layer: str) -> Tensor:

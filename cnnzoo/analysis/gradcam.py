@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cnnzoo.analysis.figures import save_figure
-from cnnzoo.analysis.receptive_field import evaluating, main_tensor
+from cnnzoo.analysis.receptive_field import main_tensor
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.modes import evaluating
 
 
 @dataclass(frozen=True)

@@ -2,26 +2,26 @@
 
 Each network is run a few times untimed (the first calls allocate memory and
 pick kernels), then timed one image at a time under ``torch.inference_mode``.
-Several networks are timed *interleaved* -- one run of each in turn -- so that
-load from other processes falls on all of them alike, and the median is
-reported because it shrugs off the occasional pause. Timings belong to this
-machine and this moment: compare networks measured together.
-``cnnzoo benchmark`` measures throughput in more detail.
+Several networks are timed *interleaved* by :mod:`cnnzoo.measure.timing` --
+one run of each in turn, the order reversing every round -- so that load from
+other processes falls on all of them alike, and the median is reported
+because it shrugs off the occasional pause. Timings belong to this machine
+and this moment: compare networks measured together. ``cnnzoo benchmark``
+measures throughput in more detail.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from cnnzoo.analysis.receptive_field import evaluating
-from cnnzoo.progress import progress
+from cnnzoo.measure.modes import evaluating
+from cnnzoo.measure.timing import interleaved_latencies
 
 
 @dataclass(frozen=True)
@@ -31,30 +31,32 @@ class Latency:
     repeats: int
 
 
+def _forward(model: nn.Module, x: Tensor) -> Callable[[], None]:
+    """One forward pass of ``x``, waited for on a GPU so that its time is the pass's own."""
+
+    def run() -> None:
+        model(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    return run
+
+
 def measure_latencies(
     models: Sequence[tuple[nn.Module, Sequence[int]]], *, warmup: int = 2, repeats: int = 10
 ) -> list[Latency]:
     """Milliseconds per image for each (model, input shape (C, H, W)), timed interleaved."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    inputs = []
+    steps = []
     for model, shape in models:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        inputs.append(torch.randn(1, *shape, device=device))
-    timings: list[list[float]] = [[] for _ in models]
+        steps.append(_forward(model, torch.randn(1, *shape, device=device)))
     with torch.inference_mode(), ExitStack() as stack:
         for model, _ in models:
             stack.enter_context(evaluating(model))
-        rounds = progress(range(warmup + repeats), f"timing {len(models)} network(s)", unit="round")
-        for run in rounds:
-            for index, ((model, _), x) in enumerate(zip(models, inputs)):
-                start = time.perf_counter()
-                model(x)
-                if x.device.type == "cuda":
-                    torch.cuda.synchronize(x.device)
-                if run >= warmup:
-                    timings[index].append((time.perf_counter() - start) * 1000)
-    return [Latency(statistics.median(t), min(t), repeats) for t in timings]
+        seconds = interleaved_latencies(steps, warmup, repeats, f"timing {len(models)} network(s)")
+    return [Latency(statistics.median(t) * 1000, min(t) * 1000, repeats) for t in seconds]
 
 
 def measure_latency(

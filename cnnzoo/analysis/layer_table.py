@@ -1,7 +1,7 @@
 """The layer table of ``cnnzoo info``: shape, parameters, FLOPs, stride and receptive field.
 
 One forward pass of a single image does everything: forward hooks record each
-module's output, :class:`~cnnzoo.analysis.flops.ModuleFlops` attributes the
+module's output, :class:`~cnnzoo.measure.flops.ModuleFlops` attributes the
 FLOPs, and :class:`~cnnzoo.analysis.receptive_field.ReceptiveFieldTracker`
 follows the receptive field through every operation. On a model built on the
 meta device nothing is computed, so even EfficientNet-B7 at 600x600 takes a
@@ -24,15 +24,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import ModuleFlops
 from cnnzoo.analysis.receptive_field import (
     FieldInfo,
     ModuleOutputs,
     ReceptiveFieldTracker,
-    evaluating,
     field_of,
     track_input,
 )
+from cnnzoo.measure.flops import ModuleFlops
+from cnnzoo.measure.modes import evaluating
 
 FORMATS = ("table", "csv", "json", "markdown")
 

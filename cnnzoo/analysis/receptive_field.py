@@ -50,8 +50,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -62,6 +61,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.modes import evaluating
 
 FIELD_ATTRIBUTE = "_cnnzoo_receptive_field"
 
@@ -739,17 +739,6 @@ class ModuleOutputs:
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
-
-
-@contextmanager
-def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """Evaluation mode for the duration, then the model's own mode again."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def receptive_fields(model: nn.Module, input_shape: Sequence[int]) -> dict[str, FieldInfo]:

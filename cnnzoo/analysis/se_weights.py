@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from cnnzoo.analysis.figures import save_figure
 from cnnzoo.analysis.gradcam import find_layer
-from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.layers.squeeze_excite import SqueezeExcite
 
 

@@ -25,6 +25,7 @@ from cnnzoo.data.batches import iterate_batches, to_device
 from cnnzoo.device.placement import autocast
 from cnnzoo.evaluation.metrics import MetricTracker
 from cnnzoo.inference.batching import Forward, dataset_batch_size, model_forward
+from cnnzoo.measure.modes import evaluating
 from cnnzoo.progress import progress
 from cnnzoo.runs.config import EVAL_MEMORY_MB
 
@@ -70,26 +71,21 @@ def evaluate(
         options = {"device": device, "precision": precision, "channels_last": channels_last}
         batch_size = dataset_batch_size(model, dataset, memory_mb, **options)
     tracker = MetricTracker(task, num_classes, ignore_index)
-    was_training = model.training
-    model.eval()
-    try:
-        with no_autograd():
-            batches = progress(
-                iterate_batches(dataset, batch_size, workers=workers, bad_images=bad_images),
-                "evaluating",
-                total=-(-len(dataset) // batch_size),
-                unit="batch",
-                enabled=show_progress,
-            )
-            for images, targets in batches:
-                images, targets = to_device(images, targets, device, channels_last)
-                with autocast(device, precision):
-                    scores = forward(images)
-                scores = scores.float()
-                loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
-                tracker.update(scores, targets, loss)
-                if on_scores is not None:
-                    on_scores(scores, targets)
-    finally:
-        model.train(was_training)
+    with evaluating(model), no_autograd():
+        batches = progress(
+            iterate_batches(dataset, batch_size, workers=workers, bad_images=bad_images),
+            "evaluating",
+            total=-(-len(dataset) // batch_size),
+            unit="batch",
+            enabled=show_progress,
+        )
+        for images, targets in batches:
+            images, targets = to_device(images, targets, device, channels_last)
+            with autocast(device, precision):
+                scores = forward(images)
+            scores = scores.float()
+            loss = float(loss_fn(scores, targets)) if loss_fn is not None else None
+            tracker.update(scores, targets, loss)
+            if on_scores is not None:
+                on_scores(scores, targets)
     return tracker

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
-from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
+from cnnzoo.measure.flops import count_flops, parameter_count
+from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.classification.densenet import DenseBlock, DenseLayer
 from cnnzoo.models.registry import create_model
 

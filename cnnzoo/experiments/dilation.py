@@ -12,7 +12,7 @@
   the image with the field of the strided network.
 
 The experiment counts fields with :mod:`cnnzoo.analysis.receptive_field` and
-FLOPs with :mod:`cnnzoo.analysis.flops`. The registered ``deeplab_v1_largefov``
+FLOPs with :mod:`cnnzoo.measure.flops`. The registered ``deeplab_v1_largefov``
 has no switch for its dilation, so the comparison is built from its parts:
 the same network with every convolution's rate set to 1
 (:func:`without_dilation`: identical weights and FLOPs, a smaller field), and
@@ -30,12 +30,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.analysis.survey_arithmetic import conv_stack_cost
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
+from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.models.classification.vgg import VGG_CONFIGS, make_layers
 from cnnzoo.models.registry import create_model
 from cnnzoo.models.segmentation.base import bilinear_resize, create_encoder

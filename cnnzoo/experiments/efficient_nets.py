@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import train_registered
+from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.models.classification.mobilenet import V1_LAYERS, DepthwiseSeparable
 from cnnzoo.models.registry import create_model
 

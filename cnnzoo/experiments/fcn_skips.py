@@ -29,13 +29,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
-from cnnzoo.analysis.flops import parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.data import DataRequest, DataSplits, load_data
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.errors import CnnzooError
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
+from cnnzoo.measure.flops import parameter_count
 from cnnzoo.models.classification.base import FeatureExtractor
 from cnnzoo.models.classification.vgg import VGG, VGG_CONFIGS
 from cnnzoo.models.segmentation.base import init_weights

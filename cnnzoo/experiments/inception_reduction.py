@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
+from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.models.classification.googlenet import INCEPTION_CONFIGS
 
 # The map side each module sees in GoogLeNet at 224x224 (Table 1: 28x28, 14x14, 7x7).

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
-from cnnzoo.analysis.receptive_field import evaluating
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
+from cnnzoo.measure.flops import count_flops, parameter_count
+from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.layers import SqueezeExcite
 from cnnzoo.models.registry import create_model
 

@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.fcn_skips import (
     boundary_f1,
@@ -42,6 +41,8 @@ from cnnzoo.experiments.fcn_skips import (
     predict,
     train_segmenter,
 )
+from cnnzoo.measure.flops import count_flops, parameter_count
+from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.classification.vgg import VGG_CONFIGS
 from cnnzoo.models.registry import create_model
 from cnnzoo.models.segmentation.segnet import SegNet, SegNetConfig
@@ -104,14 +105,9 @@ def inference_activation_bytes(model: nn.Module, input_shape: Sequence[int]) -> 
     """Peak bytes of activations alive while ``model`` segments one image (no gradients)."""
     device = next(model.parameters()).device
     image = torch.zeros(1, *input_shape, device=device)
-    was_training = model.training
-    model.eval()
     tracker = LiveActivationBytes()
-    try:
-        with torch.no_grad(), tracker:
-            model(image)
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad(), tracker:
+        model(image)
     return tracker.peak
 
 

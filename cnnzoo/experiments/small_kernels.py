@@ -24,12 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.receptive_field import receptive_fields, verify_receptive_field
 from cnnzoo.analysis.survey_arithmetic import survey_table
 from cnnzoo.data import DataRequest, DataSplits, load_data
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
+from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.runs.config import TrainConfig
 
 # Each stage of the trained networks: a stack of kernels, small against large with equal field.

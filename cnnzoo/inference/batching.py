@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from cnnzoo.data.bad_images import first_readable_shape
 from cnnzoo.data.batches import to_device
 from cnnzoo.device.placement import autocast
+from cnnzoo.measure.modes import evaluating
 
 # A normalised float batch (N, C, H, W) to the network's main output: the model itself,
 # or the same weights compiled or exported (cnnzoo.speed.runners).
@@ -64,16 +65,11 @@ def activation_bytes(
     Counted as if none were freed, an upper bound on what evaluation holds
     at once per image. On the meta device the pass computes nothing.
     """
-    was_training = model.training
     probe = torch.zeros((1, *sample_shape), device=device)
     probe, _ = to_device(probe, probe, torch.device(device), channels_last)
     counter = _AllocationCounter()
-    model.eval()
-    try:
-        with torch.inference_mode(), autocast(device, precision), counter:
-            model(probe)
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.inference_mode(), autocast(device, precision), counter:
+        model(probe)
     return counter.bytes
 
 

@@ -2,11 +2,11 @@
 
 For each network the benchmark reports images per second, the latency of one
 batch (median and 90th percentile), the FLOPs one image costs (counted by
-``torch.utils.flop_counter.FlopCounterMode``: convolutions and matrix
-products, forward and, in training, backward), the GFLOP/s achieved, and the
-model-FLOPs utilisation (MFU): achieved GFLOP/s over the peak of a large
-matrix product in the same dtype, measured first on this machine. MFU says
-how much of the hardware a network uses, which raw images/s cannot.
+:mod:`cnnzoo.measure.flops`: convolutions and matrix products, forward and,
+in training, backward), the GFLOP/s achieved, and the model-FLOPs
+utilisation (MFU): achieved GFLOP/s over the peak of a large matrix product
+in the same dtype, measured first on this machine. MFU says how much of the
+hardware a network uses, which raw images/s cannot.
 
 Training mode times what a training step costs: the engine's own
 :func:`~cnnzoo.train.step.train_step` (forward, loss, backward and an
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -51,12 +50,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from cnnzoo.device.memory_format import layout_name, resolve_channels_last, to_channels_last
 from cnnzoo.device.placement import autocast
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.flops import flop_counter
 from cnnzoo.measure.load import LoadMeter, MachineLoad
+from cnnzoo.measure.timing import interleaved_latencies, percentile
 from cnnzoo.models.registry import ModelEntry, check_input_size, create_model, get_model_entry
 from cnnzoo.runs.config import TrainConfig
 from cnnzoo.speed.fold import fold_conv_batchnorm
@@ -67,7 +67,6 @@ from cnnzoo.speed.runners import (
     fastest_eager,
     onnxruntime_runner,
 )
-from cnnzoo.speed.timing import interleaved_latencies, percentile
 from cnnzoo.tasks import get_task
 from cnnzoo.train.step import ModelOutput, StepRecipe, combined_loss, train_step
 
@@ -549,40 +548,11 @@ def _make_step(
     return train
 
 
-def _convolution_backward_flops(
-    grad_out_shape: list[int],
-    x_shape: list[int],
-    w_shape: list[int],
-    _bias: Any,
-    _stride: Any,
-    _padding: Any,
-    _dilation: Any,
-    transposed: bool,
-    _output_padding: Any,
-    _groups: int,
-    output_mask: list[bool],
-    **kwargs: Any,
-) -> int:
-    """Each gradient a convolution's backward computes costs what its forward did.
-
-    PyTorch's own formula (torch 2.14) ignores ``groups`` in the weight
-    gradient and so counts a depthwise convolution's backward ``channels``
-    times too high (MobileNet-v2 at 224x224: 12 GFLOP per training image
-    instead of 1.8). ``w_shape`` already holds ``in_channels / groups``.
-    """
-    spatial = (x_shape if transposed else grad_out_shape)[2:]
-    forward = 2 * x_shape[0] * math.prod(spatial) * math.prod(w_shape)
-    return forward * (int(output_mask[0]) + int(output_mask[1]))
-
-
 def _count_flops(
     model: nn.Module, images: Tensor, targets: Tensor, settings: BenchmarkSettings
 ) -> float:
     """FLOPs of one step on ``images`` (a training step: forward and backward)."""
-    counter = FlopCounterMode(
-        display=False,
-        custom_mapping={torch.ops.aten.convolution_backward: _convolution_backward_flops},
-    )
+    counter = flop_counter()
     uncompiled = replace(settings, compile=False)
     model, images = _prepared(model, images, uncompiled)
     if settings.mode == "infer":

@@ -32,6 +32,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.measure.modes import evaluating
 
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _TRANSPOSED_CONVOLUTIONS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -94,10 +95,8 @@ def find_conv_batchnorm_pairs(model: nn.Module, example_input: Any) -> list[Conv
             handles.append(module.register_forward_hook(after_convolution))
         elif isinstance(module, _BatchNorm):
             handles.append(module.register_forward_pre_hook(before_batch_norm))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad(), _TensorReads() as reads:
+        with evaluating(model), torch.no_grad(), _TensorReads() as reads:
             output = model(example_input)
             for leaf in tree_flatten(output)[0]:
                 if isinstance(leaf, Tensor):
@@ -105,7 +104,6 @@ def find_conv_batchnorm_pairs(model: nn.Module, example_input: Any) -> list[Conv
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
 
     pairs = []
     for batch_norm, received in consumed_by.items():

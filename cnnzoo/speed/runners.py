@@ -26,7 +26,7 @@ onnxruntime's pool, which lets the calling thread take the work, lost less
 (0.11 s and 0.10 s).
 
 ``auto`` sets each available runtime up, times them interleaved on the
-example batch (:mod:`cnnzoo.speed.timing`) and keeps the fastest. Which one
+example batch (:mod:`cnnzoo.measure.timing`) and keeps the fastest. Which one
 wins depends on the network, the batch and how busy the machine is: on 2 busy
 cores, one thread each, the compiled path was 1.1-1.4x as fast as eager for
 ResNet-18/50, MobileNet-v2 and EfficientNet-B0, and onnxruntime faster still
@@ -51,9 +51,9 @@ from torch import Tensor, nn
 from cnnzoo.device.memory_format import layout_name, to_channels_last
 from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.batching import main_output
+from cnnzoo.measure.timing import interleaved_latencies
 from cnnzoo.speed.export import _write_onnx
 from cnnzoo.speed.fold import find_conv_batchnorm_pairs, fold_pairs
-from cnnzoo.speed.timing import interleaved_latencies
 
 RUNTIMES = ("auto", "eager", "compiled", "onnxruntime")
 SELECTION_ROUNDS = 5  # interleaved timed rounds per candidate when choosing; the median decides

@@ -7,8 +7,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import cnnzoo
-from cnnzoo.analysis.flops import count_flops
 from cnnzoo.analysis.layer_table import layer_table
+from cnnzoo.measure.flops import count_flops
 from cnnzoo.models.registry import get_model_entry
 
 

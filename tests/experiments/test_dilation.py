@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cnnzoo.analysis.flops import count_flops
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.experiments.dilation import ReducedDeepLabV1, without_dilation
+from cnnzoo.measure.flops import count_flops
 
 
 def test_without_dilation_keeps_weights_and_flops_and_shrinks_the_field() -> None:

@@ -21,7 +21,6 @@ from cnnzoo.speed.benchmark import (
     BenchmarkSettings,
     benchmark_models,
     benchmark_runtimes,
-    interleaved_latencies,
     measure_matmul_peak,
     training_loss,
 )
@@ -74,14 +73,6 @@ def test_depthwise_convolutions_backward_costs_twice_their_forward() -> None:
     (train,) = benchmark_models(["mobilenet_v2"], replace(settings, mode="train"))
     # The first convolution's input needs no gradient: a little under 3x.
     assert 2.8 < train.flops_per_image / infer.flops_per_image <= 3.0
-
-
-def test_interleaving_alternates_the_order() -> None:
-    calls: list[str] = []
-    steps = [lambda: calls.append("ours"), lambda: calls.append("theirs")]
-    latencies = interleaved_latencies(steps, warmup=1, iters=4)
-    assert calls == ["ours", "theirs"] + ["ours", "theirs", "theirs", "ours"] * 2
-    assert [len(times) for times in latencies] == [4, 4]
 
 
 def test_auxiliary_heads_add_their_loss_with_weight_0_3() -> None:
@@ -280,14 +271,6 @@ def test_the_speed_report_labels_a_table_measured_under_load(tmp_path) -> None: 
     assert both == "Machine load: measured under load (load 0.20 -> 3.00 on 2 cores)"
     (tmp_path / "old.json").write_text(json.dumps([result]))
     assert "not recorded" in speed_table([tmp_path / "old.json"])
-
-
-def test_timed_rounds_show_a_bar_on_a_terminal(monkeypatch, capsys) -> None:  # noqa: ANN001
-    import cnnzoo.progress
-
-    monkeypatch.setattr(cnnzoo.progress, "bars_enabled", lambda: True)
-    interleaved_latencies([lambda: None], warmup=0, iters=3, description="lenet5 infer")
-    assert "lenet5 infer" in capsys.readouterr().err
 
 
 def _quick_compile(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,8 @@
 On a shared machine another process can take a core for seconds; timing one
 candidate after another would charge that to whichever ran then. Instead one
 call of each candidate runs in turn, the order reversing every round, and
-each candidate's median over the rounds is compared.
+each candidate's median over the rounds is compared. The speed tools time
+whole steps this way, the instruments single forward passes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ def interleaved_latencies(
 ) -> list[list[float]]:
     """Seconds per call of each step, timed in turn; the order reverses every round.
 
-    With a ``description`` the timed rounds show a bar on a terminal.
+    ``warmup`` untimed rounds come first (the first calls allocate memory and
+    pick kernels). With a ``description`` the timed rounds show a bar on a
+    terminal.
     """
     for _ in range(warmup):
         for step in steps:
