@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.models.registry import create_model, get_model_entry, list_models, register_model
 
 if TYPE_CHECKING:
     import torch
 
     from cnnzoo.inference.predictor import Predictor
+    from cnnzoo.models.registry import create_model, get_model_entry, list_models, register_model
 
 __version__ = "0.1.0"
 __all__ = [
@@ -23,6 +23,24 @@ __all__ = [
     "register_model",
     "__version__",
 ]
+
+# The registry's functions, imported on first use: the registry imports torch, which
+# `import cnnzoo` (and so `cnnzoo --version` and `cnnzoo --help`) need not wait for.
+_REGISTRY_FUNCTIONS = ("create_model", "get_model_entry", "list_models", "register_model")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REGISTRY_FUNCTIONS:
+        from cnnzoo.models import registry
+
+        value = getattr(registry, name)
+        globals()[name] = value  # the next look-up finds it without coming here
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def load(location: str | Path, device: str | torch.device = "cpu") -> Predictor:
@@ -40,6 +58,6 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> Predictor:
     Nothing is downloaded. The engine is imported here, on first use, so that
     ``import cnnzoo`` stays quick.
     """
-    from cnnzoo.inference.predictor import load_network
+    from cnnzoo.inference.predictor import Predictor
 
-    return load_network(location, device)
+    return Predictor.load(location, device)

@@ -21,11 +21,12 @@ from pathlib import Path
 from torch import nn
 
 from cnnzoo.analysis.figures import save_figure
-from cnnzoo.analysis.flops import count_flops, parameter_count
 from cnnzoo.analysis.latency import measure_latencies
 from cnnzoo.analysis.layer_table import human
-from cnnzoo.analysis.loading import build_model, load_analysed, resolve_input
+from cnnzoo.analysis.loading import build_model, resolve_input
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.predictor import Predictor
+from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.measure.load import LoadMeter, MachineLoad
 from cnnzoo.progress import progress
 
@@ -75,14 +76,13 @@ def _trained(run_dir: Path) -> _Candidate:
             f"{run_dir} has no metrics.json; give the directory of a finished `cnnzoo train` run"
         )
     metrics = json.loads(metrics_path.read_text())
-    analysed = load_analysed(str(run_dir))
+    analysed = Predictor.load(run_dir)
     metric = "top1" if analysed.task == "classification" else "miou"
-    height, width = analysed.image_size
     return _Candidate(
         label=f"{analysed.name} ({run_dir.name})",
         model_name=analysed.name,
         model=analysed.model,
-        shape=(analysed.in_channels, height, width),
+        shape=analysed.example_shape,
         metric=metric,
         score=metrics.get(metric),
         epochs=metrics.get("epochs"),

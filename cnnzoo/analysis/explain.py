@@ -14,26 +14,27 @@ from torch import Tensor
 
 from cnnzoo.analysis.feature_maps import feature_maps, save_feature_grid
 from cnnzoo.analysis.gradcam import default_layer, grad_cam, save_grad_cam
-from cnnzoo.analysis.loading import AnalysedModel, load_analysed
 from cnnzoo.analysis.se_weights import resolve_se_block, save_se_weights, se_channel_weights
 from cnnzoo.errors import CnnzooError
+from cnnzoo.inference.predictor import Predictor
 
 METHODS = ("gradcam", "features", "se")
 
 
-def prepare_image(analysed: AnalysedModel, path: Path) -> tuple[Tensor, Tensor]:
+def prepare_image(analysed: Predictor, path: Path) -> tuple[Tensor, Tensor]:
     """(pixels in [0, 1] as (C, H, W), the network's input (1, C, H, W))."""
     from cnnzoo.data.images import image_tensor, read_image
     from cnnzoo.data.transforms import resize_images
 
-    pixels = image_tensor(read_image(path, analysed.in_channels))
+    channels, height, width = analysed.example_shape
+    pixels = image_tensor(read_image(path, channels))
     if analysed.task == "classification":
-        pixels = resize_images(pixels.unsqueeze(0), analysed.image_size)[0].clamp(0, 1)
+        pixels = resize_images(pixels.unsqueeze(0), (height, width))[0].clamp(0, 1)
     batch = pixels.unsqueeze(0)
-    if analysed.normalization is not None:
-        batch = analysed.normalization.apply(batch)
-    device = next(analysed.model.parameters()).device
-    return pixels, batch.to(device)
+    normalization = analysed.preprocessing.normalization
+    if normalization is not None:
+        batch = normalization.apply(batch)
+    return pixels, batch.to(analysed.device)
 
 
 def explain(
@@ -49,7 +50,7 @@ def explain(
         raise CnnzooError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if class_index is not None and method != "gradcam":
         raise CnnzooError("--class applies to --method gradcam only")
-    analysed = load_analysed(source)
+    analysed = Predictor.load(source)
     pixels, batch = prepare_image(analysed, Path(image_path))
     model = analysed.model
     stem = Path(image_path).stem

@@ -1,7 +1,8 @@
 """The Inspect view's answers: predictions, Grad-CAM, feature maps, receptive fields, SE gates.
 
-Each function takes a cached :class:`~cnnzoo.app.networks.Network` and an
-accepted image, holds the network's lock while hooks are attached, and
+Each function takes a cached :class:`~cnnzoo.inference.predictor.Predictor`
+and an accepted image, holds the network's lock
+(:func:`~cnnzoo.app.networks.network_lock`) while hooks are attached, and
 returns plain data with pictures as PNG data URLs. The image is fed as
 ``cnnzoo explain`` feeds it (:func:`cnnzoo.analysis.explain.prepare_image`):
 resized to the training size for classifiers, at its own size for
@@ -30,12 +31,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cnnzoo.app.networks import Network
+from cnnzoo.app.networks import network_lock, receptive_fields_of
 from cnnzoo.app.uploads import StoredImage
 from cnnzoo.errors import CnnzooError
 
 if TYPE_CHECKING:
     from cnnzoo.analysis.gradcam import GradCam
+    from cnnzoo.inference.predictor import Predictor
 
 FEATURE_MAPS_SHOWN = 16  # the most active channels of a layer, enough to see what it detects
 TOP_K = 5
@@ -64,15 +66,15 @@ def _heat_overlay(pixels: Tensor, heat: Tensor) -> str:
     return png_data_url((blended.numpy() * 255).round().astype(np.uint8))
 
 
-def _prepare(network: Network, image: StoredImage) -> tuple[Tensor, Tensor]:
+def _prepare(network: Predictor, image: StoredImage) -> tuple[Tensor, Tensor]:
     from cnnzoo.analysis.explain import prepare_image
 
-    return prepare_image(network.analysed, image.path)
+    return prepare_image(network, image.path)
 
 
-def spatial_layers(network: Network, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
+def spatial_layers(network: Predictor, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
     """The layers whose units can be clicked: a local receptive field over a spatial map."""
-    fields = network.receptive_fields(input_shape)
+    fields = receptive_fields_of(network, input_shape)
     return [
         {"name": name, "height": field.height.units, "width": field.width.units}
         for name, field in fields.items()
@@ -81,7 +83,7 @@ def spatial_layers(network: Network, input_shape: tuple[int, ...]) -> list[dict[
 
 
 def inspect_image(
-    network: Network,
+    network: Predictor,
     image: StoredImage,
     layer: str | None = None,
     cam_layer: str | None = None,
@@ -91,18 +93,17 @@ def inspect_image(
     from cnnzoo.analysis.gradcam import default_layer
     from cnnzoo.analysis.se_weights import se_blocks
 
-    analysed = network.analysed
     pixels, batch = _prepare(network, image)
-    with network.lock:
+    with network_lock(network):
         layers = spatial_layers(network, tuple(batch.shape[1:]))
-        cam_layer = cam_layer or default_layer(analysed.model, tuple(batch.shape))
+        cam_layer = cam_layer or default_layer(network.model, tuple(batch.shape))
         layer = layer or cam_layer
         cam, scores, maps = _one_pass(network, batch, cam_layer, layer)
-        blocks = se_blocks(analysed.model)
+        blocks = se_blocks(network.model)
     answer: dict[str, Any] = {
-        "network": analysed.name,
-        "source": analysed.source,
-        "task": analysed.task,
+        "network": network.name,
+        "source": network.source,
+        "task": network.task,
         "input": png_data_url(_rgb(pixels)),
         "input_height": int(pixels.shape[1]),
         "input_width": int(pixels.shape[2]),
@@ -111,20 +112,20 @@ def inspect_image(
         "features": _feature_pictures(maps, layer),
         "cam": {
             "layer": cam_layer,
-            "class": _class_name(analysed.class_names, cam.class_index),
+            "class": _class_name(network.class_names, cam.class_index),
             "picture": _heat_overlay(pixels, cam.heatmap),
         },
         "se_blocks": blocks,
     }
-    if analysed.task == "classification":
+    if network.task == "classification":
         probabilities = scores.softmax(0)
         top = probabilities.topk(min(topk, probabilities.numel()))
         answer["predictions"] = [
-            {"class": _class_name(analysed.class_names, i), "probability": float(p)}
+            {"class": _class_name(network.class_names, i), "probability": float(p)}
             for p, i in zip(top.values.tolist(), top.indices.tolist())
         ]
     else:
-        answer["segmentation"] = _segmentation(analysed.class_names, pixels, scores, image)
+        answer["segmentation"] = _segmentation(network.class_names, pixels, scores, image)
     return answer
 
 
@@ -133,7 +134,7 @@ def _class_name(names: list[str], index: int) -> str:
 
 
 def _one_pass(
-    network: Network, batch: Tensor, cam_layer: str, layer: str
+    network: Predictor, batch: Tensor, cam_layer: str, layer: str
 ) -> tuple[GradCam, Tensor, Tensor]:
     """Grad-CAM, the class scores and ``layer``'s maps (C, h, w) from one forward pass.
 
@@ -144,7 +145,7 @@ def _one_pass(
     from cnnzoo.analysis.gradcam import find_layer, grad_cam
     from cnnzoo.analysis.receptive_field import main_tensor
 
-    model = network.analysed.model
+    model = network.model
     captured: dict[str, Tensor | None] = {}
 
     def keep(key: str):
@@ -239,15 +240,16 @@ def _per_class_iou(
 
 
 def unit_fields(
-    network: Network, image: StoredImage, layer: str, row: int, column: int
+    network: Predictor, image: StoredImage, layer: str, row: int, column: int
 ) -> dict[str, Any]:
     """The theoretical and effective receptive field of unit (``row``, ``column``) of ``layer``."""
     from cnnzoo.analysis.gradcam import find_layer
-    from cnnzoo.analysis.receptive_field import evaluating, main_tensor
+    from cnnzoo.analysis.receptive_field import main_tensor
+    from cnnzoo.measure.modes import evaluating
 
     pixels, batch = _prepare(network, image)
-    with network.lock:
-        fields = network.receptive_fields(tuple(batch.shape[1:]))
+    with network_lock(network):
+        fields = receptive_fields_of(network, tuple(batch.shape[1:]))
         field = fields.get(layer)
         if field is None or field.is_global:
             raise CnnzooError(f"{layer!r} has no spatial map with a receptive field; pick another")
@@ -257,13 +259,13 @@ def unit_fields(
                 f"{field.height.units}x{field.width.units} map"
             )
         captured: list[Tensor] = []
-        handle = find_layer(network.analysed.model, layer).register_forward_hook(
+        handle = find_layer(network.model, layer).register_forward_hook(
             lambda module, inputs, output: captured.append(main_tensor(output))
         )
         batch = batch.clone().requires_grad_(True)
         try:
-            with evaluating(network.analysed.model), torch.enable_grad():
-                network.analysed.model(batch)
+            with evaluating(network.model), torch.enable_grad():
+                network.model(batch)
                 (gradient,) = torch.autograd.grad(captured[-1][0, :, row, column].sum(), batch)
         finally:
             handle.remove()
@@ -311,12 +313,12 @@ def _effective(pixels: Tensor, magnitude: Tensor) -> dict[str, Any]:
     }
 
 
-def se_gates(network: Network, image: StoredImage, block: str | None) -> dict[str, Any]:
+def se_gates(network: Predictor, image: StoredImage, block: str | None) -> dict[str, Any]:
     """The squeeze-and-excitation gate of every channel of ``block`` (default: the last)."""
     from cnnzoo.analysis.se_weights import resolve_se_block, se_channel_weights
 
     _, batch = _prepare(network, image)
-    with network.lock:
-        block = resolve_se_block(network.analysed.model, block)
-        weights = se_channel_weights(network.analysed.model, batch, block)
+    with network_lock(network):
+        block = resolve_se_block(network.model, block)
+        weights = se_channel_weights(network.model, batch, block)
     return {"block": block, "gates": [round(float(w), 4) for w in weights]}

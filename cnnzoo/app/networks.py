@@ -7,48 +7,58 @@ already sit in the torch hub cache, since the app never downloads) or
 loads it: ``torch.load(weights_only=True)``, so a checkpoint that holds
 pickled code is refused with the command line's message).
 
-Loaded networks live in a least-recently-used cache of :data:`CACHE_SIZE`
-entries, so memory stays bounded however many networks a session visits.
-Each entry carries a lock: the instruments attach hooks to the network for
-one request at a time, while requests about different networks run side by
-side in the server's thread pool.
+Loaded networks are :class:`~cnnzoo.inference.predictor.Predictor` objects
+in a least-recently-used cache of :data:`CACHE_SIZE` entries, so memory stays
+bounded however many networks a session visits. Each network has a lock
+(:func:`network_lock`): the instruments attach hooks to it for one request at
+a time, while requests about different networks run side by side in the
+server's thread pool.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from cnnzoo.errors import CnnzooError
 
-if TYPE_CHECKING:  # the analysis modules load torchvision: imported when a network is first asked
-    from cnnzoo.analysis.loading import AnalysedModel
+if TYPE_CHECKING:  # the inference and analysis modules load torch: imported on first use
+    from torch import nn
+
     from cnnzoo.analysis.receptive_field import FieldInfo
+    from cnnzoo.inference.predictor import Predictor
 
 CACHE_SIZE = 4  # a ResNet-50 holds 100 MB of weights; four such stay well inside 4 GB
 SOURCE_KINDS = ("model", "pretrained", "run")
 
+# Per loaded network (by its module, forgotten with it): its lock and its fields per input size.
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+_FIELDS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], dict[str, FieldInfo]]] = (
+    weakref.WeakKeyDictionary()
+)
+_GUARD = threading.Lock()
 
-@dataclass
-class Network:
-    """A loaded network, the lock that serialises its use and its receptive fields per size."""
 
-    source: str
-    analysed: AnalysedModel
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    fields: dict[tuple[int, ...], dict[str, FieldInfo]] = field(default_factory=dict)
+def network_lock(predictor: Predictor) -> threading.Lock:
+    """The lock that serialises the use of ``predictor``'s network (hooks attached to it)."""
+    with _GUARD:
+        return _LOCKS.setdefault(predictor.model, threading.Lock())
 
-    def receptive_fields(self, input_shape: tuple[int, ...]) -> dict[str, FieldInfo]:
-        """Every layer's receptive field for inputs of ``input_shape`` (C, H, W); hold the lock."""
-        from cnnzoo.analysis.receptive_field import receptive_fields
 
-        if input_shape not in self.fields:
-            self.fields[input_shape] = receptive_fields(self.analysed.model, input_shape)
-        return self.fields[input_shape]
+def receptive_fields_of(predictor: Predictor, input_shape: tuple[int, ...]) -> dict[str, FieldInfo]:
+    """Every layer's receptive field for inputs of ``input_shape`` (C, H, W), computed once per
+    network and size; hold :func:`network_lock`."""
+    from cnnzoo.analysis.receptive_field import receptive_fields
+
+    with _GUARD:
+        sizes = _FIELDS.setdefault(predictor.model, {})
+    if input_shape not in sizes:
+        sizes[input_shape] = receptive_fields(predictor.model, input_shape)
+    return sizes[input_shape]
 
 
 def parse_source(source: str) -> tuple[str, str]:
@@ -81,28 +91,27 @@ def has_pretrained(name: str) -> bool:
     return path is not None and path.is_file()
 
 
-def load_network(source: str, runs_root: Path) -> AnalysedModel:
+def open_source(source: str, runs_root: Path) -> Predictor:
     """Build or read the network ``source`` names, in evaluation mode on the CPU."""
-    from cnnzoo.analysis.loading import load_analysed
     from cnnzoo.app.runs import resolve_run
+    from cnnzoo.inference.predictor import Predictor
+    from cnnzoo.models.registry import get_model_entry
 
     kind, name = parse_source(source)
     if kind == "run":
-        return load_analysed(str(resolve_run(runs_root, name)))
-    analysed = load_analysed(name)  # an unknown name: the registry's message, with close names
-    if kind == "pretrained":
-        if analysed.in_channels != 3 or not has_pretrained(name):
-            raise CnnzooError(
-                f"torchvision's weights for {name} are not in the torch hub cache and the app "
-                "never downloads; load them once with create_model(name, "
-                "pretrained='torchvision'), or inspect model:NAME or a run"
-            )
-        from cnnzoo.models.registry import get_model_entry
-        from cnnzoo.models.weights import load_pretrained
-
-        load_pretrained(analysed.model, get_model_entry(name), "torchvision")
-        analysed.source = "torchvision ImageNet weights"
-    return analysed
+        return Predictor.load(resolve_run(runs_root, name))
+    entry = get_model_entry(name)  # an unknown name: the registry's message, with close names
+    if kind == "model":
+        return Predictor.from_model_name(name)
+    if entry.input_size[0] != 3 or not has_pretrained(name):
+        raise CnnzooError(
+            f"torchvision's weights for {name} are not in the torch hub cache and the app "
+            "never downloads; load them once with create_model(name, "
+            "pretrained='torchvision'), or inspect model:NAME or a run"
+        )
+    predictor = Predictor.from_model_name(name, pretrained="torchvision")
+    predictor.source = "torchvision ImageNet weights"
+    return predictor
 
 
 class NetworkCache:
@@ -113,14 +122,14 @@ class NetworkCache:
             raise CnnzooError(f"the network cache must hold at least 1 network, got {capacity}")
         self.runs_root = runs_root
         self.capacity = capacity
-        self._networks: OrderedDict[str, Network] = OrderedDict()
+        self._networks: OrderedDict[str, Predictor] = OrderedDict()
         self._loading: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._networks)
 
-    def get(self, source: str) -> Network:
+    def get(self, source: str) -> Predictor:
         """The network of ``source``, loaded once even when many requests ask at the same time."""
         with self._guard:
             network = self._cached(source)
@@ -133,7 +142,7 @@ class NetworkCache:
             if network is not None:
                 return network
             try:
-                network = Network(source, load_network(source, self.runs_root))
+                network = open_source(source, self.runs_root)
             finally:
                 with self._guard:
                     self._loading.pop(source, None)
@@ -143,7 +152,7 @@ class NetworkCache:
                     self._networks.popitem(last=False)
         return network
 
-    def _cached(self, source: str) -> Network | None:
+    def _cached(self, source: str) -> Predictor | None:
         network = self._networks.get(source)
         if network is not None:
             self._networks.move_to_end(source)

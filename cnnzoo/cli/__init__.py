@@ -87,10 +87,14 @@ def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    only: str | None = None, *, summaries_only: bool = False
+) -> argparse.ArgumentParser:
     """The command line; given ``only``, only that subcommand's module is imported and
     its flags built (the others keep their one-line summary), so a command starts without
-    loading what every other command needs: `cnnzoo app` answers its first page sooner."""
+    loading what every other command needs: `cnnzoo app` answers its first page sooner.
+    With ``summaries_only`` no command's module is imported: the table above is all
+    `cnnzoo --help` and `cnnzoo --version` need, and they answer without importing torch."""
     parser = Parser(
         prog="cnnzoo",
         description="The landmark CNNs: train, evaluate, compare and look inside them.",
@@ -98,7 +102,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, summary) in COMMANDS.items():
-        if only is not None and name != only:
+        if summaries_only or (only is not None and name != only):
             subparsers.add_parser(name, help=summary)
             continue
         module = importlib.import_module(f"cnnzoo.cli.{module_name}")
@@ -118,7 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The first word that is no flag names the command (the top level takes no values).
     command = next((word for word in argv if not word.startswith("-")), None)
     try:
-        parser = build_parser(command if command in COMMANDS else None)
+        # No command named (--help, --version) or an unknown one: argparse answers from
+        # the table of one-line summaries, with no command's module imported.
+        parser = build_parser(command, summaries_only=command not in COMMANDS)
         args = parser.parse_args(argv)  # --help, too, may meet a closed pipe
         set_quiet(bool(getattr(args, "quiet", False)))
         status = int(args.run(args) or 0)

@@ -2,7 +2,9 @@
 
 A per-class table is printed, and written with the confusion matrix and
 each image's prediction into ``--out`` (default: ``eval-SPLIT/`` in the
-run directory, so nothing training wrote is replaced). The last line
+run directory, so nothing training wrote is replaced). Evaluating again
+replaces the report in that default folder; a folder named with ``--out``
+that holds a report is replaced only with ``--force``. The last line
 printed is the metrics as JSON.
 """
 
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     check_counts(args)
     out = args.out or default_report_dir(Path(args.checkpoint), args.split)
     contents = [REPORT_FILE, CONFUSION_FILE, PREDICTIONS_FILE]
-    writable_output(out, force=args.force, directory=True, contents=contents)
+    # The default folder holds only what eval wrote there before: its own report, replaced.
+    force = args.force or args.out is None
+    writable_output(out, force=force, directory=True, contents=contents)
     evaluation = evaluate_checkpoint(
         args.checkpoint,
         data=args.data,

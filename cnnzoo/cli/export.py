@@ -119,28 +119,20 @@ def _load_source(
     source: str, num_classes: int | None
 ) -> tuple[nn.Module, tuple[int, int, int], dict[str, str]]:
     """The model to export, its input size and metadata to embed."""
-    path = Path(source)
-    if path.exists():
-        from cnnzoo.inference.checkpoints import load_model
+    from cnnzoo.inference.predictor import Predictor
 
-        loaded = load_model(path)
-        checkpoint = loaded.checkpoint
-        input_size = (checkpoint["in_channels"], *checkpoint["image_size"])
+    if Path(source).exists():
+        loaded = Predictor.from_checkpoint(source)
         metadata = {
-            "model_name": checkpoint["model_name"],
-            "task": checkpoint["task"],
+            "model_name": loaded.name,
+            "task": loaded.task,
             "class_names": ",".join(loaded.class_names),
         }
-        if loaded.normalization is not None:
-            metadata["normalization_mean"] = ",".join(map(str, loaded.normalization.mean))
-            metadata["normalization_std"] = ",".join(map(str, loaded.normalization.std))
-        return loaded.model, input_size, metadata
-
-    from cnnzoo.models.registry import create_model, get_model_entry
-    from cnnzoo.tasks import get_task
-
-    entry = get_model_entry(source)  # an unknown name says which models exist
-    classes = num_classes or get_task(entry.task).default_num_classes
-    model = create_model(source, num_classes=classes, in_channels=entry.input_size[0])
-    metadata = {"model_name": source, "task": entry.task, "weights": "random initialisation"}
-    return model, entry.input_size, metadata
+        normalization = loaded.preprocessing.normalization
+        if normalization is not None:
+            metadata["normalization_mean"] = ",".join(map(str, normalization.mean))
+            metadata["normalization_std"] = ",".join(map(str, normalization.std))
+        return loaded.model, loaded.example_shape, metadata
+    fresh = Predictor.from_model_name(source, num_classes=num_classes)
+    metadata = {"model_name": source, "task": fresh.task, "weights": "random initialisation"}
+    return fresh.model, fresh.example_shape, metadata

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from cnnzoo.models.registry import create_model, get_model_entry, list_models
-from cnnzoo.tasks import get_task
+from cnnzoo.models.parameter_counts import parameter_count
+from cnnzoo.models.registry import get_model_entry, list_models
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,20 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def count_parameters(name: str) -> int:
-    """Parameters at the shared defaults: 1000 classes (21 for segmentation), 3 channels."""
-    entry = get_model_entry(name)
-    num_classes = get_task(entry.task).default_num_classes
-    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-        model = create_model(name, num_classes=num_classes, in_channels=3)
-    return sum(p.numel() for p in model.parameters())
-
-
 def run(args: argparse.Namespace) -> int:
     rows = []
     for name in list_models(args.pattern, task=args.task):
         entry = get_model_entry(name)
-        rows.append((name, entry.family, entry.task, f"{count_parameters(name):,}", entry.paper))
+        rows.append((name, entry.family, entry.task, f"{parameter_count(name):,}", entry.paper))
     header = ("model", "family", "task", "params", "paper")
     if args.format == "markdown":
         print("| " + " | ".join(header) + " |")

@@ -59,17 +59,18 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.data.bad_images import BadImageLog
     from cnnzoo.data.files import find_images, unique_stems
     from cnnzoo.device.placement import pick_device
-    from cnnzoo.inference.checkpoints import load_model, predict_files
+    from cnnzoo.inference.checkpoints import predict_files
     from cnnzoo.inference.predictions import (
         PREDICTIONS_FILE,
         PredictionTable,
         table_columns,
         table_row,
     )
+    from cnnzoo.inference.predictor import Predictor
 
     check_counts(args)
     found = find_images(args.images)
-    loaded = load_model(args.checkpoint, pick_device(args.device))
+    loaded = Predictor.from_checkpoint(args.checkpoint, pick_device(args.device))
     table_path, mask_dir = _outputs(args, loaded.task, unique_stems(found.images), PREDICTIONS_FILE)
     if found.others:
         print(found.skipped_line(), file=sys.stderr)

@@ -1,9 +1,6 @@
 """Data sets for both tasks; importing this registers every source."""
 
-from cnnzoo.data import (
-    classification,  # noqa: F401  (registers the classification sources)
-    segmentation,  # noqa: F401  (registers the segmentation sources)
-)
+from cnnzoo.data import sources  # noqa: F401  (registers every data source)
 from cnnzoo.data.base import (
     DataRequest,
     DataSplits,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cnnzoo.data.classification import stratified_split
+from cnnzoo.data.classification_splits import stratified_split
 from cnnzoo.data.protocol import ClassificationSplit, Split
 
 

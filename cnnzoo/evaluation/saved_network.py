@@ -12,8 +12,8 @@ from typing import Any
 from torch import Tensor
 
 from cnnzoo.data.base import DataSplits, load_data, source_name
-from cnnzoo.data.classification import split_folder
 from cnnzoo.data.protocol import Split
+from cnnzoo.data.sources.class_folders import split_folder
 from cnnzoo.data.streaming import StreamedImages, list_class_files
 from cnnzoo.device.placement import pick_device
 from cnnzoo.errors import CnnzooError
@@ -21,7 +21,7 @@ from cnnzoo.evaluation.evaluate import evaluate
 from cnnzoo.evaluation.losses import build_loss
 from cnnzoo.evaluation.reports import per_class_report, write_report
 from cnnzoo.inference.batching import ForwardMaker, dataset_batch_size
-from cnnzoo.inference.checkpoints import LoadedModel, job_forward, load_model
+from cnnzoo.inference.checkpoints import job_forward
 from cnnzoo.inference.predictions import (
     PREDICTIONS_FILE,
     PredictionTable,
@@ -29,8 +29,9 @@ from cnnzoo.inference.predictions import (
     table_columns,
     table_row,
 )
+from cnnzoo.inference.predictor import Predictor
 from cnnzoo.models.registry import get_model_entry
-from cnnzoo.runs.config import config_from_dict
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.plan import check_task, data_request
 
 
@@ -63,8 +64,9 @@ def evaluate_checkpoint(
     ``report.json`` and ``confusion.png`` are written there.
     """
     target_device = pick_device(device)
-    loaded = load_model(location, target_device)
-    checkpoint, config = loaded.checkpoint, config_from_dict(loaded.checkpoint["config"])
+    loaded = Predictor.from_checkpoint(location, target_device)
+    checkpoint = _checkpoint_of(loaded)
+    config = checkpoint.recipe
     data_name = data or config.data
     splits, dataset = _evaluation_split(loaded, data_name, split, data_dir, download)
     if batch_size is None:
@@ -94,31 +96,38 @@ def evaluate_checkpoint(
         summary["iou_by_class"] = dict(zip(loaded.class_names, summary["iou_per_class"]))
     report = per_class_report(tracker.confusion, loaded.class_names, loaded.task)
     if out_dir is not None:
-        title = f"{checkpoint['model_name']} on {data_name} ({split})"
+        title = f"{checkpoint.model_name} on {data_name} ({split})"
         write_report(report, tracker.confusion, loaded.class_names, out_dir, title)
     metrics = {
-        "model": checkpoint["model_name"], "data": data_name, "split": split, **summary,
-        "epochs": checkpoint["epoch"], "checkpoint": str(loaded.path),
+        "model": checkpoint.model_name, "data": data_name, "split": split, **summary,
+        "epochs": checkpoint.epoch, "checkpoint": loaded.source,
     }  # fmt: skip
     return Evaluation(metrics, report)
 
 
+def _checkpoint_of(loaded: Predictor) -> Checkpoint:
+    """The checkpoint a predictor read (from_checkpoint always reads one)."""
+    if loaded.checkpoint is None:
+        raise CnnzooError(f"{loaded.source} is not a checkpoint; evaluate a run or a .pt file")
+    return loaded.checkpoint
+
+
 def _evaluation_split(
-    loaded: LoadedModel, data_name: str, split: str, data_dir: str | None, download: bool
+    loaded: Predictor, data_name: str, split: str, data_dir: str | None, download: bool
 ) -> tuple[DataSplits, Split]:
     """The data set's splits and the one to evaluate, fed as the network was trained."""
-    checkpoint = loaded.checkpoint
-    config = config_from_dict(checkpoint["config"])
+    checkpoint = _checkpoint_of(loaded)
+    config = checkpoint.recipe
     splits = load_data(
         data_name,
         replace(
-            data_request(config, tuple(checkpoint["image_size"]), checkpoint["in_channels"]),
+            data_request(config, checkpoint.image_size, checkpoint.in_channels),
             data_dir=Path(data_dir or config.data_dir) if (data_dir or config.data_dir) else None,
             download=download,
             augment="none",
         ),
     )
-    check_task(get_model_entry(checkpoint["model_name"]), splits, data_name)
+    check_task(get_model_entry(checkpoint.model_name), splits, data_name)
     if list(splits.class_names) != loaded.class_names:
         raise CnnzooError(
             f"{data_name!r} has classes {_short(splits.class_names)} but the model was trained "
@@ -127,8 +136,8 @@ def _evaluation_split(
     dataset = splits.test if split == "test" else splits.val
     if dataset is None:
         raise CnnzooError(f"{data_name!r} has no test split; use --split val")
-    if loaded.normalization is not None:
-        dataset.normalization = loaded.normalization  # feed the images as in training
+    if checkpoint.normalization is not None:
+        dataset.normalization = checkpoint.normalization  # feed the images as in training
     return splits, dataset
 
 

@@ -1,12 +1,12 @@
-"""Using a trained network: rebuild it from a checkpoint, evaluate it, predict on image files.
+"""Using a trained network: rebuild it from its weights, predict on image files.
 
-A checkpoint records the model name, its classes, input channels and size,
-and the normalisation of its training images, so a model is rebuilt and fed
-exactly as it was trained, on the same data or another data set with the
-same classes.
+A checkpoint records the model name, its classes and how evaluation prepared
+its images (:class:`~cnnzoo.runs.checkpoint.Checkpoint`), so a model is
+rebuilt and fed exactly as it was trained, on the same data or another data
+set with the same classes (:class:`~cnnzoo.inference.predictor.Predictor`).
 
 Prediction prepares each file as evaluation of the run prepares its test
-images (:func:`checkpoint_preprocessing`) and batches them as evaluation does, so that
+images (:attr:`Predictor.preprocessing`) and batches them as evaluation does, so that
 ``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
 image, and both describe an image the same way (:mod:`cnnzoo.evaluation.reports`).
 What runs the batches is a parameter (:data:`~cnnzoo.evaluation.evaluate.ForwardMaker`):
@@ -17,15 +17,13 @@ the engine (``cnnzoo.speed.runners``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from cnnzoo.data import source_name
 from cnnzoo.data.bad_images import (
     BadImageLog,
     first_readable_shape,
@@ -33,9 +31,7 @@ from cnnzoo.data.bad_images import (
     readable_loader,
 )
 from cnnzoo.data.files import ImageFiles, unique_stems
-from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.mask_pictures import save_prediction
-from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.data.streaming import default_workers
 from cnnzoo.device.placement import autocast
 from cnnzoo.errors import CnnzooError
@@ -43,34 +39,11 @@ from cnnzoo.inference.batching import Forward, ForwardMaker, dataset_batch_size,
 from cnnzoo.inference.predictions import pixel_shares, ranked_classes
 from cnnzoo.models.registry import create_model, get_model_entry
 from cnnzoo.progress import progress_bar
-from cnnzoo.runs.checkpoint import load_checkpoint, load_weights
-from cnnzoo.runs.config import EVAL_MEMORY_MB, config_from_dict
-from cnnzoo.runs.plan import data_request
+from cnnzoo.runs.checkpoint import load_weights
+from cnnzoo.runs.config import EVAL_MEMORY_MB
 
-
-@dataclass
-class LoadedModel:
-    """A network rebuilt from a checkpoint, in evaluation mode, with how to feed it."""
-
-    model: nn.Module
-    checkpoint: dict[str, Any]
-    path: Path
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.checkpoint["class_names"])
-
-    @property
-    def task(self) -> str:
-        return self.checkpoint["task"]
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return checkpoint_preprocessing(self.checkpoint)
-
-    @property
-    def normalization(self) -> Normalization | None:
-        return self.preprocessing.normalization
+if TYPE_CHECKING:  # the predictor module reads checkpoints through this one
+    from cnnzoo.inference.predictor import Predictor
 
 
 def checkpoint_path(location: str | Path) -> Path:
@@ -84,16 +57,6 @@ def checkpoint_path(location: str | Path) -> Path:
     if not path.is_file():
         raise CnnzooError(f"{path} does not exist; give a run directory or a checkpoint file")
     return path
-
-
-def load_model(location: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Rebuild the network saved at ``location`` (run directory or .pt file)."""
-    path = checkpoint_path(location)
-    checkpoint = load_checkpoint(path)
-    options = config_from_dict(checkpoint["config"]).model_options
-    network = (checkpoint["model_name"], checkpoint["class_names"], checkpoint["in_channels"])
-    model = rebuild_network(*network, options, checkpoint["model"], path)
-    return LoadedModel(model.to(device).eval(), checkpoint, path)
 
 
 def rebuild_network(
@@ -114,7 +77,7 @@ def rebuild_network(
     model = create_model(
         name, num_classes=len(class_names), in_channels=in_channels, **own_options(options)
     )
-    load_weights(model, {"model_name": name, "class_names": class_names, "model": weights}, source)
+    load_weights(model, weights, source, f"{name!r} with {len(class_names)} classes")
     return model
 
 
@@ -123,33 +86,8 @@ def own_options(options: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in options.items() if key != "pretrained"}
 
 
-def checkpoint_preprocessing(checkpoint: dict[str, Any]) -> Preprocessing:
-    """How the run of ``checkpoint`` prepared images for evaluation, and so for prediction.
-
-    The trainer records it
-    (:func:`~cnnzoo.data.preprocessing.evaluation_preprocessing`); a
-    checkpoint written before it did is read from its fields: segmentation at
-    each image's own size, classification resized to the training size, the
-    centre crop of ``crop_ratio`` only where the run asked to stream.
-    """
-    if checkpoint.get("preprocessing") is not None:
-        return Preprocessing.from_dict(checkpoint["preprocessing"])
-    channels = checkpoint["in_channels"]
-    stats = checkpoint.get("normalization")
-    normalization = Normalization(tuple(stats["mean"]), tuple(stats["std"])) if stats else None
-    if checkpoint["task"] != "classification":
-        return Preprocessing(channels, None, None, normalization)
-    size = tuple(checkpoint["image_size"])
-    config = config_from_dict(checkpoint["config"]) if "config" in checkpoint else None
-    streamed = (
-        config is not None and config.data_mode == "stream" and source_name(config.data) == "folder"
-    )
-    crop_ratio = data_request(config, size, channels).crop_ratio if streamed else None
-    return Preprocessing(channels, size, crop_ratio, normalization)
-
-
 def predict_files(
-    loaded: LoadedModel,
+    loaded: Predictor,
     paths: Sequence[Path],
     *,
     topk: int = 5,
@@ -165,7 +103,7 @@ def predict_files(
     (``{"image", "predictions"}``). Segmentation: ``STEM_mask.png`` and
     ``STEM_overlay.png`` written into ``out_dir`` (``{"image", "files",
     "shares"}``), one image per step as each keeps its own size. Images are
-    prepared as :attr:`LoadedModel.preprocessing` says and batched as evaluation batches
+    prepared as :attr:`Predictor.preprocessing` says and batched as evaluation batches
     (``batch_size`` None: what the run's ``eval_memory_mb`` allows), read by
     ``workers`` DataLoader processes (None: one per core when there is more
     than one batch), and run by ``make_forward``'s choice (:func:`job_forward`).
@@ -175,11 +113,12 @@ def predict_files(
     recipe = loaded.preprocessing
     files = ImageFiles(paths, recipe)
     device = next(loaded.model.parameters()).device
-    precision = loaded.checkpoint.get("config", {}).get("precision", "fp32")
+    run = loaded.checkpoint.recipe if loaded.checkpoint is not None else None
+    precision = run.precision if run is not None else "fp32"
     if recipe.size is None:
         batch_size = 1
     elif batch_size is None:
-        memory_mb = loaded.checkpoint.get("config", {}).get("eval_memory_mb", EVAL_MEMORY_MB)
+        memory_mb = run.eval_memory_mb if run is not None else EVAL_MEMORY_MB
         options = {"device": device, "precision": precision}
         batch_size = dataset_batch_size(loaded.model, files, memory_mb, **options)
     forward = job_forward(loaded, files, batch_size, recipe.size is not None, make_forward)
@@ -203,7 +142,7 @@ def predict_files(
 
 
 def _prediction(
-    loaded: LoadedModel,
+    loaded: Predictor,
     path: Path,
     scores: Tensor,
     pixels: Tensor,
@@ -221,7 +160,7 @@ def _prediction(
 
 
 def predict_images(
-    loaded: LoadedModel, paths: list[Path], topk: int = 5, out_dir: Path | None = None
+    loaded: Predictor, paths: list[Path], topk: int = 5, out_dir: Path | None = None
 ) -> list[dict[str, Any]]:
     """:func:`predict_files` of ``paths`` at once, in this process (masks into ``out_dir``)."""
     return list(
@@ -230,7 +169,7 @@ def predict_images(
 
 
 def job_forward(
-    loaded: LoadedModel,
+    loaded: Predictor,
     dataset: Dataset,
     batch_size: int,
     fixed_size: bool,

@@ -14,7 +14,7 @@ published as it is:
   Reporting", arXiv:1810.03993): the recipe, the data, the metrics, the
   command that trains it again, the paper and the limits of its use.
 
-:func:`load_network` (``cnnzoo.load``) reads such a folder, a run directory or
+:meth:`Predictor.load` (``cnnzoo.load``) reads such a folder, a run directory or
 a checkpoint back into a :class:`Predictor`: the network in evaluation mode
 with its preprocessing, as evaluation fed it. Nothing is downloaded: a network
 that started from pretrained weights is rebuilt from its own trained weights.
@@ -34,20 +34,15 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.preprocessing import ImageInput, Preprocessing, listed_images
 from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.batching import main_output
-from cnnzoo.inference.checkpoints import (
-    checkpoint_path,
-    checkpoint_preprocessing,
-    load_model,
-    own_options,
-    rebuild_network,
-)
+from cnnzoo.inference.checkpoints import checkpoint_path, own_options, rebuild_network
 from cnnzoo.inference.predictions import ranked_classes
-from cnnzoo.models.registry import get_model_entry
-from cnnzoo.runs.checkpoint import load_checkpoint
-from cnnzoo.runs.config import TrainConfig, config_from_dict
+from cnnzoo.models.registry import create_model, get_model_entry, list_models
+from cnnzoo.runs.checkpoint import Checkpoint
+from cnnzoo.runs.config import TrainConfig
 from cnnzoo.tasks import get_task
 
 WEIGHTS_FILE = "model.safetensors"
@@ -59,23 +54,69 @@ EXPORT_FORMAT = 1  # config.json's "format"; a reader refuses newer ones by numb
 LOCAL_FIELDS = ("out", "data_dir")
 
 
+@dataclass(frozen=True)
+class InputTransform:
+    """One image (file, Pillow image or (C, H, W) tensor) to the network's (C, H, W) input.
+
+    What ``predictor.transforms`` is, as torchvision's weights carry their
+    ``transforms()``: resized, cropped and normalized as evaluation prepared
+    images; stack its outputs into a batch.
+    """
+
+    preprocessing: Preprocessing
+
+    def __call__(self, image: ImageInput) -> Tensor:
+        return self.preprocessing(image)[0]
+
+
 @dataclass
 class Predictor:
-    """A trained network in evaluation mode with the preprocessing its evaluation used.
+    """A network ready to use: in evaluation mode, with its classes and its preprocessing.
 
     ``predictor.model`` is the plain ``nn.Module`` (fine-tune it, export it);
     :meth:`preprocess` turns files or pictures into its input and
-    :meth:`predict` names the classes.
+    :meth:`predict` names the classes. Built from a run directory or a
+    checkpoint (:meth:`from_checkpoint`), an export folder
+    (:meth:`from_export`) or a registered name (:meth:`from_model_name`);
+    :meth:`load` picks among them, and is what ``cnnzoo.load`` returns.
     """
 
     model: nn.Module
     class_names: list[str]
     task: str
     preprocessing: Preprocessing
+    name: str = ""  # the registry name ("" for an unnamed module: its class name)
+    checkpoint: Checkpoint | None = None  # what it was read from, when a checkpoint
+    source: str = "random weights"  # where the weights came from, for people
+    image_size: tuple[int, int] | None = None  # (H, W) it trained on, where known
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = type(self.model).__name__
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    @property
+    def input_size(self) -> tuple[int, int, int] | None:
+        """(C, H, W) the network takes, or None when it takes any size (segmentation)."""
+        size = self.preprocessing.size
+        return (self.preprocessing.channels, *size) if size is not None else None
+
+    @property
+    def example_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input to trace, time or export it with: the input size, else the
+        size it trained on, else the paper's."""
+        if self.input_size is not None:
+            return self.input_size
+        height, width = self.image_size or get_model_entry(self.name).input_size[1:]
+        return self.preprocessing.channels, height, width
+
+    @property
+    def transforms(self) -> InputTransform:
+        """One image to the network's normalized (C, H, W) input."""
+        return InputTransform(self.preprocessing)
 
     def preprocess(self, images: ImageInput | Sequence[ImageInput]) -> Tensor:
         """The network's input for ``images``: resized, cropped and normalised as in evaluation."""
@@ -95,6 +136,155 @@ class Predictor:
             return [self(image)[0].argmax(0) for image in listed_images(images)]
         return ranked_classes(self(images), self.class_names, topk)
 
+    @classmethod
+    def load(
+        cls,
+        location: str | Path,
+        device: torch.device | str = "cpu",
+        *,
+        num_classes: int | None = None,
+    ) -> Predictor:
+        """The network at ``location``, in evaluation mode on ``device``.
+
+        ``location`` is an export folder (``config.json`` +
+        ``model.safetensors``, or the ``.safetensors`` file in it), a run
+        directory (the checkpoint :func:`shared_checkpoint` picks, as
+        ``cnnzoo export`` does), a ``.pt`` checkpoint, or a registered
+        model's name (random weights, ``num_classes`` outputs). Nothing is
+        read from the torch hub cache nor downloaded: a trained network is
+        built without the pretrained weights it may have started from
+        (:func:`own_options`), then filled with its own.
+        """
+        path = Path(location)
+        if path.is_file() and path.suffix == ".safetensors":
+            path = path.parent
+        if path.is_dir() and (path / CONFIG_FILE).is_file():
+            return cls.from_export(path, device)
+        if path.is_dir() and not any((path / name).is_file() for name in ("best.pt", "last.pt")):
+            raise CnnzooError(
+                f"{path} is neither an export folder ({CONFIG_FILE} and {WEIGHTS_FILE}) nor a "
+                "run directory (best.pt); give one of them, or a .pt checkpoint"
+            )
+        if not path.exists() and _names_a_model(location):
+            return cls.from_model_name(location, num_classes=num_classes, device=device)
+        return cls.from_checkpoint(shared_checkpoint(path), device)
+
+    @classmethod
+    def from_checkpoint(
+        cls, location: str | Path | Checkpoint, device: torch.device | str = "cpu"
+    ) -> Predictor:
+        """The network of a checkpoint: a ``.pt`` file, a run directory's best.pt (else
+        last.pt), or a :class:`~cnnzoo.runs.checkpoint.Checkpoint` already read."""
+        if isinstance(location, Checkpoint):
+            checkpoint, path = location, Path("the checkpoint")
+        else:
+            path = checkpoint_path(location)
+            checkpoint = Checkpoint.load(path)
+        options = checkpoint.recipe.model_options
+        network = (checkpoint.model_name, checkpoint.class_names, checkpoint.in_channels)
+        model = rebuild_network(*network, options, checkpoint.weights, path)
+        return cls(
+            model.to(device).eval(),
+            list(checkpoint.class_names),
+            checkpoint.task,
+            checkpoint.preprocessing,
+            name=checkpoint.model_name,
+            checkpoint=checkpoint,
+            source=str(path),
+            image_size=checkpoint.image_size,
+        )
+
+    @classmethod
+    def from_export(cls, folder: str | Path, device: torch.device | str = "cpu") -> Predictor:
+        """Rebuild an exported network through the registry and fill it from its safetensors."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        config = read_shared_config(folder / CONFIG_FILE)
+        weights_path = folder / WEIGHTS_FILE
+        if not weights_path.is_file():
+            raise CnnzooError(
+                f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}; export the run again"
+            )
+        try:
+            weights = load_file(weights_path)
+        except (SafetensorError, OSError) as error:
+            raise CnnzooError(
+                f"{weights_path} is not a readable safetensors file: {error}"
+            ) from None
+        network = (config["model"], config["class_names"], config["in_channels"])
+        model = rebuild_network(*network, config["model_options"], weights, weights_path)
+        size = config.get("image_size")
+        return cls(
+            model.to(device).eval(),
+            list(config["class_names"]),
+            config["task"],
+            Preprocessing.from_dict(config["preprocessing"]),
+            name=config["model"],
+            source=str(weights_path),
+            image_size=(int(size[0]), int(size[1])) if size else None,
+        )
+
+    @classmethod
+    def from_model_name(
+        cls,
+        name: str,
+        *,
+        num_classes: int | None = None,
+        pretrained: str | None = None,
+        device: torch.device | str = "cpu",
+        **options: Any,
+    ) -> Predictor:
+        """A registered network at the paper's input size: random weights, or ``pretrained``
+        ones (``"torchvision"``: ImageNet's, downloaded on first use) fed as they expect.
+
+        Random weights are fed unnormalized pixels on [0, 1]; the classes
+        are numbered (``num_classes``, default the task's).
+        """
+        entry = get_model_entry(name)  # an unknown name says which models exist
+        classes = num_classes or get_task(entry.task).default_num_classes
+        channels, height, width = entry.input_size
+        size = (height, width) if entry.task == "classification" else None
+        preprocessing = Preprocessing(channels, size, None, None)
+        if pretrained is not None:
+            preprocessing = _pretrained_feed(name, pretrained, entry.task, options)
+            channels = preprocessing.channels
+        model = create_model(
+            name, num_classes=classes, in_channels=channels, pretrained=pretrained, **options
+        )
+        source = f"{pretrained} pretrained weights" if pretrained else "random weights"
+        return cls(
+            model.to(device).eval(),
+            [str(index) for index in range(classes)],
+            entry.task,
+            preprocessing,
+            name=name,
+            source=source,
+            image_size=(height, width),
+        )
+
+
+def _names_a_model(location: str | Path) -> bool:
+    """Whether ``location``, which is no file, is meant as a model name rather than a path:
+    a registered name, or a bare word (an unknown one gets the registry's close names)."""
+    if not isinstance(location, str):
+        return False
+    bare = "/" not in location and "\\" not in location and not Path(location).suffix
+    return location in list_models() or bare
+
+
+def _pretrained_feed(name: str, source: str, task: str, options: dict[str, Any]) -> Preprocessing:
+    """How ``name``'s pretrained weights expect their images: RGB, their crop, their stats."""
+    from cnnzoo.models.weights import pretrained_preprocessing
+
+    expected = pretrained_preprocessing(name, source, **options)
+    crop, resize = expected["crop_size"], expected["resize_size"]
+    size = (crop, crop) if crop is not None and task == "classification" else None
+    ratio = crop / resize if size is not None and resize else None
+    stats = Normalization(tuple(expected["mean"]), tuple(expected["std"]))
+    return Preprocessing(3, size, ratio, stats)
+
 
 # --- which weights a run shares ----------------------------------------------------------
 
@@ -111,8 +301,8 @@ def shared_checkpoint(location: str | Path) -> Path:
     average = path.parent / "best-ema.pt"
     if not Path(location).is_dir() or path.name != "best.pt" or not average.is_file():
         return path
-    raw_score = load_checkpoint(path)["best_score"]
-    average_score = load_checkpoint(average)["best_ema_score"]
+    raw_score = Checkpoint.load(path).best_score
+    average_score = Checkpoint.load(average).best_ema_score
     return average if average_score > raw_score else path
 
 
@@ -124,28 +314,28 @@ CHECKPOINT_WEIGHTS = {
 }
 
 
-def shared_config(checkpoint: dict[str, Any], source: Path) -> dict[str, Any]:
+def shared_config(checkpoint: Checkpoint, source: Path) -> dict[str, Any]:
     """``config.json``: the network's name, options, classes and input, and how to feed it."""
     from cnnzoo import __version__
 
-    config = config_from_dict(checkpoint["config"])
+    config = checkpoint.recipe
     options = own_options(config.model_options)
     # The source (--model-option pretrained=..., or a recipe's own pretrained field) is kept
     # as a fact about the recipe, with the preprocessing those weights expected.
-    pretrained = config.model_options.get("pretrained") or checkpoint["config"].get("pretrained")
+    pretrained = config.model_options.get("pretrained") or config.pretrained
     return {
         "format": EXPORT_FORMAT,
         "cnnzoo_version": __version__,
-        "model": checkpoint["model_name"],
+        "model": checkpoint.model_name,
         "model_options": options,
-        "task": checkpoint["task"],
-        "class_names": list(checkpoint["class_names"]),
-        "in_channels": checkpoint["in_channels"],
-        "image_size": list(checkpoint["image_size"]),
-        "preprocessing": checkpoint_preprocessing(checkpoint).to_dict(),
-        "pretrained": _pretrained_preprocessing(checkpoint["model_name"], pretrained, options),
+        "task": checkpoint.task,
+        "class_names": list(checkpoint.class_names),
+        "in_channels": checkpoint.in_channels,
+        "image_size": list(checkpoint.image_size),
+        "preprocessing": checkpoint.preprocessing.to_dict(),
+        "pretrained": _pretrained_preprocessing(checkpoint.model_name, pretrained, options),
         "weights": source.name,
-        "epochs": checkpoint["epoch"],
+        "epochs": checkpoint.epoch,
     }
 
 
@@ -172,21 +362,19 @@ def export_shared(location: str | Path, out_dir: Path) -> dict[str, Any]:
     from safetensors.torch import save
 
     path = shared_checkpoint(location)
-    checkpoint = load_checkpoint(path)
+    checkpoint = Checkpoint.load(path)
     config = shared_config(checkpoint, path)
     metrics_path = path.parent / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     out_dir.mkdir(parents=True, exist_ok=True)
     # safetensors refuses tensors that share memory; each tensor is written on its own.
     weights = {
-        name: tensor.detach().contiguous().clone() for name, tensor in checkpoint["model"].items()
+        name: tensor.detach().contiguous().clone() for name, tensor in checkpoint.weights.items()
     }
     # Written like the other two files (save_file would make it readable by its owner only).
     (out_dir / WEIGHTS_FILE).write_bytes(save(weights, metadata={"format": "pt"}))
     (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    (out_dir / CARD_FILE).write_text(
-        model_card(config, config_from_dict(checkpoint["config"]), metrics)
-    )
+    (out_dir / CARD_FILE).write_text(model_card(config, checkpoint.recipe, metrics))
     return config
 
 
@@ -364,53 +552,6 @@ def _numbers(values: Sequence[float]) -> str:
 
 
 # --- reading it back ---------------------------------------------------------------------
-
-
-def load_network(location: str | Path, device: torch.device | str = "cpu") -> Predictor:
-    """The network at ``location`` in evaluation mode on ``device``, with its preprocessing.
-
-    ``location`` is an export folder (``config.json`` + ``model.safetensors``,
-    or the ``.safetensors`` file in it), a run directory (the checkpoint
-    :func:`shared_checkpoint` picks, as ``cnnzoo export`` does) or a ``.pt``
-    checkpoint. Nothing is read from the torch hub cache nor downloaded: the
-    network is built without the pretrained weights it may have started from
-    (:func:`own_options`), then filled with its own.
-    """
-    path = Path(location)
-    if path.is_file() and path.suffix == ".safetensors":
-        path = path.parent
-    if path.is_dir() and (path / CONFIG_FILE).is_file():
-        return _load_export(path, device)
-    if path.is_dir() and not any((path / name).is_file() for name in ("best.pt", "last.pt")):
-        raise CnnzooError(
-            f"{path} is neither an export folder ({CONFIG_FILE} and {WEIGHTS_FILE}) nor a run "
-            "directory (best.pt); give one of them, or a .pt checkpoint"
-        )
-    loaded = load_model(shared_checkpoint(path), device)
-    return Predictor(loaded.model, loaded.class_names, loaded.task, loaded.preprocessing)
-
-
-def _load_export(folder: Path, device: torch.device | str) -> Predictor:
-    """Rebuild an exported network through the registry and fill it from its safetensors."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    config = read_shared_config(folder / CONFIG_FILE)
-    weights_path = folder / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise CnnzooError(f"{folder} has {CONFIG_FILE} but no {WEIGHTS_FILE}; export the run again")
-    try:
-        weights = load_file(weights_path)
-    except (SafetensorError, OSError) as error:
-        raise CnnzooError(f"{weights_path} is not a readable safetensors file: {error}") from None
-    network = (config["model"], config["class_names"], config["in_channels"])
-    model = rebuild_network(*network, config["model_options"], weights, weights_path)
-    return Predictor(
-        model.to(device).eval(),
-        list(config["class_names"]),
-        config["task"],
-        Preprocessing.from_dict(config["preprocessing"]),
-    )
 
 
 def read_shared_config(path: Path) -> dict[str, Any]:

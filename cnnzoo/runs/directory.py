@@ -30,10 +30,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cnnzoo.data.bad_images import BadImage
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.errors import CnnzooError
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import (
     FIELD_NAMES,
     RESUMABLE_FIELDS,
@@ -41,7 +40,6 @@ from cnnzoo.runs.config import (
     config_from_dict,
     load_config_file,
 )
-from cnnzoo.errors import CnnzooError
 
 SKIPPED_IMAGES = "skipped_images.txt"  # one "PATH<tab>REASON" line per file left out
 # Files a run writes; --force removes exactly these before starting again.
@@ -177,16 +175,20 @@ def saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
     return {**load_config_file(recipe), "out": values["out"]}
 
 
-def read_last_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The resumable state in ``run_dir/last.pt``."""
-    if not (run_dir / "last.pt").is_file():
+def read_last_checkpoint(run_dir: Path) -> Checkpoint:
+    """The resumable checkpoint ``run_dir/last.pt``, with its training state."""
+    path = run_dir / "last.pt"
+    if not path.is_file():
         raise CnnzooError(f"nothing to resume: {run_dir} holds no last.pt; check --out")
-    return load_checkpoint(run_dir / "last.pt")
+    checkpoint = Checkpoint.load(path)
+    if checkpoint.training is None:
+        raise CnnzooError(f"{path} holds no training state to resume from; start a new run")
+    return checkpoint
 
 
-def resumed_config(state: dict[str, Any], requested: TrainConfig, run_dir: Path) -> TrainConfig:
+def resumed_config(state: Checkpoint, requested: TrainConfig, run_dir: Path) -> TrainConfig:
     """``requested``, after checking it differs from the checkpoint's only where it may."""
-    saved = config_from_dict(state["config"])
+    saved = state.recipe
     if requested.model != saved.model:
         raise CnnzooError(
             f"the checkpoint in {run_dir} is of {saved.model!r}, not {requested.model!r}; "
@@ -210,17 +212,13 @@ def recipe_changes(saved: TrainConfig, requested: TrainConfig) -> list[str]:
     ]
 
 
-def best_weights(path: Path, *, registered: bool = True) -> dict[str, Any] | None:
-    """What load_weights needs of best.pt (not the optimiser state), if there is one.
+def best_weights(path: Path, *, registered: bool = True) -> Checkpoint | None:
+    """The best checkpoint at ``path`` (``best.pt`` or ``best-ema.pt``), if there is one.
 
-    ``registered=False`` reads the best.pt of a network no registry entry
-    describes (an experiment's own module), which :func:`load_checkpoint`
-    cannot check against the registry; the same run wrote it moments before.
+    ``registered=False`` reads the checkpoint of a network no registry entry
+    describes (an experiment's own module), which cannot be checked against
+    the registry; the same run wrote it moments before.
     """
     if not path.is_file():
         return None
-    if registered:
-        checkpoint = load_checkpoint(path)
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return {key: checkpoint[key] for key in ("model_name", "class_names", "model")}
+    return Checkpoint.load(path, registered=registered)

@@ -50,6 +50,7 @@ from cnnzoo.data.protocol import as_split
 from cnnzoo.data.seeding import seed_of
 from cnnzoo.errors import CnnzooError
 from cnnzoo.evaluation.metrics import MetricTracker
+from cnnzoo.runs.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ class DistributedContext:
 
         The run directory may exist only on the main process's machine, so only it
         reads checkpoints or checks files. Results travel as ``torch.save`` bytes and
-        are read back with ``weights_only=True``: tensors and plain data, never code.
+        are read back with ``weights_only=True``: tensors and plain data, never code
+        (a :class:`~cnnzoo.runs.checkpoint.Checkpoint` travels in its on-disk form).
         A :class:`CnnzooError` on the main process is raised on every process.
         """
         if not self.is_distributed:
@@ -218,13 +220,18 @@ class DistributedContext:
                 message = str(error) if isinstance(error, CnnzooError) else repr(error)
                 _broadcast_bytes(_to_bytes({"error": message}), device)
                 raise
-            _broadcast_bytes(_to_bytes({"value": value}), device)
+            if isinstance(value, Checkpoint):
+                _broadcast_bytes(_to_bytes({"checkpoint": value.to_dict()}), device)
+            else:
+                _broadcast_bytes(_to_bytes({"value": value}), device)
             return value
         received = torch.load(
             io.BytesIO(_broadcast_bytes(None, device)), map_location="cpu", weights_only=True
         )
         if "error" in received:
             raise CnnzooError(f"the main process stopped: {received['error']}")
+        if "checkpoint" in received:
+            return Checkpoint.from_dict(received["checkpoint"])
         return received["value"]
 
     def barrier(self) -> None:

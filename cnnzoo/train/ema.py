@@ -10,15 +10,17 @@ that belong to its own weights.
 
 The trainer evaluates the average every epoch beside the raw weights and
 keeps its best epoch as ``best-ema.pt``, a checkpoint of the same form as
-``best.pt`` whose ``model`` entry holds the averaged weights.
+``best.pt`` whose weights are the averaged ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from cnnzoo.runs.checkpoint import Checkpoint
 
 
 def build_model_ema(model: nn.Module, decay: float | None) -> AveragedModel | None:
@@ -32,6 +34,6 @@ def build_model_ema(model: nn.Module, decay: float | None) -> AveragedModel | No
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def ema_checkpoint(payload: dict[str, Any], ema: AveragedModel) -> dict[str, Any]:
-    """``payload`` with the averaged weights as its model: what ``best-ema.pt`` holds."""
-    return {**payload, "model": ema.module.state_dict()}
+def ema_checkpoint(checkpoint: Checkpoint, ema: AveragedModel) -> Checkpoint:
+    """``checkpoint`` with the averaged weights and no training state: ``best-ema.pt``."""
+    return dataclasses.replace(checkpoint, weights=ema.module.state_dict(), training=None)

@@ -32,7 +32,7 @@ from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.checkpoints import checkpoint_path
 from cnnzoo.models.registry import ModelEntry
 from cnnzoo.models.weights import pretrained_preprocessing
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import TrainConfig
 from cnnzoo.train.optim import head_parameters
 
@@ -99,19 +99,19 @@ def init_from_checkpoint(model: nn.Module, location: str, task: str) -> Starting
     are left fresh and named.
     """
     path = checkpoint_path(location)
-    checkpoint = load_checkpoint(path)
-    if checkpoint["task"] != task:
+    checkpoint = Checkpoint.load(path)
+    if checkpoint.task != task:
         raise CnnzooError(
-            f"--init-from {path} holds a {checkpoint['task']} network "
-            f"({checkpoint['model_name']}); this run trains a {task} network: start from a "
+            f"--init-from {path} holds a {checkpoint.task} network "
+            f"({checkpoint.model_name}); this run trains a {task} network: start from a "
             f"{task} checkpoint"
         )
-    own, found = model.state_dict(), checkpoint["model"]
+    own, found = model.state_dict(), checkpoint.weights
     fitting = {k: v for k, v in found.items() if k in own and v.shape == own[k].shape}
     # Batch norms' step counters are scalars of the same name in many networks: no evidence.
     if all(k.endswith("num_batches_tracked") for k in fitting):
         raise CnnzooError(
-            f"--init-from {path} holds {checkpoint['model_name']!r}, which shares no tensor with "
+            f"--init-from {path} holds {checkpoint.model_name!r}, which shares no tensor with "
             "this network: it is another architecture; start from a checkpoint of the same one"
         )
     model.load_state_dict(fitting, strict=False)
@@ -121,7 +121,7 @@ def init_from_checkpoint(model: nn.Module, location: str, task: str) -> Starting
         if k in found and k not in fitting
     }
     reset = tuple(k for k in own if k not in fitting)
-    return StartingWeights(f"{path} ({checkpoint['model_name']})", tuple(fitting), reset, reasons)
+    return StartingWeights(f"{path} ({checkpoint.model_name})", tuple(fitting), reset, reasons)
 
 
 def head_of(model: nn.Module, start: StartingWeights) -> tuple[str, ...]:

@@ -63,11 +63,11 @@ from cnnzoo.evaluation.metrics import MetricTracker
 from cnnzoo.models.registry import create_model, get_model_entry
 from cnnzoo.progress import progress_bar
 from cnnzoo.runs.checkpoint import (
-    FORMAT_VERSION,
+    Checkpoint,
+    TrainingState,
     capture_rng_state,
     load_weights,
     restore_rng_state,
-    save_checkpoint,
 )
 from cnnzoo.runs.config import TrainConfig, check_recipe_task, image_size_pair, save_config
 from cnnzoo.runs.directory import (
@@ -258,7 +258,7 @@ class Trainer:
                 **self.config.model_options,
             )
         if resuming:
-            self.head: tuple[str, ...] = tuple(self.resume_state.get("head") or ())
+            self.head: tuple[str, ...] = self.resume_state.head
         else:
             self.head = self._start_from(model)
         model = model.to(self.device)
@@ -327,28 +327,32 @@ class Trainer:
         self.compute_seconds = 0.0  # time inside training steps only
         self.train_images = 0
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        if list(state["class_names"]) != self.class_names:
+    def _restore(self, state: Checkpoint) -> None:
+        path = self.run_dir / "last.pt"
+        if state.class_names != self.class_names:
             raise CnnzooError(
-                f"{self.run_dir / 'last.pt'} was trained on the classes {state['class_names']} "
+                f"{path} was trained on the classes {state.class_names} "
                 f"but {self.config.data!r} now has {self.class_names}; resume on the same data"
             )
-        load_weights(self.model, state, self.run_dir / "last.pt")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.history = list(state["history"])
-        self.best_score = state["best_score"]
+        training = state.training
+        if training is None:  # read_last_checkpoint refuses such a file
+            raise CnnzooError(f"{path} holds no training state to resume from")
+        load_weights(self.model, state.weights, path, state.describe())
+        self.optimizer.load_state_dict(training.optimizer)
+        self.scheduler.load_state_dict(training.scheduler)
+        self.epoch, self.step = state.epoch, state.step
+        self.history = list(state.history)
+        self.best_score = state.best_score
         if self.ema is not None:
-            self.ema.load_state_dict(state["model_ema"])
-            self.best_ema_score = state["best_ema_score"]
+            self.ema.load_state_dict(training.model_ema)
+            self.best_ema_score = state.best_ema_score
         if self.recipe.scaler is not None:
-            self.recipe.scaler.load_state_dict(state["grad_scaler"])
-        self.train_seconds = state["train_seconds"]
-        self.compute_seconds = state["compute_seconds"]
-        self.train_images = state["train_images"]
-        self.epoch_progress = state.get("epoch_progress")
-        restore_rng_state(state["rng"])
+            self.recipe.scaler.load_state_dict(training.grad_scaler)
+        self.train_seconds = state.train_seconds
+        self.compute_seconds = state.compute_seconds
+        self.train_images = state.train_images
+        self.epoch_progress = training.epoch_progress
+        restore_rng_state(training.rng)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -504,9 +508,7 @@ class Trainer:
     def _stop_mid_epoch(self) -> TrainResult:
         """Save where the epoch stopped in last.pt, so that --resume continues from there."""
         if self.context.is_main:
-            payload = self.checkpoint_payload()
-            payload["epoch_progress"] = self.epoch_progress
-            save_checkpoint(payload, self.run_dir / "last.pt")
+            self.checkpoint(training=True).save(self.run_dir / "last.pt")
         self._record_skipped_images()
         self.context.barrier()
         return TrainResult(
@@ -551,47 +553,47 @@ class Trainer:
 
     # --- checkpoints and the final report ----------------------------------------------
 
-    def checkpoint_payload(self) -> dict[str, Any]:
-        """Everything needed to use the model, or to resume its training exactly."""
-        normalization = self.data.train.normalization
-        return {
-            "format": FORMAT_VERSION,
-            "model_name": self.model_name,
-            "task": self.task,
-            "class_names": self.class_names,
-            "in_channels": self.in_channels,
-            "image_size": list(self.image_size),
-            "normalization": (
-                {"mean": list(normalization.mean), "std": list(normalization.std)}
-                if normalization is not None
-                else None
-            ),
+    def checkpoint(self, *, training: bool) -> Checkpoint:
+        """Everything needed to use the model; with ``training``, to resume it exactly too.
+
+        ``epoch_progress`` is set when a signal stopped the run inside an epoch.
+        """
+        state = None
+        if training:
+            state = TrainingState(
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                rng=capture_rng_state(),
+                grad_scaler=self.recipe.scaler.state_dict() if self.recipe.scaler else None,
+                model_ema=self.ema.state_dict() if self.ema is not None else None,
+                epoch_progress=self.epoch_progress,
+            )
+        return Checkpoint(
+            model_name=self.model_name,
+            task=self.task,
+            class_names=list(self.class_names),
+            config=self.config.to_dict(),
+            weights=self.model.state_dict(),
             # How evaluation fed the network, for everything that loads the run (predict, load).
-            "preprocessing": evaluation_preprocessing(
+            preprocessing=evaluation_preprocessing(
                 self.task,
                 self.in_channels,
                 self.image_size,
                 self.data.test or self.data.val or self.data.train,
-            ).to_dict(),
-            "ignore_index": self.data.ignore_index,
-            "config": self.config.to_dict(),
-            "head": list(self.head),  # the tensors that started fresh (fine-tuning)
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "history": self.history,
-            "best_score": self.best_score,
-            "model_ema": self.ema.state_dict() if self.ema is not None else None,
-            "best_ema_score": self.best_ema_score,
-            "grad_scaler": self.recipe.scaler.state_dict() if self.recipe.scaler else None,
-            "train_seconds": self.train_seconds,
-            "compute_seconds": self.compute_seconds,
-            "train_images": self.train_images,
-            "rng": capture_rng_state(),
-            "epoch_progress": None,  # set when a signal stopped the run inside an epoch
-        }
+            ),
+            image_size=tuple(self.image_size),
+            ignore_index=self.data.ignore_index,
+            head=tuple(self.head),
+            epoch=self.epoch,
+            step=self.step,
+            history=self.history,
+            best_score=self.best_score,
+            best_ema_score=self.best_ema_score,
+            train_seconds=self.train_seconds,
+            compute_seconds=self.compute_seconds,
+            train_images=self.train_images,
+            training=state,
+        )
 
     def _checkpoint(self, score: float, ema_score: float | None = None) -> None:
         """last.pt; best.pt when ``score`` improved; best-ema.pt when the average's did."""
@@ -603,12 +605,12 @@ class Trainer:
             self.best_ema_score = ema_score
         if not self.context.is_main:
             return
-        payload = self.checkpoint_payload()
-        save_checkpoint(payload, self.run_dir / "last.pt")
-        if improved:
-            save_checkpoint(payload, self.run_dir / "best.pt")
+        checkpoint = self.checkpoint(training=True)
+        checkpoint.save(self.run_dir / "last.pt")
+        if improved:  # best.pt holds what using the network needs: no optimizer state
+            checkpoint.without_training().save(self.run_dir / "best.pt")
         if ema_improved:
-            save_checkpoint(ema_checkpoint(payload, self.ema), self.run_dir / "best-ema.pt")
+            ema_checkpoint(checkpoint, self.ema).save(self.run_dir / "best-ema.pt")
 
     def _record_skipped_images(self) -> int:
         """List every process's skipped files in the run directory; how many it lists."""
@@ -624,7 +626,7 @@ class Trainer:
             lambda: best_weights(best_path, registered=self.registered), self.device
         )
         if best is not None:
-            load_weights(self.model, best, best_path)
+            load_weights(self.model, best.weights, best_path, best.describe())
         split = "test" if self.data.test is not None else "val"
         tracker = self._evaluate(self.data.test if self.data.test is not None else self.data.val)
         metrics: dict[str, Any] = {
@@ -656,7 +658,7 @@ class Trainer:
             lambda: best_weights(path, registered=self.registered), self.device
         )
         if best is not None:
-            load_weights(self.ema.module, best, path)
+            load_weights(self.ema.module, best.weights, path, best.describe())
         split = self.data.test if self.data.test is not None else self.data.val
         summary = self._evaluate(split, self.ema.module).summary()
         return {

@@ -15,8 +15,8 @@ from PIL import Image
 
 from cnnzoo.analysis.explain import prepare_image
 from cnnzoo.analysis.gradcam import grad_cam
-from cnnzoo.analysis.loading import load_analysed
 from cnnzoo.cli import main
+from cnnzoo.inference.predictor import Predictor
 
 pytestmark = pytest.mark.slow  # training takes longer than the fast suite allows
 
@@ -55,7 +55,7 @@ def _digits(tmp_path: Path, count: int = 20) -> list[Path]:
 
 
 def test_heat_is_on_the_digit(digit_run: Path, tmp_path: Path) -> None:
-    analysed = load_analysed(str(digit_run))
+    analysed = Predictor.load(digit_run)
     inside, outside = [], []
     for path in _digits(tmp_path):
         pixels, batch = prepare_image(analysed, path)

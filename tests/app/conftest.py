@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from cnnzoo.models.registry import create_model
-from cnnzoo.runs.checkpoint import FORMAT_VERSION, save_checkpoint
+from cnnzoo.runs.checkpoint import save_checkpoint
 from cnnzoo.runs.config import TrainConfig
 
 CLASSES = [str(digit) for digit in range(10)]
@@ -40,7 +40,7 @@ def write_run(folder: Path, *, epochs: int = 3, finished: bool = True, seed: int
     config = TrainConfig(model="lenet5", data="digits", image_size=32, epochs=epochs)
     save_checkpoint(
         {
-            "format": FORMAT_VERSION,
+            "format": 1,  # as the code before the typed Checkpoint wrote it
             "model_name": "lenet5",
             "task": "classification",
             "class_names": CLASSES,

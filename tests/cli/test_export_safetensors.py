@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import shutil
@@ -20,7 +21,7 @@ from cnnzoo.inference.predictor import (
     shared_config,
     train_command,
 )
-from cnnzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import config_from_dict
 
 TINY = ["lenet1989", "--data", "digits", "--image-size", "16", "--epochs", "1", "--quiet"]
@@ -67,7 +68,7 @@ def test_a_run_exports_weights_config_and_card_into_its_export_folder(
         (folder / name).stat().st_mode & 0o777 for name in ("model.safetensors", "config.json")
     }
     assert len(modes) == 1  # the weights are as readable as the rest of the folder
-    best = load_checkpoint(run_copy / "best.pt")["model"]
+    best = Checkpoint.load(run_copy / "best.pt").weights
     shared = load_file(folder / "model.safetensors")
     assert shared.keys() == best.keys()
     assert all(torch.equal(shared[name], best[name]) for name in best)
@@ -78,7 +79,7 @@ def test_the_config_says_how_to_rebuild_and_feed_the_network(
 ) -> None:
     assert _share([str(run_copy), "--out", str(run_copy / "shared")], capsys)[0] == 0
     config = read_shared_config(run_copy / "shared" / "config.json")
-    checkpoint = load_checkpoint(run_copy / "best.pt")
+    checkpoint = Checkpoint.load(run_copy / "best.pt")
     assert config["model"] == "lenet1989" and config["model_options"] == {}
     assert config["task"] == "classification" and config["class_names"] == list("0123456789")
     assert config["in_channels"] == 1 and config["image_size"] == [16, 16]
@@ -86,7 +87,7 @@ def test_the_config_says_how_to_rebuild_and_feed_the_network(
         config["cnnzoo_version"] and config["weights"] == "best.pt" and config["pretrained"] is None
     )
     feed = config["preprocessing"]
-    assert feed["mean"] == checkpoint["normalization"]["mean"] and feed["crop_ratio"] is None
+    assert feed["mean"] == list(checkpoint.normalization.mean) and feed["crop_ratio"] is None
     assert Preprocessing.from_dict(feed).to_dict() == feed  # config.json round-trips
     assert json.loads(json.dumps(config)) == config
 
@@ -101,9 +102,7 @@ def test_the_card_names_the_metrics_the_paper_and_a_command_that_trains_it_again
     assert "LeCun et al. 1989" in card and "## Intended use and limits" in card
     assert "cnnzoo.load(" in card and "lr: 0.02" in card
     command = next(line for line in card.splitlines() if line.startswith("cnnzoo train "))
-    assert command == train_command(
-        config_from_dict(load_checkpoint(run_copy / "best.pt")["config"])
-    )
+    assert command == train_command(config_from_dict(Checkpoint.load(run_copy / "best.pt").config))
 
 
 def _parsed(command: str) -> dict:
@@ -113,7 +112,7 @@ def _parsed(command: str) -> dict:
 
 
 def test_the_command_on_the_card_parses_back_to_the_same_recipe(trained_run: Path) -> None:
-    saved = config_from_dict(load_checkpoint(trained_run / "best.pt")["config"])
+    saved = config_from_dict(Checkpoint.load(trained_run / "best.pt").config)
     assert _parsed(train_command(saved)) == {**saved.to_dict(), "out": None}
 
 
@@ -132,15 +131,14 @@ def test_every_kind_of_field_survives_the_command_line() -> None:
 def test_the_moving_average_is_shared_when_it_validated_better(
     run_copy: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    best = load_checkpoint(run_copy / "best.pt")
-    averaged = {name: tensor + 1 for name, tensor in best["model"].items()}
+    best = Checkpoint.load(run_copy / "best.pt")
+    averaged = {name: tensor + 1 for name, tensor in best.weights.items()}
     for ema_score, expected, name in (
-        (best["best_score"] + 0.1, averaged, "best-ema.pt"),
-        (best["best_score"] - 0.1, best["model"], "best.pt"),
+        (best.best_score + 0.1, averaged, "best-ema.pt"),
+        (best.best_score - 0.1, best.weights, "best.pt"),
     ):
-        save_checkpoint(
-            {**best, "model": averaged, "best_ema_score": ema_score}, run_copy / "best-ema.pt"
-        )
+        average = dataclasses.replace(best, weights=averaged, best_ema_score=ema_score)
+        average.save(run_copy / "best-ema.pt")
         assert _share([str(run_copy), "--force"], capsys)[0] == 0
         shared = load_file(run_copy / "export" / "model.safetensors")
         assert all(torch.equal(shared[key], expected[key]) for key in expected)
@@ -194,10 +192,13 @@ def test_input_and_class_count_belong_to_the_other_formats(
 def test_a_run_from_pretrained_weights_records_their_preprocessing_and_loads_without_them(
     trained_run: Path,
 ) -> None:
-    checkpoint = load_checkpoint(trained_run / "best.pt")
-    recipe = {**checkpoint["config"], "model": "resnet18"}
+    checkpoint = Checkpoint.load(trained_run / "best.pt")
+    recipe = {**checkpoint.config, "model": "resnet18"}
     recipe["model_options"] = {"pretrained": "torchvision"}
-    pretrained = {**checkpoint, "model_name": "resnet18", "in_channels": 3, "config": recipe}
+    feed = dataclasses.replace(checkpoint.preprocessing, channels=3)
+    pretrained = dataclasses.replace(
+        checkpoint, model_name="resnet18", preprocessing=feed, config=recipe
+    )
     config = shared_config(pretrained, Path("best.pt"))
     assert config["model_options"] == {}  # rebuilt from the trained weights, nothing fetched
     assert config["pretrained"]["source"] == "torchvision"

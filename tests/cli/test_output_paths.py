@@ -89,12 +89,14 @@ def test_predict_keeps_existing_masks(
     tmp_path: Path, image: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import cnnzoo.inference.checkpoints as inference
+    from cnnzoo.inference.predictor import Predictor
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("predicted although the output was refused")
 
-    monkeypatch.setattr(inference, "load_model", lambda *a: SimpleNamespace(task="segmentation"))
-    monkeypatch.setattr(inference, "predict_images", never)
+    loaded = SimpleNamespace(task="segmentation")
+    monkeypatch.setattr(Predictor, "from_checkpoint", lambda *a: loaded)
+    monkeypatch.setattr(inference, "predict_files", never)
     target = _earlier(tmp_path / "out" / "digit_overlay.png")
     argv = ["predict", "run", str(image), "--out", str(target.parent), "--device", "cpu"]
     _fails_with(argv, "digit_overlay.png already exists", capsys)

@@ -65,7 +65,7 @@ def test_predict_over_the_test_folder_equals_eval_image_for_image(
 def test_eval_writes_its_report_beside_the_run_and_prints_the_table(
     run_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    assert main(["eval", str(run_dir), *FAST, "--force"]) == 0
+    assert main(["eval", str(run_dir), *FAST]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     metrics = json.loads(lines[-1])
     assert lines[0].split() == ["class", "precision", "recall", "f1", "support"]
@@ -76,8 +76,27 @@ def test_eval_writes_its_report_beside_the_run_and_prints_the_table(
     assert metrics["top1"] == pytest.approx(
         sum(c["recall"] * c["support"] for c in report["classes"].values()) / TEST_IMAGES
     )
-    code = main(["eval", str(run_dir), *FAST])
-    assert code == 2 and "pass --force" in capsys.readouterr().err
+    (run_dir / "eval-test" / "report.json").write_text("an earlier report")
+    assert main(["eval", str(run_dir), *FAST]) == 0  # its own folder: replaced, no --force
+    again = json.loads((run_dir / "eval-test" / "report.json").read_text())
+    assert again["classes"] == report["classes"]
+
+
+def test_eval_refuses_a_report_folder_the_user_named_unless_forced(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "named"
+    out.mkdir()
+    (out / "report.json").write_text("an earlier report")
+    assert main(["eval", str(run_dir), "--out", str(out), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"cnnzoo: error: {out / 'report.json'} already exists; "
+        "pass --force to replace it, or choose another --out\n"
+    )
+    assert (out / "report.json").read_text() == "an earlier report"
+    assert main(["eval", str(run_dir), "--out", str(out), *FAST, "--force"]) == 0
+    assert "classes" in json.loads((out / "report.json").read_text())
 
 
 def test_a_table_file_is_refused_when_it_exists_and_replaced_with_force(

@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnzoo.data.classification import split_folder
 from cnnzoo.data.files import ImageFiles, find_images, unique_stems
 from cnnzoo.data.images import read_image
 from cnnzoo.data.preprocessing import Preprocessing
+from cnnzoo.data.sources.class_folders import split_folder
 from cnnzoo.data.streaming import FolderSamples, SampleRecipe
 from cnnzoo.errors import CnnzooError
 

@@ -13,8 +13,10 @@ from torch import nn
 
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image, read_mask
+from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.errors import CnnzooError
-from cnnzoo.inference.checkpoints import LoadedModel, predict_images
+from cnnzoo.inference.checkpoints import predict_images
+from cnnzoo.inference.predictor import Predictor
 
 
 def write_picture(path: Path, seed: int = 0, size: tuple[int, int] = (8, 10)) -> None:
@@ -55,12 +57,12 @@ def test_class_folders_mask_folders_and_predict_take_the_same_suffixes(
     assert image.shape == (3, 8, 10) and mask.shape == (8, 10)
 
     picture = tmp_path / "classes" / "a" / f"0{suffix}"
-    loaded = LoadedModel(
+    loaded = Predictor(
         nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 10, 2)),
-        {"in_channels": 3, "image_size": [8, 10], "task": "classification",
-         "class_names": ["a", "b"]},
-        tmp_path / "model.pt",
-    )  # fmt: skip
+        ["a", "b"],
+        "classification",
+        Preprocessing(3, (8, 10), None, None),
+    )
     (result,) = predict_images(loaded, [picture], topk=2)
     assert result["image"] == str(picture) and len(result["predictions"]) == 2
 

@@ -10,8 +10,10 @@ from PIL import Image
 from torch import nn
 
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
+from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.evaluation.evaluate import evaluate
-from cnnzoo.inference.checkpoints import LoadedModel, predict_images
+from cnnzoo.inference.checkpoints import predict_images
+from cnnzoo.inference.predictor import Predictor
 
 
 @pytest.fixture
@@ -47,9 +49,8 @@ def test_prediction_counts_its_images(
     for index in range(2):
         paths.append(tmp_path / f"digit{index}.png")
         Image.new("L", (8, 8)).save(paths[-1])
-    checkpoint = {"in_channels": 1, "image_size": [8, 8], "class_names": ["a", "b"],
-                  "task": "classification", "normalization": None}  # fmt: skip
-    loaded = LoadedModel(_classifier().eval(), checkpoint, tmp_path / "best.pt")
+    feed = Preprocessing(1, (8, 8), None, None)
+    loaded = Predictor(_classifier().eval(), ["a", "b"], "classification", feed)
     assert len(predict_images(loaded, paths, topk=1)) == 2
     shown = capsys.readouterr().err
     assert "predicting" in shown and "/2 " in shown

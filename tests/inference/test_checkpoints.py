@@ -13,9 +13,8 @@ from torch import nn
 
 import cnnzoo.inference.checkpoints as inference
 from cnnzoo.cli import main
-from cnnzoo.data.segmentation import SHAPE_CLASSES
+from cnnzoo.data.synthetic_shapes import SHAPE_CLASSES
 from cnnzoo.evaluation.saved_network import evaluate_checkpoint
-from cnnzoo.runs.checkpoint import FORMAT_VERSION
 from cnnzoo.runs.config import TrainConfig
 
 
@@ -30,7 +29,7 @@ def segmentation_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(inference, "create_model", lambda *a, **k: _tiny_segmenter())
     config = TrainConfig(model="segnet_basic", data="shapes", image_size=16, quiet=True)
     checkpoint = {
-        "format": FORMAT_VERSION, "model_name": "segnet_basic", "task": "segmentation",
+        "format": 1, "model_name": "segnet_basic", "task": "segmentation",
         "class_names": SHAPE_CLASSES, "in_channels": 3, "image_size": [16, 16],
         "normalization": {"mean": [0.5] * 3, "std": [0.25] * 3}, "config": config.to_dict(),
         "model": _tiny_segmenter().state_dict(), "epoch": 1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -79,15 +80,15 @@ def test_a_run_that_started_from_pretrained_weights_loads_without_them(
     shared_run: Path, tmp_path: Path, pictures: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import cnnzoo.models.weights
-    from cnnzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+    from cnnzoo.runs.checkpoint import Checkpoint
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("pretrained weights were looked up")
 
     monkeypatch.setattr(cnnzoo.models.weights, "load_pretrained", never)
-    checkpoint = load_checkpoint(shared_run / "best.pt")
-    recipe = {**checkpoint["config"], "model_options": {"pretrained": "torchvision"}}
-    save_checkpoint({**checkpoint, "config": recipe}, tmp_path / "best.pt")
+    checkpoint = Checkpoint.load(shared_run / "best.pt")
+    recipe = {**checkpoint.config, "model_options": {"pretrained": "torchvision"}}
+    dataclasses.replace(checkpoint, config=recipe).save(tmp_path / "best.pt")
     expected = cnnzoo.load(shared_run / "export")(pictures)
     assert torch.equal(cnnzoo.load(tmp_path / "best.pt")(pictures), expected)
 
@@ -199,9 +200,7 @@ def test_an_input_that_is_no_image_is_refused(shared_run: Path) -> None:
 
 
 def test_import_cnnzoo_does_not_import_training_or_inference() -> None:
-    code = (
-        "import sys, cnnzoo; print(sorted(m for m in sys.modules if m.startswith(('cnnzoo.train', 'cnnzoo.inference', 'cnnzoo.evaluation'))))"
-    )
+    code = "import sys, cnnzoo; print(sorted(m for m in sys.modules if m.startswith(('cnnzoo.train', 'cnnzoo.inference', 'cnnzoo.evaluation'))))"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
@@ -212,18 +211,23 @@ def test_import_cnnzoo_does_not_import_training_or_inference() -> None:
 def test_a_streamed_run_is_fed_centre_crops_and_a_segmentation_run_whole_images(
     shared_run: Path,
 ) -> None:
-    from cnnzoo.inference.checkpoints import checkpoint_preprocessing
-    from cnnzoo.runs.checkpoint import load_checkpoint
+    from cnnzoo.runs.checkpoint import Checkpoint, format1_preprocessing
 
-    checkpoint = load_checkpoint(shared_run / "best.pt")
-    recorded = checkpoint_preprocessing(checkpoint)
+    checkpoint = Checkpoint.load(shared_run / "best.pt")
+    recorded = checkpoint.preprocessing
     assert recorded.crop_ratio is None  # digits are held in memory
-    # A checkpoint written before the trainer recorded its preprocessing is read from its fields.
-    older = {key: value for key, value in checkpoint.items() if key != "preprocessing"}
-    assert checkpoint_preprocessing(older) == recorded
+    # A format-1 file written before the trainer recorded its preprocessing: read from its fields.
+    stats = recorded.normalization
+    older = {
+        "format": 1, "model_name": checkpoint.model_name, "task": checkpoint.task,
+        "in_channels": checkpoint.in_channels, "image_size": list(checkpoint.image_size),
+        "normalization": {"mean": list(stats.mean), "std": list(stats.std)},
+        "config": checkpoint.config,
+    }  # fmt: skip
+    assert format1_preprocessing(older) == recorded
     folder = {**older["config"], "data": "folder:images", "data_mode": "stream"}
     streamed = {**older, "config": folder}
-    assert checkpoint_preprocessing(streamed).crop_ratio == 0.875
+    assert format1_preprocessing(streamed).crop_ratio == 0.875
     segmenting = {**streamed, "task": "segmentation"}
-    assert checkpoint_preprocessing(segmenting).size is None
-    assert checkpoint_preprocessing(segmenting).crop_ratio is None
+    assert format1_preprocessing(segmenting).size is None
+    assert format1_preprocessing(segmenting).crop_ratio is None

@@ -8,6 +8,7 @@ that no cnnzoo entry point does.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -18,9 +19,9 @@ from PIL import Image
 import cnnzoo.runs.checkpoint as checkpoint_module
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
-from cnnzoo.inference.checkpoints import load_model
+from cnnzoo.inference.predictor import Predictor
 from cnnzoo.models.registry import create_model
-from cnnzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint, save_checkpoint
 from cnnzoo.runs.config import save_config
 from cnnzoo.train import TrainConfig, Trainer, train
 
@@ -75,9 +76,9 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(
 ) -> None:
     path, marker = malicious
     with pytest.raises(CnnzooError, match="is refused: it holds Python objects"):
-        load_checkpoint(path)
+        Checkpoint.load(path)
     with pytest.raises(CnnzooError, match="is refused"):
-        load_model(path)
+        Predictor.from_checkpoint(path)
     assert not marker.exists()
 
 
@@ -86,7 +87,7 @@ def test_the_old_plain_pickle_format_carrying_code_is_refused_too(tmp_path: Path
     with open(path, "wb") as handle:
         pickle.dump(_lenet_checkpoint(model=CreatesMarker(marker)), handle, protocol=2)
     with pytest.raises(CnnzooError, match="refused|not a readable checkpoint"):
-        load_checkpoint(path)
+        Checkpoint.load(path)
     assert not marker.exists()
 
 
@@ -130,7 +131,7 @@ def test_every_command_that_reads_checkpoints_refuses_it(
         ({"class_names": []}, "must list its class names as strings"),
         ({"model": {"weight": [1.0, 2.0]}}, "no state dict of named tensors"),
         ({"config": None}, "no training configuration"),
-        ({"format": 99}, "checkpoint format 99; this cnnzoo reads formats 1 to 1"),
+        ({"format": 99}, "checkpoint format 99; this cnnzoo reads formats 1 to 2"),
     ],
     ids=["model", "task", "class-string", "no-classes", "weights", "config", "format"],
 )
@@ -139,19 +140,19 @@ def test_a_checkpoint_that_contradicts_itself_is_a_clear_error(
 ) -> None:
     save_checkpoint(_lenet_checkpoint(**changes), tmp_path / "odd.pt")
     with pytest.raises(CnnzooError, match=message):
-        load_checkpoint(tmp_path / "odd.pt")
+        Checkpoint.load(tmp_path / "odd.pt")
 
 
 def test_weights_that_do_not_fit_the_network_name_the_tensors(tmp_path: Path) -> None:
     # Three class names but a ten-class output layer: the file was edited or mixed up.
     save_checkpoint(_lenet_checkpoint(class_names=["a", "b", "c"]), tmp_path / "classes.pt")
     with pytest.raises(CnnzooError, match=r"10, 84\] in the file but \[3, 84\] here"):
-        load_model(tmp_path / "classes.pt")
+        Predictor.from_checkpoint(tmp_path / "classes.pt")
     weights = _lenet_checkpoint()["model"]
     weights["extra.weight"] = weights.pop(next(iter(weights)))
     save_checkpoint(_lenet_checkpoint(model=weights), tmp_path / "renamed.pt")
     with pytest.raises(CnnzooError, match="is missing; extra.weight is not part of the network"):
-        load_model(tmp_path / "renamed.pt")
+        Predictor.from_checkpoint(tmp_path / "renamed.pt")
 
 
 def test_a_resumed_run_must_keep_its_classes(tmp_path: Path) -> None:
@@ -160,8 +161,8 @@ def test_a_resumed_run_must_keep_its_classes(tmp_path: Path) -> None:
         plots=False, threads=1, out=str(tmp_path / "run"),
     )  # fmt: skip
     train(config)
-    last = load_checkpoint(tmp_path / "run" / "last.pt")
-    save_checkpoint({**last, "class_names": list("abcdefghij")}, tmp_path / "run" / "last.pt")
+    last = Checkpoint.load(tmp_path / "run" / "last.pt")
+    dataclasses.replace(last, class_names=list("abcdefghij")).save(tmp_path / "run" / "last.pt")
     with pytest.raises(CnnzooError, match="was trained on the classes .* resume on the same data"):
         Trainer(config, resume=True)
 
@@ -198,4 +199,4 @@ def test_a_torn_file_is_a_clear_error(tmp_path: Path) -> None:
     save_checkpoint(_lenet_checkpoint(), path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CnnzooError, match="not a readable checkpoint"):
-        load_checkpoint(path)
+        Checkpoint.load(path)

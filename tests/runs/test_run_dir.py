@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.errors import CnnzooError
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import save_config
 from cnnzoo.runs.directory import (
     RUN_FILES,
@@ -53,7 +54,8 @@ def test_resume_reads_the_saved_recipe(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_a_resumed_run_may_change_only_the_resumable_fields(tmp_path: Path) -> None:
     saved = TrainConfig(model="lenet5", epochs=2)
-    state = {"config": saved.to_dict()}
+    payload = {"format": 1, "model_name": "lenet5", "task": "classification", "model": {}}
+    state = Checkpoint.from_dict({**payload, "class_names": ["a"], "config": saved.to_dict()})
     longer = TrainConfig(model="lenet5", epochs=5)
     assert resumed_config(state, longer, tmp_path) is longer
     with pytest.raises(CnnzooError, match="lr differ"):

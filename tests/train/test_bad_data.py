@@ -20,7 +20,7 @@ from cnnzoo.cli import main
 from cnnzoo.data import DataRequest, load_data
 from cnnzoo.data.bad_images import BadImage
 from cnnzoo.errors import CnnzooError
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.directory import RUN_FILES, SKIPPED_IMAGES, record_skipped_images
 from cnnzoo.train import TrainConfig, train
 
@@ -90,7 +90,7 @@ def test_a_file_that_breaks_stops_the_run_and_keeps_last_pt_for_resume(tmp_path:
     resumed = train(config(spec, run, epochs=2), resume=True)
     assert resumed.completed and resumed.metrics["epochs"] == 2
     assert resumed.metrics["skipped_images"] == 0
-    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    assert Checkpoint.load(run / "last.pt").epoch == 2
 
 
 def test_skip_bad_images_trains_without_them_and_lists_them(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import torch
 import cnnzoo.train.trainer as trainer_module
 from cnnzoo.cli import main
 from cnnzoo.errors import CnnzooError
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.train import Callback, TrainConfig, Trainer, train
 from cnnzoo.train.interruptions import checkpoint_bytes, exit_status
 
@@ -88,11 +88,11 @@ def straight_weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, torc
     """The final weights of the recipe trained without interruption."""
     run_dir = tmp_path_factory.mktemp("straight")
     train(TrainConfig(**RECIPE, out=str(run_dir)))
-    return load_checkpoint(run_dir / "last.pt")["model"]
+    return Checkpoint.load(run_dir / "last.pt").weights
 
 
 def _assert_same_weights(run_dir: Path, expected: dict[str, torch.Tensor]) -> None:
-    weights = load_checkpoint(run_dir / "last.pt")["model"]
+    weights = Checkpoint.load(run_dir / "last.pt").weights
     for name, tensor in expected.items():
         assert torch.equal(weights[name], tensor), name
 
@@ -100,11 +100,11 @@ def _assert_same_weights(run_dir: Path, expected: dict[str, torch.Tensor]) -> No
 def _assert_complete_run(run_dir: Path) -> None:
     for name in ("config.yaml", "log.csv", "metrics.json", "best.pt", "last.pt"):
         assert (run_dir / name).is_file(), name
-    last = load_checkpoint(run_dir / "last.pt")
-    assert last["epoch"] == 3 and last["step"] == 3 * STEPS_PER_EPOCH
-    assert [row["epoch"] for row in last["history"]] == [1, 2, 3]
-    assert last["epoch_progress"] is None
-    load_checkpoint(run_dir / "best.pt")
+    last = Checkpoint.load(run_dir / "last.pt")
+    assert last.epoch == 3 and last.step == 3 * STEPS_PER_EPOCH
+    assert [row["epoch"] for row in last.history] == [1, 2, 3]
+    assert last.training.epoch_progress is None
+    Checkpoint.load(run_dir / "best.pt")
 
 
 # --- the command line, signalled from outside ------------------------------------------
@@ -121,8 +121,8 @@ def test_sigkill_in_the_middle_of_an_epoch_loses_only_that_epoch(
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
 
-    kept = load_checkpoint(run_dir / "last.pt")
-    assert kept["epoch"] == 1 and kept["step"] == STEPS_PER_EPOCH
+    kept = Checkpoint.load(run_dir / "last.pt")
+    assert kept.epoch == 1 and kept.step == STEPS_PER_EPOCH
     assert not (run_dir / "metrics.json").exists()
 
     assert main(["train", "--resume", "--out", str(run_dir), "--quiet"]) == 0
@@ -144,9 +144,9 @@ def test_sigint_from_outside_saves_a_resumable_checkpoint_and_exits_with_status_
     assert f"continue with: cnnzoo train --resume --out {run_dir}" in stdout
     assert "Traceback" not in stderr
 
-    saved = load_checkpoint(run_dir / "last.pt")
-    assert saved["epoch"] == 0 and 5 <= saved["step"] < STEPS_PER_EPOCH
-    assert saved["epoch_progress"] is not None  # where in the epoch it stopped
+    saved = Checkpoint.load(run_dir / "last.pt")
+    assert saved.epoch == 0 and 5 <= saved.step < STEPS_PER_EPOCH
+    assert saved.training.epoch_progress is not None  # where in the epoch it stopped
 
     assert main(["train", "--resume", "--out", str(run_dir), "--quiet"]) == 0
     _assert_complete_run(run_dir)
@@ -173,8 +173,8 @@ def test_a_crash_mid_epoch_keeps_the_last_epoch_and_resumes_exactly(
     config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(config, callbacks=[Crash(STEPS_PER_EPOCH + 5)])
-    kept = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert kept["epoch"] == 1 and kept["step"] == STEPS_PER_EPOCH
+    kept = Checkpoint.load(tmp_path / "run" / "last.pt")
+    assert kept.epoch == 1 and kept.step == STEPS_PER_EPOCH
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         "best.pt", "config.yaml", "last.pt", "log.csv",
     ]  # fmt: skip
@@ -198,7 +198,7 @@ def test_the_command_line_reports_an_interrupt_with_status_130(
     output = capsys.readouterr()
     assert "SIGINT received: finishing the current step and saving last.pt" in output.err
     assert f"continue with: cnnzoo train --resume --out {tmp_path / 'run'}" in output.out
-    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch_progress"] is not None
+    assert Checkpoint.load(tmp_path / "run" / "last.pt").training.epoch_progress is not None
 
 
 class SendSignal(Callback):
@@ -220,10 +220,10 @@ def test_a_signal_mid_epoch_stops_after_the_step_and_resumes_exactly(
     stopped = train(config, callbacks=[SendSignal(signum, STEPS_PER_EPOCH + 3)])
     assert not stopped.completed and stopped.stop_signal == signum
     assert exit_status(stopped.stop_signal) == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]
-    saved = load_checkpoint(tmp_path / "run" / "last.pt")
+    saved = Checkpoint.load(tmp_path / "run" / "last.pt")
     # The signal lands in the 4th step of epoch 2; the 5th step sees it and is the last.
-    assert saved["epoch"] == 1 and saved["step"] == STEPS_PER_EPOCH + 5
-    assert saved["epoch_progress"]["samples"] == 5 * 64
+    assert saved.epoch == 1 and saved.step == STEPS_PER_EPOCH + 5
+    assert saved.training.epoch_progress["samples"] == 5 * 64
     assert signal.getsignal(signum) is not None  # the previous handler is back
 
     resumed = train(config, resume=True)
@@ -238,9 +238,9 @@ def test_a_signal_during_the_last_step_of_an_epoch_waits_for_its_checkpoint(
     config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
     stopped = train(config, callbacks=[SendSignal(signal.SIGTERM, STEPS_PER_EPOCH - 2)])
     assert stopped.stop_signal == signal.SIGTERM
-    saved = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert saved["epoch"] == 1 and saved["epoch_progress"] is None
-    assert len(saved["history"]) == 1  # validated and logged like any finished epoch
+    saved = Checkpoint.load(tmp_path / "run" / "last.pt")
+    assert saved.epoch == 1 and saved.training.epoch_progress is None
+    assert len(saved.history) == 1  # validated and logged like any finished epoch
 
 
 def test_a_second_signal_aborts_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,7 +258,7 @@ def test_copies_of_one_signal_arriving_together_are_one_request(tmp_path: Path) 
     config = TrainConfig(**RECIPE, out=str(tmp_path / "run"))
     stopped = train(config, callbacks=[SendSignal(signal.SIGINT, 2), SendSignal(signal.SIGINT, 2)])
     assert stopped.stop_signal == signal.SIGINT
-    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 4
+    assert Checkpoint.load(tmp_path / "run" / "last.pt").step == 4
 
 
 class PoisonWeights(Callback):
@@ -280,9 +280,9 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     # Poisoned during the 26th step, so the 27th step's loss is NaN.
     with pytest.raises(CnnzooError, match=r"loss became nan at step 27.*last good checkpoint"):
         train(config, callbacks=[PoisonWeights(STEPS_PER_EPOCH + 4)])
-    kept = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert kept["epoch"] == 1
-    assert all(torch.isfinite(tensor).all() for tensor in kept["model"].values())
+    kept = Checkpoint.load(tmp_path / "run" / "last.pt")
+    assert kept.epoch == 1
+    assert all(torch.isfinite(tensor).all() for tensor in kept.weights.values())
     with pytest.raises(CnnzooError, match="no epoch had finished, so there is no checkpoint"):
         train(TrainConfig(**RECIPE, out=str(tmp_path / "early")), callbacks=[PoisonWeights(0)])
 

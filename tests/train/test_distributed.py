@@ -41,7 +41,7 @@ from cnnzoo.data.transforms import augment_policy
 from cnnzoo.device.placement import epoch_generator
 from cnnzoo.errors import CnnzooError
 from cnnzoo.evaluation.metrics import MetricTracker
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.train import TrainConfig, Trainer, train
 from cnnzoo.train.distributed import (
     SINGLE_PROCESS,
@@ -105,18 +105,18 @@ def test_torchrun_on_two_processes_reaches_the_single_process_weights(
     assert ddp.returncode == 0, stderr[-3000:]
     assert stdout.count("run directory:") == 1  # only the main process reports
 
-    ddp_state = load_checkpoint(tmp_path / "ddp" / "last.pt")
-    single_state = load_checkpoint(tmp_path / "single" / "last.pt")
-    assert ddp_state["step"] == single_state["step"] == 6
+    ddp_state = Checkpoint.load(tmp_path / "ddp" / "last.pt")
+    single_state = Checkpoint.load(tmp_path / "single" / "last.pt")
+    assert ddp_state.step == single_state.step == 6
     difference = max(
-        (ddp_state["model"][name] - tensor).abs().max().item()
-        for name, tensor in single_state["model"].items()
+        (ddp_state.weights[name] - tensor).abs().max().item()
+        for name, tensor in single_state.weights.items()
     )
     assert difference <= 1e-5
     # Training and test metrics are summed over both processes: the same as one process's.
-    assert ddp_state["history"][0]["train_top1"] == single_state["history"][0]["train_top1"]
-    assert ddp_state["history"][0]["train_loss"] == pytest.approx(
-        single_state["history"][0]["train_loss"], rel=1e-5
+    assert ddp_state.history[0]["train_top1"] == single_state.history[0]["train_top1"]
+    assert ddp_state.history[0]["train_loss"] == pytest.approx(
+        single_state.history[0]["train_loss"], rel=1e-5
     )
     ddp_metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert ddp_metrics["top1"] == pytest.approx(single.metrics["top1"], abs=1e-3)
@@ -175,8 +175,8 @@ def test_ctrl_c_under_torchrun_saves_once_and_the_run_resumes(tmp_path: Path) ->
     _, stderr = run.communicate(timeout=120)
     # torchrun prints its own SignalException; the workers save instead of aborting.
     assert "SIGINT received" in stderr and "KeyboardInterrupt" not in stderr
-    saved = load_checkpoint(tmp_path / "ddp" / "last.pt")
-    assert saved["epoch_progress"] is not None and 5 <= saved["step"] < 21
+    saved = Checkpoint.load(tmp_path / "ddp" / "last.pt")
+    assert saved.training.epoch_progress is not None and 5 <= saved.step < 21
 
     resumed = subprocess.run(
         [*launcher, "-m", "cnnzoo", "train", "--resume", "--out", str(tmp_path / "ddp"), "--quiet"],
@@ -188,8 +188,8 @@ def test_ctrl_c_under_torchrun_saves_once_and_the_run_resumes(tmp_path: Path) ->
         plots=False, out=str(tmp_path / "single"),
     )  # fmt: skip
     train(config)
-    expected = load_checkpoint(tmp_path / "single" / "last.pt")["model"]
-    weights = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    expected = Checkpoint.load(tmp_path / "single" / "last.pt").weights
+    weights = Checkpoint.load(tmp_path / "ddp" / "last.pt").weights
     assert max((weights[k] - expected[k]).abs().max().item() for k in expected) <= 1e-5
 
 
@@ -283,11 +283,11 @@ def _finish(launchers: list[subprocess.Popen]) -> None:
 
 def _same_training(run: Path, reference: Path) -> None:
     """Same steps, weights to float summation order, and the same summed metrics."""
-    state, expected = (torch.load(d / "last.pt", weights_only=True) for d in (run, reference))
-    assert state["step"] == expected["step"] == 6  # 2 epochs of 3 steps
+    state, expected = (Checkpoint.load(d / "last.pt") for d in (run, reference))
+    assert state.step == expected.step == 6  # 2 epochs of 3 steps
     difference = max(
-        (state["model"][name] - tensor).abs().max().item()
-        for name, tensor in expected["model"].items()
+        (state.weights[name] - tensor).abs().max().item()
+        for name, tensor in expected.weights.items()
     )
     assert difference <= 1e-5
     metrics, expected_metrics = (

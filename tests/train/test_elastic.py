@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import save_config
 from cnnzoo.runs.directory import open_after_restart, prepare_run_dir, restarted_by_torchrun
 from cnnzoo.train import Callback, TrainConfig, Trainer, train
@@ -94,7 +94,7 @@ def test_the_trainer_resumes_by_itself_when_torchrun_restarted_it(
     first_epoch = _FirstEpoch()
     result = train(config, callbacks=[first_epoch])
     assert result.completed and first_epoch.epoch == 1
-    assert [row["epoch"] for row in load_checkpoint(tmp_path / "last.pt")["history"]] == [1, 2]
+    assert [row["epoch"] for row in Checkpoint.load(tmp_path / "last.pt").history] == [1, 2]
     with pytest.raises(CnnzooError, match="already holds a run"):
         Trainer(config)  # a finished run is never taken up again
 
@@ -151,12 +151,12 @@ def test_a_worker_killed_mid_epoch_is_restarted_and_the_run_resumes_from_last_pt
     assert "exitcode: -9" in stderr  # torchrun saw the first attempt's main process killed
     assert stdout.count("torchrun restarted the workers: resuming") == 1
 
-    state = load_checkpoint(tmp_path / "ddp" / "last.pt")
-    expected = load_checkpoint(tmp_path / "single" / "last.pt")
-    assert state["step"] == expected["step"] == steps
-    assert [row["epoch"] for row in state["history"]] == [1, 2]
+    state = Checkpoint.load(tmp_path / "ddp" / "last.pt")
+    expected = Checkpoint.load(tmp_path / "single" / "last.pt")
+    assert state.step == expected.step == steps
+    assert [row["epoch"] for row in state.history] == [1, 2]
     difference = max(
-        (state["model"][name] - tensor).abs().max().item()
-        for name, tensor in expected["model"].items()
+        (state.weights[name] - tensor).abs().max().item()
+        for name, tensor in expected.weights.items()
     )
     assert difference <= 1e-6

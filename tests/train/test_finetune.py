@@ -15,11 +15,11 @@ import torchvision
 
 from cnnzoo.errors import CnnzooError
 from cnnzoo.evaluation.saved_network import evaluate_checkpoint
-from cnnzoo.inference.checkpoints import load_model
+from cnnzoo.inference.predictor import Predictor
 from cnnzoo.models.registry import create_model, get_model_entry
 from cnnzoo.models.weights import hub
 from cnnzoo.models.weights.torchvision import converter_for
-from cnnzoo.runs.checkpoint import load_checkpoint, save_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import TrainConfig
 from cnnzoo.runs.plan import data_request
 from cnnzoo.train.finetune import init_from_checkpoint, pretrained_defaults
@@ -85,13 +85,14 @@ def test_the_weights_preprocessing_is_the_runs_and_loads_without_the_file(
     assert trainer.config.crop_ratio == 224 / 256  # the weights': resize 256, crop 224
     assert trainer.config.image_size == 32  # given explicitly, it wins
     metrics = trainer.fit().metrics
-    checkpoint = load_checkpoint(tmp_path / "run")
-    assert checkpoint["normalization"] == {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
-    assert checkpoint["in_channels"] == 3
+    checkpoint = Checkpoint.load(tmp_path / "run")
+    assert list(checkpoint.normalization.mean) == IMAGENET_MEAN
+    assert list(checkpoint.normalization.std) == IMAGENET_STD
+    assert checkpoint.in_channels == 3
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))  # no weight file any more
-    loaded = load_model(tmp_path / "run")
-    assert all(torch.equal(v, checkpoint["model"][k]) for k, v in loaded.model.state_dict().items())
-    assert list(loaded.normalization.std) == IMAGENET_STD
+    loaded = Predictor.from_checkpoint(tmp_path / "run")
+    assert all(torch.equal(v, checkpoint.weights[k]) for k, v in loaded.model.state_dict().items())
+    assert list(loaded.preprocessing.normalization.std) == IMAGENET_STD
     assert evaluate_checkpoint(tmp_path / "run").metrics["top1"] == metrics["top1"]
 
 
@@ -192,11 +193,11 @@ def test_init_from_copies_every_fitting_tensor_and_records_the_share(
 
 def test_init_from_leaves_tensors_of_another_shape_fresh_and_names_them(tmp_path: Path) -> None:
     Trainer(lenet_config(tmp_path, "source")).fit()
-    checkpoint = load_checkpoint(tmp_path / "source")
-    checkpoint["model"]["output.0.weight"] = torch.zeros(1000, 30)
-    checkpoint["model"]["output.0.bias"] = torch.zeros(1000)
-    checkpoint["class_names"] = [str(i) for i in range(1000)]
-    save_checkpoint(checkpoint, tmp_path / "imagenet.pt")
+    checkpoint = Checkpoint.load(tmp_path / "source")
+    checkpoint.weights["output.0.weight"] = torch.zeros(1000, 30)
+    checkpoint.weights["output.0.bias"] = torch.zeros(1000)
+    classes = [str(i) for i in range(1000)]
+    dataclasses.replace(checkpoint, class_names=classes).save(tmp_path / "imagenet.pt")
     model = create_model("lenet1989", num_classes=10, in_channels=1)
     start = init_from_checkpoint(model, str(tmp_path / "imagenet.pt"), "classification")
     assert start.reset == ("output.0.weight", "output.0.bias")
@@ -206,10 +207,12 @@ def test_init_from_leaves_tensors_of_another_shape_fresh_and_names_them(tmp_path
 
 def test_init_from_refuses_another_task_and_another_architecture(tmp_path: Path) -> None:
     Trainer(lenet_config(tmp_path, "source")).fit()
-    checkpoint = load_checkpoint(tmp_path / "source")
-    other = dict(checkpoint, model=create_model("resnet20", num_classes=10).state_dict())
-    save_checkpoint(dict(other, model_name="resnet20"), tmp_path / "resnet.pt")
-    save_checkpoint(dict(checkpoint, model_name="unet", task="segmentation"), tmp_path / "seg.pt")
+    checkpoint = Checkpoint.load(tmp_path / "source")
+    weights = create_model("resnet20", num_classes=10).state_dict()
+    other = dataclasses.replace(checkpoint, weights=weights, model_name="resnet20")
+    other.save(tmp_path / "resnet.pt")
+    segmenter = dataclasses.replace(checkpoint, model_name="unet", task="segmentation")
+    segmenter.save(tmp_path / "seg.pt")
     model = create_model("lenet1989", num_classes=10, in_channels=1)
     with pytest.raises(CnnzooError, match="holds a segmentation network .* classification"):
         init_from_checkpoint(model, str(tmp_path / "seg.pt"), "classification")
@@ -267,7 +270,8 @@ def test_options_the_weights_switch_on_stay_with_the_run(
     )  # fmt: skip
     Trainer(config).fit()
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
-    assert load_model(tmp_path / "run").model.transform_input  # as trained, with no weight file
+    loaded = Predictor.from_checkpoint(tmp_path / "run")
+    assert loaded.model.transform_input  # as trained, with no weight file
 
 
 def test_a_segmentation_encoder_starts_from_its_backbones_weights(
@@ -294,7 +298,7 @@ def test_a_segmentation_encoder_starts_from_its_backbones_weights(
     assert encoder and encoder.keys() <= expected.keys()
     assert all(torch.equal(value, expected[key]) for key, value in encoder.items())
     trainer.fit()
-    checkpoint = load_checkpoint(tmp_path / "run" / "best.pt")
-    assert checkpoint["in_channels"] == 3  # the weights' colour channels, the shapes served so
-    assert checkpoint["preprocessing"]["size"] is None  # each image at its own size
-    assert checkpoint["preprocessing"]["mean"] == IMAGENET_MEAN
+    checkpoint = Checkpoint.load(tmp_path / "run" / "best.pt")
+    assert checkpoint.in_channels == 3  # the weights' colour channels, the shapes served so
+    assert checkpoint.preprocessing.size is None  # each image at its own size
+    assert list(checkpoint.normalization.mean) == IMAGENET_MEAN

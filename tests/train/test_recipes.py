@@ -23,7 +23,7 @@ from cnnzoo.data.transforms import AugmentPolicy, augment_batch
 from cnnzoo.device.placement import check_precision
 from cnnzoo.errors import CnnzooError
 from cnnzoo.evaluation.losses import cross_entropy_loss
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import check_recipe_task
 from cnnzoo.train import Callback, TrainConfig, Trainer, train
 from cnnzoo.train.optim import build_optimizer
@@ -221,17 +221,17 @@ def test_norm_and_bias_parameters_get_their_own_weight_decay() -> None:
 
 def test_ema_weights_differ_from_the_raw_ones_and_are_what_best_ema_holds(tmp_path: Path) -> None:
     result = train(tiny_config(tmp_path, model_ema=0.9))
-    best, best_ema = (load_checkpoint(tmp_path / name) for name in ("best.pt", "best-ema.pt"))
-    last = load_checkpoint(tmp_path / "last.pt")
-    assert any(not torch.equal(best_ema["model"][k], last["model"][k]) for k in last["model"])
-    assert best_ema["model"].keys() == best["model"].keys()
-    averaged = {k.removeprefix("module."): v for k, v in last["model_ema"].items()}
-    if last["best_ema_score"] == last["history"][-1]["val_ema_top1"]:  # the last epoch was best
-        for name, tensor in best_ema["model"].items():
+    best, best_ema = (Checkpoint.load(tmp_path / name) for name in ("best.pt", "best-ema.pt"))
+    last = Checkpoint.load(tmp_path / "last.pt")
+    assert any(not torch.equal(best_ema.weights[k], last.weights[k]) for k in last.weights)
+    assert best_ema.weights.keys() == best.weights.keys()
+    averaged = {k.removeprefix("module."): v for k, v in last.training.model_ema.items()}
+    if last.best_ema_score == last.history[-1]["val_ema_top1"]:  # the last epoch was best
+        for name, tensor in best_ema.weights.items():
             assert torch.equal(tensor, averaged[name]), name
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 <= metrics["ema_top1"] <= 1.0 and metrics == result.metrics
-    assert "val_ema_top1" in last["history"][0]
+    assert "val_ema_top1" in last.history[0]
 
 
 class _StopAfterFirstEpoch(Callback):
@@ -244,11 +244,11 @@ def test_a_resumed_run_continues_the_same_average(tmp_path: Path) -> None:
     train(tiny_config(tmp_path / "resumed", model_ema=0.9), callbacks=[_StopAfterFirstEpoch()])
     train(tiny_config(tmp_path / "resumed", model_ema=0.9), resume=True)
     straight, resumed = (
-        load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed")
+        Checkpoint.load(tmp_path / run / "last.pt") for run in ("straight", "resumed")
     )
-    for name, tensor in straight["model_ema"].items():
-        assert torch.equal(tensor, resumed["model_ema"][name]), name
-    assert straight["best_ema_score"] == resumed["best_ema_score"]
+    for name, tensor in straight.training.model_ema.items():
+        assert torch.equal(tensor, resumed.training.model_ema[name]), name
+    assert straight.best_ema_score == resumed.best_ema_score
 
 
 def test_ema_is_updated_after_every_optimiser_step() -> None:

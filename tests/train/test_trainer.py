@@ -18,7 +18,8 @@ from cnnzoo.data import DataSplits
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import augment_policy
 from cnnzoo.errors import CnnzooError
-from cnnzoo.runs.checkpoint import load_checkpoint
+from cnnzoo.inference.predictor import Predictor
+from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.train import Callback, TrainConfig, Trainer, train
 
 RUN_FILES = ("config.yaml", "best.pt", "last.pt", "log.csv", "curves.png", "confusion.png")
@@ -50,10 +51,10 @@ def test_one_epoch_then_resume_gives_the_same_weights_as_two_straight(tmp_path: 
     assert not stopped.completed and not (tmp_path / "resumed" / "metrics.json").exists()
     resumed = train(tiny_config(tmp_path / "resumed"), resume=True)
     assert resumed.completed
-    final = [load_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "resumed")]
-    for name, tensor in final[0]["model"].items():
-        assert torch.equal(tensor, final[1]["model"][name]), name
-    assert final[0]["step"] == final[1]["step"] == 2 * 21  # 1,294 training digits, batch 64
+    final = [Checkpoint.load(tmp_path / run / "last.pt") for run in ("straight", "resumed")]
+    for name, tensor in final[0].weights.items():
+        assert torch.equal(tensor, final[1].weights[name]), name
+    assert final[0].step == final[1].step == 2 * 21  # 1,294 training digits, batch 64
     assert straight.metrics["top1"] == resumed.metrics["top1"]
     with open(tmp_path / "resumed" / "log.csv") as handle:
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
@@ -189,7 +190,7 @@ def test_segmentation_runs_through_the_same_loop(
 
     monkeypatch.setattr(inference, "create_model", trainer_module.create_model)
     Image.fromarray(images[0].permute(1, 2, 0).numpy()).save(tmp_path / "toy.png")
-    loaded = inference.load_model(tmp_path / "run")
+    loaded = Predictor.from_checkpoint(tmp_path / "run")
     (result,) = inference.predict_images(loaded, [tmp_path / "toy.png"], out_dir=tmp_path / "p")
     assert [Path(f).name for f in result["files"]] == ["toy_mask.png", "toy_overlay.png"]
 
@@ -232,7 +233,7 @@ def test_a_given_module_and_data_train_through_the_same_loop(tmp_path: Path) -> 
     assert not torch.equal(model.aux.weight, aux_before), "the auxiliary loss trains its head"
     assert result.metrics["top1"] == 1.0 and result.metrics["model"] == "_TinyNet"
     assert trainer.in_channels == 1 and trainer.image_size == (8, 8)
-    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
-    assert best["model_name"] == "_TinyNet"
+    best = Checkpoint.load(tmp_path / "run" / "best.pt", registered=False)
+    assert best.model_name == "_TinyNet" and best.training is None
     with pytest.raises(CnnzooError, match="only a registered network can resume"):
         Trainer(config, resume=True, model=model, data=_separable_splits())
