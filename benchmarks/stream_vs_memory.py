@@ -26,12 +26,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 
 
 def write_digits(root: Path) -> None:
     """mnist5k's train and test splits as ``root/SPLIT/DIGIT/INDEX.png``."""
-    splits = load_data("mnist5k", DataRequest(image_size=(28, 28), in_channels=1))
+    splits = load_data("mnist5k", plain_request(image_size=(28, 28), in_channels=1))
     for name, split in (("train", splits.train), ("test", splits.test)):
         for index, (image, target) in enumerate(zip(split.images, split.targets.tolist())):
             folder = root / name / splits.class_names[target]

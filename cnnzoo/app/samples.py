@@ -55,12 +55,12 @@ class SampleShelf:
         return str(config.get("data")), config.get("data_dir"), 3
 
     def _read(self, data: str, data_dir: str | None, channels: int) -> list[dict[str, Any]]:
-        from cnnzoo.data import DataRequest, load_data
+        from cnnzoo.data import load_data, plain_request
         from cnnzoo.data.mask_pictures import image_to_rgb
 
         splits = load_data(
             data,
-            DataRequest(data_dir=Path(data_dir) if data_dir else None, in_channels=channels),
+            plain_request(data_dir=Path(data_dir) if data_dir else None, in_channels=channels),
         )
         split = splits.test if splits.test is not None else splits.val
         shown = []

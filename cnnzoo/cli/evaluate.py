@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnzoo.evaluation.reports import CONFUSION_FILE, REPORT_FILE, format_report
-    from cnnzoo.evaluation.saved_network import evaluate_checkpoint
+    from cnnzoo.evaluation.saved_network import EvalData, evaluate_checkpoint
     from cnnzoo.inference.predictions import PREDICTIONS_FILE
 
     check_counts(args)
@@ -48,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
     writable_output(out, force=force, directory=True, contents=contents)
     evaluation = evaluate_checkpoint(
         args.checkpoint,
-        data=args.data,
-        split=args.split,
-        data_dir=args.data_dir,
-        download=args.download,
+        EvalData(args.data, args.split, args.data_dir, args.download),
         batch_size=args.batch_size,
         device=args.device,
         make_forward=forward_maker(args.runtime),

@@ -2,9 +2,10 @@
 
 The run directory holds config.yaml, best.pt, last.pt, log.csv, curves.png,
 confusion.png and metrics.json. Each flag is a field of the training
-configuration (engine/config.py TrainConfig); --config FILE.yaml sets the
+configuration (runs/config.py TrainConfig); --config FILE.yaml sets the
 same fields and flags given explicitly override it. The last line printed is
-the run's metrics as JSON.
+the run's metrics as JSON. ``--dry-run`` prints the run's resolved plan
+(:mod:`cnnzoo.runs.plan`) instead, and trains and writes nothing.
 """
 
 from __future__ import annotations
@@ -68,12 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="start again in an existing run directory"
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved plan (input, data, steps, recipe, weights, run directory) "
+        "and stop: nothing is trained or written",
+    )
     group = parser
     for config_field in dataclasses.fields(TrainConfig):
         if config_field.name in GROUP_STARTS:
             group = parser.add_argument_group(GROUP_STARTS[config_field.name])
         _add_field_option(group, config_field)
-    parser.set_defaults(resume=False, force=False)
+    parser.set_defaults(resume=False, force=False, dry_run=False)
 
 
 def _add_field_option(group: Any, config_field: dataclasses.Field) -> None:
@@ -135,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.train.trainer import train
 
     config = build_config(args)
+    if args.dry_run:
+        print(dry_run(config, resume=args.resume, world_size=context_from_environment().world_size))
+        return 0
     main = context_from_environment().is_main  # under torchrun, one process reports
     if main:  # before the data loads; engine/run_dir.py owns what may be replaced
         writable_output(
@@ -150,3 +160,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"run directory: {result.run_dir}")
         print(json.dumps(result.metrics))
     return 0
+
+
+def dry_run(config: TrainConfig, *, resume: bool = False, world_size: int = 1) -> str:
+    """The plan a run of ``config`` would carry out, as text; the data is opened, nothing written.
+
+    The same decisions as the trainer's (:mod:`cnnzoo.runs.plan`): a resumed
+    run's recipe is checked against its last.pt, and pretrained weights set
+    the input without being read.
+    """
+    from cnnzoo.runs import plan
+    from cnnzoo.runs.directory import read_last_checkpoint
+
+    run = plan.request(config, resume=resume, world_size=world_size)
+    if resume:
+        run = run.resuming(read_last_checkpoint(run.run_dir))
+    resolved, _ = plan.resolve(run, plan.open_data(run))
+    return f"{resolved.describe()}\ndry run: nothing trained, {resolved.run_dir} not written"

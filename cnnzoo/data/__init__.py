@@ -6,6 +6,7 @@ from cnnzoo.data.base import (
     DataSplits,
     list_datasets,
     load_data,
+    plain_request,
     register_dataset,
     source_name,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "list_datasets",
     "list_images",
     "load_data",
+    "plain_request",
     "read_image",
     "register_dataset",
     "source_name",

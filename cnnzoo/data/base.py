@@ -16,34 +16,59 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from cnnzoo.data.bad_images import BadImage
 from cnnzoo.data.protocol import Split, as_split
 from cnnzoo.errors import CnnzooError
 
+# Streamed evaluation's centre crop when a run sets none: torchvision's reference
+# evaluation resizes to 256 and crops 224.
+REFERENCE_CROP_RATIO = 0.875
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class DataRequest:
-    """How the caller wants the data prepared."""
+    """How the caller wants the data prepared; every field is the caller's to give.
 
-    argument: str | None = None  # the text after ':' in --data NAME:ARGUMENT (e.g. a path)
-    data_dir: Path | None = None  # where downloadable sets live (--data-dir)
-    download: bool = False  # fetch the set if it is missing (--download); never implicit
-    image_size: tuple[int, int] | None = None  # (H, W) the network needs; None: native size
-    in_channels: int | None = 3  # grey (1) or colour (3), converted; None: the data's own
-    augment: str = "none"  # "none", "basic", "affine" or "strong"
-    random_resized_crop: bool = (
-        False  # the training split's RandomResizedCrop (--random-resized-crop)
-    )
-    auto_augment: str = "none"  # the training split's per-image policy (--auto-augment)
-    random_erasing: float = 0.0  # the training split's RandomErasing probability
-    seed: int = 0  # fixes validation splits and synthetic data
-    val_fraction: float = 0.1  # share of the training split held out where a set has no val split
-    skip_bad_images: bool = False  # leave out files that cannot be decoded (else: stop)
-    data_mode: str = "auto"  # image folders: "memory", "stream" from disk, or "auto" by budget
-    memory_budget_mb: int = 512  # auto: decode into memory up to this many MB, else stream
-    crop_ratio: float = 0.875  # streamed evaluation: centre crop of this share (224 of 256)
-    workers: int | None = None  # streamed folders' worker processes; None: one per core
+    A training run's request is built by its plan (:mod:`cnnzoo.runs.plan`)
+    from the run's configuration; :func:`plain_request` is the request of a
+    caller that reads a data set outside a run.
+    """
+
+    data_dir: Path | None  # where downloadable sets live (--data-dir)
+    download: bool  # fetch the set if it is missing (--download); never implicit
+    image_size: tuple[int, int] | None  # (H, W) the network needs; None: native size
+    in_channels: int | None  # grey (1) or colour (3), converted; None: the data's own
+    augment: str  # "none", "basic", "affine", "strong" or "scale-crop"
+    random_resized_crop: bool  # the training split's RandomResizedCrop (--random-resized-crop)
+    auto_augment: str  # the training split's per-image policy (--auto-augment)
+    random_erasing: float  # the training split's RandomErasing probability
+    seed: int  # fixes validation splits and synthetic data
+    val_fraction: float  # share of the training split held out where a set has no val split
+    skip_bad_images: bool  # leave out files that cannot be decoded (else: stop)
+    data_mode: str  # image folders: "memory", "stream" from disk, or "auto" by budget
+    memory_budget_mb: int  # auto: decode into memory up to this many MB, else stream
+    crop_ratio: float  # streamed evaluation: centre crop of this share (224 of 256)
+    workers: int | None  # streamed folders' worker processes; None: one per core
+    argument: str | None = None  # the text after ':' in --data NAME:ARGUMENT (load_data sets it)
+
+
+def plain_request(**changes: Any) -> DataRequest:
+    """The request of a caller that reads a data set as it is, outside a training run.
+
+    Colour images at their own size, no augmentation, seed 0, a tenth held out
+    where a set has no validation split, folders decoded into memory up to
+    512 MB, torchvision's evaluation crop; ``changes`` set other fields.
+    """
+    values: dict[str, Any] = {
+        "data_dir": None, "download": False, "image_size": None, "in_channels": 3,
+        "augment": "none", "random_resized_crop": False, "auto_augment": "none",
+        "random_erasing": 0.0, "seed": 0, "val_fraction": 0.1, "skip_bad_images": False,
+        "data_mode": "auto", "memory_budget_mb": 512, "crop_ratio": REFERENCE_CROP_RATIO,
+        "workers": None,
+    }  # fmt: skip
+    return DataRequest(**{**values, **changes})
 
 
 @dataclass
@@ -57,6 +82,8 @@ class DataSplits:
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
     skipped_images: list[BadImage] = field(default_factory=list)  # left out while loading
+    mode: str = "memory"  # how the training images are read: "memory" or "stream" from disk
+    mode_reason: str = "decoded whole by its source"  # why, as the run's plan reports it
 
     def with_contract(self) -> DataSplits:
         """These splits, each meeting :class:`~cnnzoo.data.protocol.Split`.
@@ -139,9 +166,9 @@ def load_data(spec: str, request: DataRequest | None = None) -> DataSplits:
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         known = ", ".join(sorted(_SOURCES))
         raise CnnzooError(f"unknown data set {name!r}.{hint} Known data sets: {known}")
-    request = request or DataRequest()
+    request = request or plain_request()
     if argument:
-        request = DataRequest(**{**request.__dict__, "argument": argument})
+        request = replace(request, argument=argument)
     entry = _SOURCES[name]
     if entry.channels is not None and request.in_channels not in (None, *entry.channels):
         allowed = " or ".join(str(count) for count in entry.channels)

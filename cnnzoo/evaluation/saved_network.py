@@ -17,7 +17,7 @@ from cnnzoo.data.sources.class_folders import split_folder
 from cnnzoo.data.streaming import StreamedImages, list_class_files
 from cnnzoo.device.placement import pick_device
 from cnnzoo.errors import CnnzooError
-from cnnzoo.evaluation.evaluate import evaluate
+from cnnzoo.evaluation.evaluate import EvalOptions, evaluate
 from cnnzoo.evaluation.losses import build_loss
 from cnnzoo.evaluation.reports import per_class_report, write_report
 from cnnzoo.inference.batching import ForwardMaker, dataset_batch_size
@@ -43,13 +43,20 @@ class Evaluation:
     report: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class EvalData:
+    """Which images ``cnnzoo eval`` scores a saved network on."""
+
+    name: str | None = None  # a data set with the network's classes; None: the one it trained on
+    split: str = "test"  # "test" or "val"
+    data_dir: str | None = None  # where that data set lives; None: the recipe's folder
+    download: bool = False  # fetch the data set when it is missing; never implicit
+
+
 def evaluate_checkpoint(
     location: str | Path,
+    data: EvalData | None = None,
     *,
-    data: str | None = None,
-    split: str = "test",
-    data_dir: str | None = None,
-    download: bool = False,
     batch_size: int | None = None,
     device: str = "auto",
     make_forward: ForwardMaker | None = None,
@@ -58,6 +65,7 @@ def evaluate_checkpoint(
 ) -> Evaluation:
     """Metrics of a saved network on a split of its training data or of another data set.
 
+    ``data`` names that split (default: the test split of the data it trained on).
     ``make_forward`` chooses what runs the batches (default: the model
     itself, see :func:`job_forward`). With ``out_dir``, ``predictions.csv`` (classification:
     the columns ``cnnzoo predict`` writes, plus the true ``label``),
@@ -67,8 +75,9 @@ def evaluate_checkpoint(
     loaded = Predictor.from_checkpoint(location, target_device)
     checkpoint = _checkpoint_of(loaded)
     config = checkpoint.recipe
-    data_name = data or config.data
-    splits, dataset = _evaluation_split(loaded, data_name, split, data_dir, download)
+    data = data or EvalData()
+    data = replace(data, name=data.name or config.data)
+    splits, dataset = _evaluation_split(loaded, data)
     if batch_size is None:
         options = {"device": target_device, "precision": config.precision}
         batch_size = dataset_batch_size(loaded.model, dataset, config.eval_memory_mb, **options)
@@ -76,18 +85,27 @@ def evaluate_checkpoint(
     forward = job_forward(loaded, dataset, batch_size, fixed_size, make_forward)
     table, on_scores = None, None
     if out_dir is not None and loaded.task == "classification":
-        paths = split_paths(dataset, splits, data_name, split)
+        paths = split_paths(dataset, splits, data.name, data.split)
         columns = [*table_columns(loaded.task, loaded.class_names, topk), "label"]
         table = PredictionTable(out_dir / PREDICTIONS_FILE, columns)
         on_scores = _table_writer(table, iter(paths), loaded.class_names, topk)
     try:
         tracker = evaluate(
-            loaded.model, dataset, task=loaded.task, num_classes=len(loaded.class_names),
+            loaded.model,
+            dataset,
+            task=loaded.task,
+            num_classes=len(loaded.class_names),
             loss_fn=build_loss(config.loss, ignore_index=splits.ignore_index),
-            ignore_index=splits.ignore_index, batch_size=batch_size,
-            memory_mb=config.eval_memory_mb, device=target_device, precision=config.precision,
-            forward=forward, on_scores=on_scores,
-        )  # fmt: skip
+            ignore_index=splits.ignore_index,
+            options=EvalOptions(
+                batch_size=batch_size,
+                memory_mb=config.eval_memory_mb,
+                device=target_device,
+                precision=config.precision,
+                forward=forward,
+                on_scores=on_scores,
+            ),
+        )
     finally:
         if table is not None:
             table.close()
@@ -96,12 +114,16 @@ def evaluate_checkpoint(
         summary["iou_by_class"] = dict(zip(loaded.class_names, summary["iou_per_class"]))
     report = per_class_report(tracker.confusion, loaded.class_names, loaded.task)
     if out_dir is not None:
-        title = f"{checkpoint.model_name} on {data_name} ({split})"
+        title = f"{checkpoint.model_name} on {data.name} ({data.split})"
         write_report(report, tracker.confusion, loaded.class_names, out_dir, title)
     metrics = {
-        "model": checkpoint.model_name, "data": data_name, "split": split, **summary,
-        "epochs": checkpoint.epoch, "checkpoint": loaded.source,
-    }  # fmt: skip
+        "model": checkpoint.model_name,
+        "data": data.name,
+        "split": data.split,
+        **summary,
+        "epochs": checkpoint.epoch,
+        "checkpoint": loaded.source,
+    }
     return Evaluation(metrics, report)
 
 
@@ -112,18 +134,18 @@ def _checkpoint_of(loaded: Predictor) -> Checkpoint:
     return loaded.checkpoint
 
 
-def _evaluation_split(
-    loaded: Predictor, data_name: str, split: str, data_dir: str | None, download: bool
-) -> tuple[DataSplits, Split]:
+def _evaluation_split(loaded: Predictor, data: EvalData) -> tuple[DataSplits, Split]:
     """The data set's splits and the one to evaluate, fed as the network was trained."""
     checkpoint = _checkpoint_of(loaded)
     config = checkpoint.recipe
+    data_name, split = data.name or config.data, data.split
+    data_dir = data.data_dir or config.data_dir
     splits = load_data(
         data_name,
         replace(
             data_request(config, checkpoint.image_size, checkpoint.in_channels),
-            data_dir=Path(data_dir or config.data_dir) if (data_dir or config.data_dir) else None,
-            download=download,
+            data_dir=Path(data_dir) if data_dir else None,
+            download=data.download,
             augment="none",
         ),
     )

@@ -53,7 +53,7 @@ def _train_twins(run: ExperimentRun) -> dict[str, TrainedNetwork]:
     )
     names = [f"{family}{depth}" for depth in DEPTHS for family in ("plain", "resnet")]
     return {
-        name: train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+        name: train_registered(name, {**RECIPE, **budget, "seed": run.seed})
         for name in run.progress(names, "training")
     }
 

@@ -111,7 +111,7 @@ def _train_on_digits(run: ExperimentRun) -> dict[str, TrainedNetwork]:
         {"iterations": QUICK_ITERATIONS, "batch_size": 16} if run.quick else {"epochs": FULL_EPOCHS}
     )
     return {
-        name: train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+        name: train_registered(name, {**RECIPE, **budget, "seed": run.seed})
         for name in run.progress(TRAINED[run.mode], "training")
     }
 

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from cnnzoo.analysis.receptive_field import receptive_fields
 from cnnzoo.analysis.survey_arithmetic import conv_stack_cost
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.fcn_skips import SEGMENTATION_SCORES, train_segmenter
 from cnnzoo.measure.flops import count_flops, parameter_count
@@ -184,8 +184,9 @@ def _single_layer(run: ExperimentRun) -> None:
 def _layer(name: str, channels: int) -> nn.Conv2d:
     kernel, rate = (5, 1) if name == "5x5" else (3, 2 if "rate" in name else 1)
     with torch.device("meta"):
-        return nn.Conv2d(channels, channels, kernel, padding=rate * (kernel - 1) // 2,
-                         dilation=rate, bias=False)  # fmt: skip
+        return nn.Conv2d(
+            channels, channels, kernel, padding=rate * (kernel - 1) // 2, dilation=rate, bias=False
+        )
 
 
 def _stacks(run: ExperimentRun) -> None:
@@ -347,7 +348,7 @@ def _train_on_shapes(run: ExperimentRun) -> None:
 
 def _train_reduced_variants(run: ExperimentRun, side: int) -> dict[str, dict[str, Any]]:
     """The three narrowed networks from the same weights: field, stride, cost and scores."""
-    data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=run.seed))
+    data = load_data("shapes", plain_request(image_size=(side, side), in_channels=3, seed=run.seed))
     measured: dict[str, dict[str, Any]] = {}
     variants = _reduced_variants(len(data.class_names), run.seed)
     for name, model in run.progress(variants.items(), "training"):

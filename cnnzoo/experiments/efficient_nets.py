@@ -218,7 +218,7 @@ def _train_on_digits(run: ExperimentRun) -> dict[str, dict[str, Any]]:
     )
     digits: dict[str, dict[str, Any]] = {}
     for name in run.progress(TRAINED[mode], "training"):
-        trained = train_registered(name, **{**RECIPE, **budget}, seed=run.seed)
+        trained = train_registered(name, {**RECIPE, **budget, "seed": run.seed})
         macs, params = _macs_at(name, (1, TRAIN_SIZE, TRAIN_SIZE), num_classes=10)
         digits[name] = {
             "macs": macs,

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
 from cnnzoo.analysis.receptive_field import receptive_fields
-from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.data import DataSplits, load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.errors import CnnzooError
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
@@ -125,7 +125,7 @@ def load_shapes(side: int, seed: int) -> tuple[DataSplits, Dataset]:
     times (metrics, predictions, boundaries); the generating split is returned
     too, for drawing its images.
     """
-    data = load_data("shapes", DataRequest(image_size=(side, side), in_channels=3, seed=seed))
+    data = load_data("shapes", plain_request(image_size=(side, side), in_channels=3, seed=seed))
     images, masks = zip(*(data.test[index] for index in range(len(data.test))))
     held = TensorDataset(torch.stack(images), torch.stack(masks))
     return dataclasses.replace(data, test=held), data.test

@@ -11,6 +11,7 @@ by :mod:`cnnzoo.experiments.training` instead.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,40 +45,32 @@ class _EpochRows(Callback):
         self.rows.append(dict(row))
 
 
+# The engine's recipe (SGD with momentum 0.9, weight decay 5e-4, cosine schedule) on the
+# 8x8 offline digits, without augmentation so that training error measures optimization alone.
+EXPERIMENT_RECIPE: dict[str, Any] = {
+    "data": "digits",
+    "image_size": 8,
+    "in_channels": 1,
+    "epochs": 1,
+    "batch_size": 64,
+    "lr": 0.05,
+    "augment": "none",
+}
+
+
 def train_registered(
     name: str,
-    *,
-    data: str = "digits",
-    image_size: int = 8,
-    in_channels: int = 1,
-    epochs: int = 1,
-    iterations: int | None = None,
-    batch_size: int = 64,
-    lr: float = 0.05,
-    seed: int = 0,
-    model_options: dict[str, Any] | None = None,
+    recipe: Mapping[str, Any] | None = None,
     callbacks: list[Callback] | None = None,
 ) -> TrainedNetwork:
-    """Train the registered network ``name`` with the engine's defaults and return the run.
+    """Train the registered network ``name`` and return the run.
 
-    The recipe is the engine's (SGD with momentum 0.9, weight decay 5e-4,
-    cosine schedule), without augmentation so that training error measures
-    optimisation alone; ``iterations`` stops after that many steps (quick runs).
+    ``recipe`` holds :class:`TrainConfig` fields over :data:`EXPERIMENT_RECIPE`
+    (``iterations`` stops after that many steps, for quick runs; ``model_options``
+    go to the network's constructor); ``callbacks`` watch the run as it trains.
     """
     epoch_rows = _EpochRows()
-    config = TrainConfig(
-        model=name,
-        data=data,
-        image_size=image_size,
-        in_channels=in_channels,
-        model_options=dict(model_options or {}),
-        epochs=epochs,
-        iterations=iterations,
-        batch_size=batch_size,
-        lr=lr,
-        augment="none",
-        seed=seed,
-    )
+    config = TrainConfig(**{**EXPERIMENT_RECIPE, **(recipe or {}), "model": name})
     with scratch_run(config, "experiment") as quiet:
         result = train(quiet, force=True, callbacks=[epoch_rows, *(callbacks or [])])
     return TrainedNetwork(name, result.model, epoch_rows.rows, result.metrics)

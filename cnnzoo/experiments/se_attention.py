@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
@@ -122,7 +122,7 @@ def _train_variants(run: ExperimentRun, seeds: list[int]) -> dict[str, list[Trai
     )
     return {
         label: [
-            train_registered(name, **{**RECIPE, **budget}, model_options=options, seed=seed)
+            train_registered(name, {**RECIPE, **budget, "model_options": options, "seed": seed})
             for seed in seeds
         ]
         for label, name, options in run.progress(VARIANTS, "training")
@@ -223,7 +223,7 @@ def _learned_gates(run: ExperimentRun, se_model: nn.Module, seed: int) -> dict[s
     """The trained SE network's mean gates per class on the test images (section 6.4)."""
     data = load_data(
         RECIPE["data"],
-        DataRequest(image_size=(RECIPE["image_size"],) * 2, in_channels=1, seed=run.seed),
+        plain_request(image_size=(RECIPE["image_size"],) * 2, in_channels=1, seed=run.seed),
     )
     images, targets = next(iterate_batches(data.test, len(data.test)))
     gates = gates_by_class(se_model, images, targets)

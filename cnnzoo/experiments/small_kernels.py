@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from cnnzoo.analysis.receptive_field import receptive_fields, verify_receptive_field
 from cnnzoo.analysis.survey_arithmetic import survey_table
-from cnnzoo.data import DataRequest, DataSplits, load_data
+from cnnzoo.data import DataSplits, load_data, plain_request
 from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_experiment
 from cnnzoo.experiments.training import train_network
 from cnnzoo.measure.flops import count_flops, parameter_count
@@ -161,7 +161,8 @@ def _field_by_gradient(run: ExperimentRun) -> None:
 def _train_networks(run: ExperimentRun, mode: str) -> None:
     data_name, side = DATA[mode]
     channels = CHANNELS[mode]
-    data = load_data(data_name, DataRequest(image_size=(side, side), in_channels=1, seed=run.seed))
+    request = plain_request(image_size=(side, side), in_channels=1, seed=run.seed)
+    data = load_data(data_name, request)
     num_classes = len(data.class_names)
     networks = {
         name: _train_and_measure(run, kernels, data, side)

@@ -49,9 +49,15 @@ LEARNING_RATE = 0.02
 def _config(data: str, budget: dict[str, Any], seed: int, **options: Any) -> TrainConfig:
     """ResNet-20 on ``data`` at 32x32 grey with the experiment's one recipe."""
     return TrainConfig(
-        model=MODEL, data=data, image_size=32, in_channels=1, lr=LEARNING_RATE, seed=seed,
-        **budget, **options,
-    )  # fmt: skip
+        model=MODEL,
+        data=data,
+        image_size=32,
+        in_channels=1,
+        lr=LEARNING_RATE,
+        seed=seed,
+        **budget,
+        **options,
+    )
 
 
 def _train_target(budget: dict[str, Any], seed: int, init_from: str | None) -> dict[str, Any]:

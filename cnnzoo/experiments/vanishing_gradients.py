@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from cnnzoo.analysis.gradient_flow import GradNormRecorder
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
 from cnnzoo.experiments.registered_training import train_registered
@@ -103,7 +103,7 @@ def vanishing_gradients(run: ExperimentRun) -> None:
 def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor]:
     """One shuffled training batch of the digits, the same for every network."""
     data = load_data(
-        "digits", DataRequest(image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1, seed=run.seed)
+        "digits", plain_request(image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1, seed=run.seed)
     )
     batches = iterate_batches(
         data.train,
@@ -142,14 +142,8 @@ def _norms_while_training(run: ExperimentRun) -> dict[str, dict[str, Any]]:
     for family in run.progress(("plain", "resnet"), "training"):
         name = f"{family}{TRAINED_DEPTH[mode]}"
         recording = _RecordGradNorms(RECORD_EVERY[mode])
-        network = train_registered(
-            name,
-            image_size=IMAGE_SIZE,
-            batch_size=BATCH_SIZE,
-            seed=run.seed,
-            callbacks=[recording],
-            **budget,
-        )
+        recipe = {"image_size": IMAGE_SIZE, "batch_size": BATCH_SIZE, "seed": run.seed, **budget}
+        network = train_registered(name, recipe, callbacks=[recording])
         assert recording.recorder is not None
         records = recording.recorder.records
         training[name] = {

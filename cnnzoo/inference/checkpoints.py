@@ -125,9 +125,11 @@ def predict_files(
     if workers is None:
         workers = default_workers() if len(paths) > batch_size else 0
     loader = readable_loader(
-        files, batch_size=batch_size, num_workers=workers,
+        files,
+        batch_size=batch_size,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
-    )  # fmt: skip
+    )
     stems = unique_stems(paths)
     log = bad_images or BadImageLog(skip=True)
     with progress_bar(len(paths), "predicting", unit="image") as bar:

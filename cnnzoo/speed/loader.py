@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.base import source_name
 from cnnzoo.data.images import decode_image
 from cnnzoo.data.streaming import PREFETCH_BATCHES, StreamedImages, default_workers
@@ -79,7 +79,7 @@ def benchmark_loader(
     if source_name(source) != "folder":
         raise CnnzooError("--loader times image folders; give --data folder:PATH")
     workers = default_workers() if workers is None else workers
-    request = DataRequest(
+    request = plain_request(
         image_size=(image_size, image_size), data_mode="stream", workers=workers, augment="basic"
     )
     split = load_data(source, request).train

@@ -45,11 +45,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from cnnzoo.data.bad_images import BadImageLog
-from cnnzoo.data.batches import batches_per_epoch
 from cnnzoo.data.protocol import as_split
 from cnnzoo.data.seeding import seed_of
 from cnnzoo.errors import CnnzooError
 from cnnzoo.evaluation.metrics import MetricTracker
+from cnnzoo.runs import plan
 from cnnzoo.runs.checkpoint import Checkpoint
 
 
@@ -82,22 +82,8 @@ class DistributedContext:
     # --- batches -----------------------------------------------------------------------
 
     def steps_per_epoch(self, samples: int, batch_size: int) -> int:
-        """Global batches per epoch, as :func:`batches_per_epoch` counts them for one process.
-
-        With several processes, a last batch too small to give each two images
-        (batch normalisation needs two) is left out.
-        """
-        steps = batches_per_epoch(samples, batch_size)
-        if self.is_distributed and steps * batch_size > samples:
-            remainder = samples - (steps - 1) * batch_size
-            if remainder < 2 * self.world_size:
-                steps -= 1
-        if steps == 0:
-            raise CnnzooError(
-                f"{samples} training images cannot give each of {self.world_size} processes "
-                "two; use fewer processes or more data"
-            )
-        return steps
+        """Global batches per epoch over this context's processes (:func:`plan.steps_per_epoch`)."""
+        return plan.steps_per_epoch(samples, batch_size, self.world_size)
 
     def shard(self, batch: Tensor) -> Tensor:
         """This process's contiguous share of a global batch (the first shares one longer)."""
@@ -151,9 +137,13 @@ class DistributedContext:
         # Files on disk: each process reads only its own share of every global batch.
         shares = [self.shard(indices).tolist() for indices in global_batches]
         loaded = dataset.load_batches(
-            shares, workers=workers, generator=generator, epoch_key=epoch_key,
-            bad_images=bad_images, minimum=2,
-        )  # fmt: skip
+            shares,
+            workers=workers,
+            generator=generator,
+            epoch_key=epoch_key,
+            bad_images=bad_images,
+            minimum=2,
+        )
         for (images, targets), indices in zip(loaded, global_batches):
             yield images, targets, len(indices)
 

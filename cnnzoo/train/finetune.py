@@ -6,9 +6,10 @@ Two starts, as in torchvision's reference scripts (``--weights``) and timm's
 * ``--pretrained torchvision``: torchvision's ImageNet weights
   (:mod:`cnnzoo.models.weights.hub`); a head for other classes starts fresh. The
   weights expect the images they were trained on, so their mean, std and
-  crop become the run's preprocessing unless the configuration sets its own,
-  and are stored in the checkpoint like any run's (nothing that loads the run
-  needs the weight file again);
+  crop become the run's preprocessing unless the configuration sets its own
+  (:func:`cnnzoo.runs.plan.pretrained_defaults`), and are stored in the
+  checkpoint like any run's (nothing that loads the run needs the weight file
+  again);
 * ``--init-from RUN``: the weights of any cnnzoo checkpoint, for example a
   network trained on another data set. Tensors whose names and shapes match
   are copied; the others (a 10-class head from a 1,000-class checkpoint)
@@ -21,19 +22,14 @@ trains the head alone and ``--head-lr-scale`` gives it its own learning rate
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from cnnzoo.data.in_memory import Normalization
 from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.checkpoints import checkpoint_path
-from cnnzoo.models.registry import ModelEntry
-from cnnzoo.models.weights import pretrained_preprocessing
 from cnnzoo.runs.checkpoint import Checkpoint
-from cnnzoo.runs.config import TrainConfig
 from cnnzoo.train.optim import head_parameters
 
 
@@ -56,31 +52,6 @@ class StartingWeights:
         ]
         shown = f"fresh: {', '.join(fresh)}" if fresh else "none fresh"
         return f"weights from {self.source}: {len(self.loaded)} of {total} tensors loaded; {shown}"
-
-
-def pretrained_defaults(
-    config: TrainConfig, entry: ModelEntry
-) -> tuple[TrainConfig, Normalization]:
-    """``config`` with the pretrained weights' preprocessing where it sets none, and its statistics.
-
-    Three channels (grey images are converted to RGB, as torchvision's and
-    timm's loaders do); for a classifier the input is the weights' crop and
-    the streamed evaluation's crop ratio their crop over their resize (224 of
-    256). A segmentation network keeps the data's own size, as its weights
-    (crop None) do. The mean and std replace the data's own statistics.
-    """
-    preprocessing = pretrained_preprocessing(
-        entry.name, config.pretrained or "torchvision", **config.model_options
-    )
-    crop, resize = preprocessing["crop_size"], preprocessing["resize_size"]
-    changes: dict = {"in_channels": 3}
-    if crop is not None and entry.task == "classification":
-        if config.image_size is None:
-            changes["image_size"] = [crop, crop]
-        if config.crop_ratio is None and resize:
-            changes["crop_ratio"] = crop / resize
-    normalization = Normalization(tuple(preprocessing["mean"]), tuple(preprocessing["std"]))
-    return dataclasses.replace(config, **changes), normalization
 
 
 def pretrained_start(model: nn.Module) -> StartingWeights:

@@ -69,19 +69,33 @@ class StepRecipe:
 
     @classmethod
     def from_config(
-        cls, config: TrainConfig, loss_fn: LossFunction, optimizer: Optimizer,
-        scheduler: LRScheduler | None, callbacks: Sequence[Callback] = (), *,
-        num_classes: int | None = None, ema: AveragedModel | None = None,
-    ) -> StepRecipe:  # fmt: skip
+        cls,
+        config: TrainConfig,
+        loss_fn: LossFunction,
+        optimizer: Optimizer,
+        scheduler: LRScheduler | None,
+        callbacks: Sequence[Callback] = (),
+        *,
+        num_classes: int | None = None,
+        ema: AveragedModel | None = None,
+    ) -> StepRecipe:
         """The recipe a :class:`TrainConfig` asks for, around a built loss and optimiser.
 
         ``num_classes`` is the class count of a classification run (MixUp and
         CutMix need it for their soft targets); None for segmentation.
         """
         return cls(
-            loss_fn, optimizer, scheduler, config.aux_weight, config.precision, config.grad_clip,
-            callbacks, config.accumulate, batch_mix(config.mixup, config.cutmix, num_classes), ema,
-        )  # fmt: skip
+            loss_fn,
+            optimizer,
+            scheduler,
+            config.aux_weight,
+            config.precision,
+            config.grad_clip,
+            callbacks,
+            config.accumulate,
+            batch_mix(config.mixup, config.cutmix, num_classes),
+            ema,
+        )
 
 
 def batch_mix(mixup: float, cutmix: float, num_classes: int | None) -> BatchMix | None:

@@ -30,19 +30,17 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.data import DataSplits, load_data
+from cnnzoo.data import DataSplits
 from cnnzoo.data.bad_images import BadImageLog
 from cnnzoo.data.batches import to_device
-from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.preprocessing import evaluation_preprocessing
-from cnnzoo.data.subsets import training_fraction
 from cnnzoo.device.memory_format import resolve_channels_last, to_channels_last
 from cnnzoo.device.placement import (
     check_precision,
@@ -52,7 +50,7 @@ from cnnzoo.device.placement import (
     set_threads,
 )
 from cnnzoo.errors import CnnzooError
-from cnnzoo.evaluation.evaluate import evaluate
+from cnnzoo.evaluation.evaluate import EvalOptions, evaluate
 from cnnzoo.evaluation.losses import (
     LossFunction,
     build_loss,
@@ -60,8 +58,9 @@ from cnnzoo.evaluation.losses import (
     training_masks,
 )
 from cnnzoo.evaluation.metrics import MetricTracker
-from cnnzoo.models.registry import create_model, get_model_entry
+from cnnzoo.models.registry import create_model
 from cnnzoo.progress import progress_bar
+from cnnzoo.runs import plan
 from cnnzoo.runs.checkpoint import (
     Checkpoint,
     TrainingState,
@@ -69,7 +68,7 @@ from cnnzoo.runs.checkpoint import (
     load_weights,
     restore_rng_state,
 )
-from cnnzoo.runs.config import TrainConfig, check_recipe_task, image_size_pair, save_config
+from cnnzoo.runs.config import TrainConfig, save_config
 from cnnzoo.runs.directory import (
     best_weights,
     open_after_restart,
@@ -77,18 +76,8 @@ from cnnzoo.runs.directory import (
     read_last_checkpoint,
     record_skipped_images,
     restarted_by_torchrun,
-    resumed_config,
-    run_dir_of,
 )
 from cnnzoo.runs.log import TensorBoardLog, epoch_line, write_csv
-from cnnzoo.runs.plan import (
-    check_data_task,
-    check_task,
-    data_input,
-    data_request,
-    requested_input,
-    resolve_input,
-)
 from cnnzoo.tasks import get_task
 from cnnzoo.train.callbacks import Callback, GradientNormLogger
 from cnnzoo.train.distributed import (
@@ -104,7 +93,6 @@ from cnnzoo.train.finetune import (
     freeze_backbone,
     head_of,
     init_from_checkpoint,
-    pretrained_defaults,
     pretrained_start,
 )
 from cnnzoo.train.interruptions import StopSignals, check_free_space
@@ -136,36 +124,30 @@ class Trainer:
         callbacks: list[Callback] | None = None, context: DistributedContext | None = None,
         model: nn.Module | None = None, data: DataSplits | None = None,
     ) -> None:  # fmt: skip
-        config.validate()
-        # Pretrained weights set the input's defaults before a resume compares recipes.
-        config, self.pretrained_normalization = self._pretrained_defaults(config, model)
         self.context = context or SINGLE_PROCESS
+        # What the configuration decides before any data is read (runs/plan.py).
+        run = plan.request(
+            config, module=None if model is None else type(model).__name__, resume=resume,
+            world_size=self.context.world_size,
+        )  # fmt: skip
+        config = run.config
         self.device = process_device(self.context, pick_device(config.device))
         check_precision(config.precision, self.device)
         self.channels_last = resolve_channels_last(config.channels_last, self.device)
-        self.run_dir = run_dir_of(config)
-        self.resume_state: dict[str, Any] | None = None
-        if resume and model is not None:
-            raise CnnzooError("only a registered network can resume; build it by name")
+        self.resume_state: Checkpoint | None = None
         if model is None and not resume and restarted_by_torchrun():
             # A restarted worker continues its run; the main process decides for all.
             resume, force = self.context.from_main(
-                lambda: open_after_restart(self.run_dir, config, force=force), self.device
+                lambda: open_after_restart(run.run_dir, config, force=force), self.device
             )
             if resume and self.context.is_main and not config.quiet:
-                print(f"torchrun restarted the workers: resuming {self.run_dir}", flush=True)
+                print(f"torchrun restarted the workers: resuming {run.run_dir}", flush=True)
         if resume:
             # Only the main process reads the run directory (it may live on its machine only).
             self.resume_state = self.context.from_main(
-                lambda: read_last_checkpoint(self.run_dir), self.device
+                lambda: read_last_checkpoint(run.run_dir), self.device
             )
-            config = resumed_config(self.resume_state, config, self.run_dir)
-        self.config = config
-        if config.batch_size < 2 * self.context.world_size:
-            raise CnnzooError(
-                f"--batch-size is the global batch; {config.batch_size} cannot give each of "
-                f"{self.context.world_size} processes two images; raise it"
-            )
+            run = run.resuming(self.resume_state)
         self.callbacks = list(callbacks or []) if self.context.is_main else []
         if config.log_grad_norms and self.context.is_main:
             self.callbacks.append(GradientNormLogger(config.log_grad_norms))
@@ -173,10 +155,7 @@ class Trainer:
         self.stop_signal: int | None = None
         self.epoch_progress: dict[str, Any] | None = None  # where an interrupted epoch stopped
         set_threads(config.threads)
-        self.registered = model is None  # built by name; else a module no entry describes
-        self.model_name = config.model if self.registered else type(model).__name__
-        self.data, self.task = self._prepare_data(model, data)
-        check_recipe_task(config, self.task)
+        self.plan, self.data = self._prepare_data(run, data)
         self.class_names = list(self.data.class_names)
         # Files no decoder reads: stop on the first, or leave them out and list them.
         self.bad_images = BadImageLog(config.skip_bad_images, self.data.skipped_images)
@@ -199,51 +178,41 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------
 
-    @staticmethod
-    def _pretrained_defaults(
-        config: TrainConfig, model: nn.Module | None
-    ) -> tuple[TrainConfig, Normalization | None]:
-        """``config`` with the pretrained weights' preprocessing filled in, and their statistics."""
-        if config.pretrained is None:
-            return config, None
-        if model is not None:
-            raise CnnzooError("--pretrained needs a registered network; build it by name")
-        return pretrained_defaults(config, get_model_entry(config.model))
+    # The plan's answers, under the names the loop and its callbacks read.
+    @property
+    def config(self) -> TrainConfig:
+        return self.plan.config
+
+    @property
+    def run_dir(self) -> Path:
+        return self.plan.run_dir
+
+    @property
+    def task(self) -> str:
+        return self.plan.task
+
+    @property
+    def model_name(self) -> str:
+        return self.plan.model_name
+
+    @property
+    def registered(self) -> bool:
+        """Built by name from the registry; else a module no entry describes."""
+        return self.plan.registered
+
+    @property
+    def in_channels(self) -> int:
+        return self.plan.in_channels
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.plan.image_size
 
     def _prepare_data(
-        self, model: nn.Module | None, data: DataSplits | None
-    ) -> tuple[DataSplits, str]:
-        """The data and the task; the input size from the registry entry or the data."""
-        config = self.config
-        if model is not None:
-            seed_everything(config.seed)
-            if data is None:
-                size = image_size_pair(config.image_size)
-                data = load_data(config.data, data_request(config, size, config.in_channels))
-            self.in_channels, self.image_size = data_input(data)
-            return self._training_share(data.with_contract()), get_task(data.task).name
-        entry = get_model_entry(config.model)
-        check_data_task(entry, config.data)
-        seed_everything(config.seed)
-        channels, size = requested_input(config, entry)
-        if data is None:
-            data = load_data(config.data, data_request(config, size, channels))
-        task = check_task(entry, data, config.data)
-        self.in_channels, self.image_size = resolve_input(entry, data)
-        data = data.with_contract()
-        if self.pretrained_normalization is not None:  # the weights', which checkpoints record
-            for split in (data.train, data.val, data.test):
-                if split is not None:
-                    split.normalization = self.pretrained_normalization
-        return self._training_share(data), task
-
-    def _training_share(self, data: DataSplits) -> DataSplits:
-        """``data`` with the seeded share ``--train-fraction`` of its training split."""
-        share = training_fraction(
-            data.train, self.config.train_fraction, self.config.seed,
-            stratified=data.task == "classification",
-        )  # fmt: skip
-        return replace(data, train=share)
+        self, run: plan.RunRequest, data: DataSplits | None
+    ) -> tuple[plan.RunPlan, DataSplits]:
+        """Open the data ``run`` asks for (or ``data``, handed over); the plan resolved on it."""
+        return plan.resolve(run, plan.open_data(run, data))
 
     def _prepare_model(self, model: nn.Module | None) -> nn.Module:
         """The network on its device, from its starting weights, frozen where asked."""
@@ -275,10 +244,6 @@ class Trainer:
         start: StartingWeights | None = None
         if config.pretrained is not None:
             start = pretrained_start(model)
-            # Options the weights switched on are the network's from now on: what reloads it
-            # (eval, predict, cnnzoo.load) builds it the same way.
-            options = {**config.model_options, **model.pretrained_report.options}
-            self.config = config = replace(config, model_options=options)
         elif config.init_from is not None:
             start = init_from_checkpoint(model, config.init_from, self.task)
         if start is None:
@@ -305,9 +270,9 @@ class Trainer:
     def _set_up_schedule(self) -> None:
         """Steps, optimiser, schedule and the counters a checkpoint saves."""
         config = self.config
-        self.steps_per_epoch = self.context.steps_per_epoch(len(self.data.train), config.batch_size)
-        self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
-        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.steps_per_epoch = self.plan.batches_per_epoch
+        self.total_steps = self.plan.total_steps
+        self.epochs = self.plan.epochs
         self.optimizer = build_optimizer(self.model, config, self.head)
         self.scheduler = build_scheduler(
             self.optimizer, config, self.steps_per_epoch, self.total_steps
@@ -524,14 +489,16 @@ class Trainer:
             num_classes=len(self.class_names),
             loss_fn=self.loss_fn,
             ignore_index=self.data.ignore_index,
-            batch_size=self.config.eval_batch_size,
-            memory_mb=self.config.eval_memory_mb,
-            device=self.device,
-            precision=self.config.precision,
-            channels_last=self.channels_last,
-            workers=self.config.workers,
-            show_progress=not self.config.quiet and self.context.is_main,
-            bad_images=self.bad_images,
+            options=EvalOptions(
+                batch_size=self.config.eval_batch_size,
+                memory_mb=self.config.eval_memory_mb,
+                device=self.device,
+                precision=self.config.precision,
+                channels_last=self.channels_last,
+                workers=self.config.workers,
+                show_progress=not self.config.quiet and self.context.is_main,
+                bad_images=self.bad_images,
+            ),
         )
         return self.context.reduce_tracker(tracker, self.device)
 

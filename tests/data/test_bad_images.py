@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.bad_images import (
     BadImage,
     BadImageLog,
@@ -173,7 +173,7 @@ def test_an_empty_class_folder_is_named(tmp_path: Path) -> None:
         write_jpeg(tmp_path / name / "0.jpg")
     (tmp_path / "fox").mkdir()
     with pytest.raises(CnnzooError, match=r"class folder .*fox holds no images.*remove the folder"):
-        load_data(f"folder:{tmp_path}", DataRequest())
+        load_data(f"folder:{tmp_path}", plain_request())
     with pytest.raises(CnnzooError, match="fox"):
         class_folder_images(tmp_path / "fox")
 
@@ -192,12 +192,12 @@ def class_folders_with_a_truncated_file(root: Path) -> Path:
 def test_class_folders_stop_at_a_file_they_cannot_decode(tmp_path: Path) -> None:
     bad = class_folders_with_a_truncated_file(tmp_path)
     with pytest.raises(CnnzooError, match=f"cannot read image {bad}.*--skip-bad-images"):
-        load_data(f"folder:{tmp_path}", DataRequest())
+        load_data(f"folder:{tmp_path}", plain_request())
 
 
 def test_class_folders_skip_and_record_a_file_they_cannot_decode(tmp_path: Path) -> None:
     bad = class_folders_with_a_truncated_file(tmp_path)
-    splits = load_data(f"folder:{tmp_path}", DataRequest(skip_bad_images=True))
+    splits = load_data(f"folder:{tmp_path}", plain_request(skip_bad_images=True))
     assert len(splits.train) + len(splits.val) == 7
     assert [image.path for image in splits.skipped_images] == [str(bad)]
     assert "truncated" in splits.skipped_images[0].reason
@@ -271,7 +271,7 @@ def test_segmentation_folders_skip_an_image_that_fails_in_a_worker(tmp_path: Pat
         (tmp_path / "masks").mkdir(exist_ok=True)
         Image.fromarray(np.zeros(SIZE, np.uint8)).save(tmp_path / "masks" / f"{index}.png")
     truncate_jpeg(tmp_path / "images" / "2.jpg")
-    splits = load_data(f"folder:{tmp_path / 'images'},{tmp_path / 'masks'}", DataRequest())
+    splits = load_data(f"folder:{tmp_path / 'images'},{tmp_path / 'masks'}", plain_request())
     every_pair = splits.train.pairs + splits.val.pairs
     assert len(every_pair) == 6  # the header scan let the truncated file through
     log = BadImageLog(skip=True)
@@ -285,4 +285,4 @@ def test_class_folders_none_of_which_read_are_named(tmp_path: Path) -> None:
     for index in range(4):
         truncate_jpeg(write_jpeg(tmp_path / ("cat" if index % 2 else "dog") / f"{index}.jpg"))
     with pytest.raises(CnnzooError, match=f"no image in {tmp_path} could be read"):
-        load_data(f"folder:{tmp_path}", DataRequest(skip_bad_images=True))
+        load_data(f"folder:{tmp_path}", plain_request(skip_bad_images=True))

@@ -8,7 +8,15 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from cnnzoo.data import DataRequest, DataSplits, base, list_datasets, load_data, register_dataset
+from cnnzoo.data import (
+    DataRequest,
+    DataSplits,
+    base,
+    list_datasets,
+    load_data,
+    plain_request,
+    register_dataset,
+)
 from cnnzoo.data.protocol import Split
 from cnnzoo.errors import CnnzooError
 
@@ -40,9 +48,9 @@ def test_every_registered_source_has_a_description() -> None:
 
 def test_declared_channels_are_checked_before_any_file_is_read(tmp_path: Path) -> None:
     with pytest.raises(CnnzooError, match="shapes images have 1 or 3 channels, not 4"):
-        load_data("shapes", DataRequest(in_channels=4))
+        load_data("shapes", plain_request(in_channels=4))
     with pytest.raises(CnnzooError, match="images have 1 or 3 channels, not 2"):
-        load_data(f"seg-folder:{tmp_path / 'nowhere'},{tmp_path}", DataRequest(in_channels=2))
+        load_data(f"seg-folder:{tmp_path / 'nowhere'},{tmp_path}", plain_request(in_channels=2))
 
 
 def test_plain_torch_data_sets_come_back_as_splits(own_table: None) -> None:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image, read_mask
 from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.errors import CnnzooError
@@ -47,11 +47,11 @@ def test_class_folders_mask_folders_and_predict_take_the_same_suffixes(
 ) -> None:
     for index, name in enumerate(("a", "a", "b", "b")):
         write_picture(tmp_path / "classes" / name / f"{index}{suffix}", seed=index)
-    classes = load_data(f"folder:{tmp_path / 'classes'}", DataRequest(in_channels=3, seed=0))
+    classes = load_data(f"folder:{tmp_path / 'classes'}", plain_request(in_channels=3, seed=0))
     assert len(classes.train) + len(classes.val) == 4
     assert tuple(classes.train.images.shape[1:]) == (3, 8, 10)
 
-    masks = load_data(write_mask_folder(tmp_path / "seg", suffix), DataRequest(augment="none"))
+    masks = load_data(write_mask_folder(tmp_path / "seg", suffix), plain_request(augment="none"))
     assert len(masks.train) + len(masks.val) == 4
     image, mask = masks.val[0]
     assert image.shape == (3, 8, 10) and mask.shape == (8, 10)
@@ -69,7 +69,7 @@ def test_class_folders_mask_folders_and_predict_take_the_same_suffixes(
 
 def test_webp_images_pair_with_masks(tmp_path: Path) -> None:
     """Mask folders once listed only PNG, JPEG, BMP and TIFF, skipping .webp without a word."""
-    splits = load_data(write_mask_folder(tmp_path, ".webp", count=5), DataRequest(augment="none"))
+    splits = load_data(write_mask_folder(tmp_path, ".webp", count=5), plain_request(augment="none"))
     assert (len(splits.train), len(splits.val)) == (4, 1)
     first_image = splits.train.pairs[0][0]
     assert first_image.suffix == ".webp"
@@ -121,7 +121,7 @@ def test_a_corrupt_image_in_a_mask_folder_is_named(tmp_path: Path) -> None:
     spec = write_mask_folder(tmp_path, ".png")
     (tmp_path / "images" / "im2.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(CnnzooError, match=r"cannot read image .*im2\.png"):
-        load_data(spec, DataRequest(augment="none"))
+        load_data(spec, plain_request(augment="none"))
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:

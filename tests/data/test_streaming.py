@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnzoo.data import DataRequest, load_data, streaming
+from cnnzoo.data import DataRequest, load_data, plain_request, streaming
 from cnnzoo.data.in_memory import InMemoryImages
 from cnnzoo.data.protocol import ClassificationSplit
 from cnnzoo.data.streaming import (
@@ -31,7 +31,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def stream_request(**changes: object) -> DataRequest:
     values = dict(image_size=(16, 16), data_mode="stream", workers=0, augment="basic")
     values.update(changes)
-    return DataRequest(**values)
+    return plain_request(**values)
 
 
 def test_auto_keeps_a_set_in_memory_within_the_budget_and_streams_above_it(

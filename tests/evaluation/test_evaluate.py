@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.preprocessing import Preprocessing
-from cnnzoo.evaluation.evaluate import evaluate
+from cnnzoo.evaluation.evaluate import EvalOptions, evaluate
 from cnnzoo.inference.checkpoints import predict_images
 from cnnzoo.inference.predictor import Predictor
 
@@ -34,11 +34,12 @@ def _classifier() -> nn.Module:
 def test_evaluation_bar_shows_and_can_be_hidden(
     bars_on: None, capsys: pytest.CaptureFixture
 ) -> None:
-    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, batch_size=4)
+    shown_bar = EvalOptions(batch_size=4)
+    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, options=shown_bar)
     shown = capsys.readouterr().err
     assert "evaluating" in shown and "/3 " in shown
-    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, batch_size=4,
-             show_progress=False)  # fmt: skip
+    hidden_bar = EvalOptions(batch_size=4, show_progress=False)
+    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, options=hidden_bar)
     assert "evaluating" not in capsys.readouterr().err
 
 
@@ -74,5 +75,6 @@ def test_an_unset_evaluation_batch_is_chosen_and_a_given_one_wins(
 ) -> None:
     evaluate(_classifier(), _dataset(), task="classification", num_classes=2)
     assert "/1 " in capsys.readouterr().err  # all 10 images in one batch
-    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, batch_size=2)
+    given = EvalOptions(batch_size=2)
+    evaluate(_classifier(), _dataset(), task="classification", num_classes=2, options=given)
     assert "/5 " in capsys.readouterr().err

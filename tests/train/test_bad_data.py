@@ -17,7 +17,7 @@ from torch import nn
 
 import cnnzoo.train.trainer as trainer_module
 from cnnzoo.cli import main
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.bad_images import BadImage
 from cnnzoo.errors import CnnzooError
 from cnnzoo.runs.checkpoint import Checkpoint
@@ -54,7 +54,7 @@ def image_mask_folder(root: Path) -> str:
 
 def training_image(spec: str) -> Path:
     """An image the training split reads (not a validation one)."""
-    return load_data(spec, DataRequest()).train.pairs[0][0]
+    return load_data(spec, plain_request()).train.pairs[0][0]
 
 
 def truncate(path: Path) -> None:
@@ -95,7 +95,7 @@ def test_a_file_that_breaks_stops_the_run_and_keeps_last_pt_for_resume(tmp_path:
 
 def test_skip_bad_images_trains_without_them_and_lists_them(tmp_path: Path) -> None:
     spec, run = image_mask_folder(tmp_path / "data"), tmp_path / "run"
-    splits = load_data(spec, DataRequest())
+    splits = load_data(spec, plain_request())
     bad = sorted([splits.train.pairs[0][0], splits.val.pairs[0][0]])  # one of each split
     for path in bad:
         truncate(path)

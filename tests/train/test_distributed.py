@@ -34,7 +34,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from cnnzoo.cli import build_parser
 from cnnzoo.cli.train import build_config
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import augment_policy
@@ -202,7 +202,7 @@ FILE_TRAINING = """
 import sys
 import torch
 from torch import nn
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.train import TrainConfig, Trainer
 from cnnzoo.train.distributed import process_group
 
@@ -211,7 +211,7 @@ def run(data, out, batch_size):
     config = TrainConfig(
         data=data, out=out, epochs=2, batch_size=int(batch_size), quiet=True, plots=False
     )
-    request = DataRequest(
+    request = plain_request(
         image_size=(12, 12), in_channels=3, augment="basic", seed=0, data_mode="stream", workers=0
     )
     splits = load_data(data, request)
@@ -317,7 +317,7 @@ def test_two_machines_reading_files_reach_the_single_process_weights(
 def test_each_process_reads_and_augments_its_share_of_file_batches_as_one_process_would(
     tmp_path: Path,
 ) -> None:
-    request = DataRequest(image_size=(12, 12), in_channels=3, augment="basic", seed=0)
+    request = plain_request(image_size=(12, 12), in_channels=3, augment="basic", seed=0)
     train_split = load_data(_mask_folder(tmp_path, count=13), request).train
     assert train_split.batch is None  # read from disk item by item
 
@@ -366,7 +366,7 @@ def test_a_file_epoch_reads_every_item_once_in_an_order_drawn_from_seed_and_epoc
 
 def test_evaluation_shares_of_a_file_split_are_its_items(tmp_path: Path) -> None:
     val_split = load_data(
-        _mask_folder(tmp_path, count=20), DataRequest(in_channels=3, val_fraction=0.25)
+        _mask_folder(tmp_path, count=20), plain_request(in_channels=3, val_fraction=0.25)
     ).val
     shares = [context.shard_dataset(val_split) for context in _contexts(2)]
     assert [len(share) for share in shares] == [3, 2]

@@ -21,8 +21,8 @@ from cnnzoo.models.weights import hub
 from cnnzoo.models.weights.torchvision import converter_for
 from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import TrainConfig
-from cnnzoo.runs.plan import data_request
-from cnnzoo.train.finetune import init_from_checkpoint, pretrained_defaults
+from cnnzoo.runs.plan import data_request, pretrained_defaults
+from cnnzoo.train.finetune import init_from_checkpoint
 from cnnzoo.train.optim import build_optimizer, build_scheduler
 from cnnzoo.train.trainer import Trainer
 

@@ -17,7 +17,7 @@ import cnnzoo.data.transforms as transforms_module
 import cnnzoo.train.step as step_module
 from cnnzoo.cli import build_parser
 from cnnzoo.cli.train import build_config
-from cnnzoo.data import DataRequest, load_data
+from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import AugmentPolicy, augment_batch
 from cnnzoo.device.placement import check_precision
@@ -385,7 +385,7 @@ def test_random_erasing_erases_normalised_images_to_the_mean() -> None:
 
 
 def test_the_recipe_reaches_the_training_split_only() -> None:
-    request = DataRequest(
+    request = plain_request(
         image_size=(16, 16), in_channels=1, augment="none", random_resized_crop=True,
         auto_augment="randaugment", random_erasing=0.25,
     )  # fmt: skip

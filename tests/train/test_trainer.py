@@ -19,6 +19,7 @@ from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.transforms import augment_policy
 from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.predictor import Predictor
+from cnnzoo.runs import plan
 from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.train import Callback, TrainConfig, Trainer, train
 
@@ -168,7 +169,7 @@ def test_segmentation_runs_through_the_same_loop(
 
     splits = DataSplits("segmentation", split("basic"), split("none"), split("none"),
                         ["background", "a", "b"], ignore_index=255)  # fmt: skip
-    monkeypatch.setattr(trainer_module, "load_data", lambda *a, **k: splits)
+    monkeypatch.setattr(plan, "load_data", lambda *a, **k: splits)
     monkeypatch.setattr(
         trainer_module, "create_model", lambda *a, num_classes, in_channels, **k: nn.Conv2d(
             in_channels, num_classes, 3, padding=1

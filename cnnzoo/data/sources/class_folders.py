@@ -87,6 +87,7 @@ def load_folder(request: DataRequest) -> DataSplits:
         _announce(f"folder: {count:,} images, {reason}: streaming from disk with {workers} workers")
         splits = _streamed_splits(request, files, class_names, size, workers)
     splits.skipped_images = bad_images.skipped
+    splits.mode, splits.mode_reason = mode, reason
     return splits
 
 

@@ -163,12 +163,9 @@ def load_pretrained(
     loaded, reset = _fit(model, converted, f"{path.name} ({architecture})", entry.name)
     with torch.no_grad():
         model.load_state_dict(loaded, strict=False)
-    options = {}
-    if hasattr(model, "transform_input"):
-        # torchvision's GoogLeNet weights expect its re-normalisation of the ImageNet input,
-        # which torchvision switches on whenever it loads them.
-        model.transform_input = True
-        options["transform_input"] = True
+    options = _switched_on(model)
+    for option, value in options.items():
+        setattr(model, option, value)
     report = PretrainedReport(architecture, path, tuple(loaded), tuple(reset), options)
     if reset:
         log.info("%s: %s reset to fresh initialisation: %s", entry.name, path.name, reset)
@@ -254,6 +251,26 @@ def pretrained_preprocessing(name: str, source: str = "torchvision", **options: 
         "crop_size": crop[0] if crop else None,
         "interpolation": transforms.interpolation.value,
     }
+
+
+def pretrained_options(name: str, **options: Any) -> dict[str, Any]:
+    """The builder options that loading pretrained weights into ``name`` switches on.
+
+    Known before any weight is read, so that a run records the network it will
+    train from the start. ``options`` are the network's own (e.g. ``backbone``).
+    """
+    with torch.device("meta"):  # which options apply, without building real tensors
+        model = get_model_entry(name).builder(**options)
+    return _switched_on(model)
+
+
+def _switched_on(model: nn.Module) -> dict[str, Any]:
+    """The options :func:`load_pretrained` sets on ``model``, by name."""
+    if hasattr(model, "transform_input"):
+        # torchvision's GoogLeNet weights expect its re-normalisation of the ImageNet input,
+        # which torchvision switches on whenever it loads them.
+        return {"transform_input": True}
+    return {}
 
 
 def models_with_torchvision_weights() -> list[str]:

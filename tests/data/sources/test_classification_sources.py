@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cnnzoo.data import DataRequest, list_datasets, load_data
+from cnnzoo.data import DataRequest, list_datasets, load_data, plain_request
 from cnnzoo.data.protocol import ClassificationSplit
 from cnnzoo.errors import CnnzooError
 
@@ -23,7 +23,7 @@ from cnnzoo.errors import CnnzooError
 def request(tmp_path: Path | None = None, **changes: object) -> DataRequest:
     values = dict(data_dir=tmp_path, image_size=(32, 32), in_channels=1, augment="none")
     values.update(changes)
-    return DataRequest(**values)
+    return plain_request(**values)
 
 
 def class_counts(dataset: object) -> list[int]:

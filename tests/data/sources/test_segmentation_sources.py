@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from cnnzoo.data import DataRequest, list_datasets, load_data
+from cnnzoo.data import list_datasets, load_data, plain_request
 from cnnzoo.data.protocol import SegmentationSplit
 from cnnzoo.data.sources.camvid import CAMVID_CLASSES
 from cnnzoo.data.sources.voc import VOC_CLASSES
@@ -62,9 +62,9 @@ def test_folder_of_binary_masks(tmp_path: Path) -> None:
         for i in range(5)
     }
     spec = _folder(tmp_path, masks)
-    splits = load_data(spec, DataRequest(augment="none"))
+    splits = load_data(spec, plain_request(augment="none"))
     # folder:IMAGES,MASKS (two folders) is the same source as seg-folder:IMAGES,MASKS.
-    alias = load_data(spec.replace("seg-folder:", "folder:"), DataRequest(augment="none"))
+    alias = load_data(spec.replace("seg-folder:", "folder:"), plain_request(augment="none"))
     assert alias.task == "segmentation" and len(alias.train) == len(splits.train)
     assert splits.class_names == ["background", "foreground"]
     assert (len(splits.train), len(splits.val)) == (4, 1)
@@ -78,7 +78,7 @@ def test_folder_of_class_index_masks_with_different_sizes(tmp_path: Path) -> Non
     masks["im0"][0, 0] = 255  # void
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "classes.txt").write_text("a\nb\nc\nd\ne\n")
-    splits = load_data(_folder(tmp_path, masks), DataRequest(in_channels=1, augment="none"))
+    splits = load_data(_folder(tmp_path, masks), plain_request(in_channels=1, augment="none"))
     assert splits.class_names == ["a", "b", "c", "d", "e"] and splits.ignore_index == 255
     _check_items(splits.val, 1, 5, 255)
     # Evaluation pads to the largest image with the void label, so the images batch.
@@ -113,7 +113,7 @@ def test_folder_unreadable_files_stop_the_scan_by_name_or_are_skipped(tmp_path: 
     message = str(stopped.value)
     assert message.startswith(f"cannot read mask {bad_mask}") and "\n" not in message
     assert "--skip-bad-images" in message
-    splits = load_data(spec, DataRequest(skip_bad_images=True))
+    splits = load_data(spec, plain_request(skip_bad_images=True))
     assert [bad.path for bad in splits.skipped_images] == [str(bad_image), str(bad_mask)]
     kept = [image.stem for image, _ in splits.train.pairs + splits.val.pairs]
     assert sorted(kept) == ["p0", "p2", "p4"]
@@ -121,7 +121,7 @@ def test_folder_unreadable_files_stop_the_scan_by_name_or_are_skipped(tmp_path: 
     for name in ("p0", "p2"):
         (tmp_path / "masks" / f"{name}.png").write_bytes(b"")
     with pytest.raises(CnnzooError, match="only 1 image/mask pair"):
-        load_data(spec, DataRequest(skip_bad_images=True))
+        load_data(spec, plain_request(skip_bad_images=True))
 
 
 def test_folder_unmatched_names_are_listed(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def _camvid(root: Path, counts: dict[str, int], size: tuple[int, int] = (36, 48)
 
 def test_camvid_layout(tmp_path: Path) -> None:
     _camvid(tmp_path / "CamVid", {"train": 3, "val": 2, "test": 2})
-    splits = load_data("camvid", DataRequest(data_dir=tmp_path, image_size=(24, 24)))
+    splits = load_data("camvid", plain_request(data_dir=tmp_path, image_size=(24, 24)))
     assert splits.class_names == CAMVID_CLASSES and len(CAMVID_CLASSES) == 11
     assert splits.ignore_index == 11
     assert (len(splits.train), len(splits.val), len(splits.test)) == (3, 2, 2)
@@ -181,13 +181,13 @@ def test_camvid_unreadable_files_stop_the_scan_by_name_or_are_skipped(tmp_path: 
     bad_mask.write_bytes(bad_mask.read_bytes()[:60])  # a PNG cut short in its pixel data
     with pytest.raises(CnnzooError, match=f"cannot read mask {bad_mask}.*--skip-bad-images"):
         load_data(f"camvid:{tmp_path}")
-    splits = load_data(f"camvid:{tmp_path}", DataRequest(skip_bad_images=True))
+    splits = load_data(f"camvid:{tmp_path}", plain_request(skip_bad_images=True))
     assert [bad.path for bad in splits.skipped_images] == [str(bad_mask)]
     assert (len(splits.train), len(splits.val), len(splits.test)) == (2, 2, 1)
     assert all(mask != bad_mask for _, mask in splits.train.pairs)
     (tmp_path / "test" / "0001TP_000000.png").write_text("not an image")
     with pytest.raises(CnnzooError, match="split 'test' .* is empty once its unreadable files"):
-        load_data(f"camvid:{tmp_path}", DataRequest(skip_bad_images=True))
+        load_data(f"camvid:{tmp_path}", plain_request(skip_bad_images=True))
 
 
 def test_camvid_list_naming_a_missing_file(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def _voc(root: Path, names: dict[str, list[str]]) -> None:
 
 def test_voc_layout(tmp_path: Path) -> None:
     _voc(tmp_path, {"train": ["2007_000032", "2007_000039"], "val": ["2007_000033"]})
-    splits = load_data("voc", DataRequest(data_dir=tmp_path, image_size=(32, 32)))
+    splits = load_data("voc", plain_request(data_dir=tmp_path, image_size=(32, 32)))
     assert splits.class_names == VOC_CLASSES and splits.ignore_index == 255
     assert (len(splits.train), len(splits.val)) == (2, 1)
     _check_items(splits.train, 3, 21, 255)
@@ -230,7 +230,7 @@ def test_voc_layout(tmp_path: Path) -> None:
 
 def test_voc_is_downloaded_only_when_asked(tmp_path: Path) -> None:
     with pytest.raises(CnnzooError, match="VOC 2012 not found .*--download"):
-        load_data("voc", DataRequest(data_dir=tmp_path))
+        load_data("voc", plain_request(data_dir=tmp_path))
 
 
 # ----------------------------------------------------------------------------- ISBI 2012
@@ -238,7 +238,7 @@ def test_voc_is_downloaded_only_when_asked(tmp_path: Path) -> None:
 
 def test_isbi2012_slices(isbi_dir: Path) -> None:
     splits = load_data(
-        "isbi2012", DataRequest(data_dir=isbi_dir.parent, in_channels=1, image_size=(128, 128))
+        "isbi2012", plain_request(data_dir=isbi_dir.parent, in_channels=1, image_size=(128, 128))
     )
     assert splits.class_names == ["membrane", "cell"] and splits.ignore_index is None
     # 16 crops of 128x128 fit in a 512x512 slice: an epoch draws 16 per slice.
@@ -263,11 +263,11 @@ def test_the_validation_share_of_a_mask_folder_follows_val_fraction(tmp_path: Pa
     sizes = {
         fraction: (len(splits.train), len(splits.val))
         for fraction in (0.1, 0.25, 0.4)
-        for splits in [load_data(spec, DataRequest(val_fraction=fraction))]
+        for splits in [load_data(spec, plain_request(val_fraction=fraction))]
     }
     assert sizes == {0.1: (18, 2), 0.25: (15, 5), 0.4: (12, 8)}  # once 16/4 whatever was asked
-    again = load_data(spec, DataRequest(val_fraction=0.25))
-    assert again.val.pairs == load_data(spec, DataRequest(val_fraction=0.25)).val.pairs
+    again = load_data(spec, plain_request(val_fraction=0.25))
+    assert again.val.pairs == load_data(spec, plain_request(val_fraction=0.25)).val.pairs
 
 
 # ----------------------------------------------------------------------------- the contract
@@ -305,7 +305,7 @@ def _fake_source(name: str, root: Path) -> str:
 @pytest.mark.parametrize("name", [entry.name for entry in list_datasets("segmentation")])
 def test_every_source_yields_splits_that_meet_the_contract(tmp_path: Path, name: str) -> None:
     spec = _fake_source(name, tmp_path)
-    splits = load_data(spec, DataRequest(data_dir=tmp_path, in_channels=1, image_size=(8, 8)))
+    splits = load_data(spec, plain_request(data_dir=tmp_path, in_channels=1, image_size=(8, 8)))
     for split in (splits.train, splits.val, splits.test):
         if split is None:
             continue
@@ -349,10 +349,10 @@ def test_camvid_trains_at_its_own_size_and_in_colour_by_default(tmp_path: Path) 
 
 def test_unset_channels_are_the_sets_own(tmp_path: Path, isbi_dir: Path) -> None:
     _camvid(tmp_path, {"train": 2, "val": 1, "test": 1})
-    colour = load_data(f"camvid:{tmp_path}", DataRequest(in_channels=None))
-    grey = load_data(f"camvid:{tmp_path}", DataRequest(in_channels=1))
+    colour = load_data(f"camvid:{tmp_path}", plain_request(in_channels=None))
+    grey = load_data(f"camvid:{tmp_path}", plain_request(in_channels=1))
     assert colour.train[0][0].shape[0] == 3 and grey.train[0][0].shape[0] == 1
-    shapes = load_data("shapes", DataRequest(in_channels=None, image_size=(16, 16)))
+    shapes = load_data("shapes", plain_request(in_channels=None, image_size=(16, 16)))
     assert shapes.train[0][0].shape == (3, 16, 16)
-    electron_microscopy = load_data(f"isbi2012:{isbi_dir}", DataRequest(in_channels=None))
+    electron_microscopy = load_data(f"isbi2012:{isbi_dir}", plain_request(in_channels=None))
     assert electron_microscopy.train[0][0].shape[0] == 1
