@@ -55,7 +55,7 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> Predictor:
         predictor = cnnzoo.load("runs/resnet20-cifar10/export")
         predictor.predict(["cat.png"])  # [[{"class": "cat", "probability": 0.91}, ...]]
 
-    Nothing is downloaded. The engine is imported here, on first use, so that
+    Nothing is downloaded. Inference is imported here, on first use, so that
     ``import cnnzoo`` stays quick.
     """
     from cnnzoo.inference.predictor import Predictor

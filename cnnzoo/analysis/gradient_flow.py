@@ -9,7 +9,7 @@ this directly: plotted against depth, a plain network's norms fall by orders of
 magnitude towards the input while a residual network's stay level
 (``cnnzoo train plain56 --log-grad-norms`` against ``resnet56``).
 
-Recording is a training callback and lives in the engine
+Recording is a training callback and lives in the training package
 (:class:`~cnnzoo.train.callbacks.GradNormRecorder`, re-exported here); this
 module reads back what a run recorded, so an analysis can compare runs.
 """

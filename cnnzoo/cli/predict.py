@@ -26,7 +26,7 @@ from cnnzoo.errors import CnnzooError
 if TYPE_CHECKING:
     from cnnzoo.data.bad_images import BadImageLog
 
-# The pictures a segmentation network's prediction leaves per image (engine.inference).
+# The pictures a segmentation network's prediction leaves per image (inference.checkpoints).
 MASK_FILES = ("mask", "overlay")
 # --out names a table file with one of these endings, anything else a folder.
 TABLE_SUFFIXES = (".csv", ".jsonl")

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(dry_run(config, resume=args.resume, world_size=context_from_environment().world_size))
         return 0
     main = context_from_environment().is_main  # under torchrun, one process reports
-    if main:  # before the data loads; engine/run_dir.py owns what may be replaced
+    if main:  # before the data loads; runs/directory.py owns what may be replaced
         writable_output(
             run_dir_of(config), force=args.force, directory=True, label="the run directory"
         )

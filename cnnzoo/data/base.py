@@ -77,7 +77,7 @@ class DataSplits:
 
     task: str  # "classification" or "segmentation"
     train: Split  # each split meets the contract of cnnzoo.data.protocol
-    val: Split  # picks the best checkpoint
+    val: Split | None  # picks the best checkpoint (None: --val-fraction 0, the last one)
     test: Split | None  # held-out split reported at the end (None: use val)
     class_names: list[str]
     ignore_index: int | None = None  # segmentation label that marks void pixels
@@ -91,8 +91,8 @@ class DataSplits:
         Splits built by hand (a ``TensorDataset`` in an experiment) are wrapped
         in a view; the splits of :func:`load_data` already meet it.
         """
-        test = as_split(self.test) if self.test is not None else None
-        return replace(self, train=as_split(self.train), val=as_split(self.val), test=test)
+        val, test = (as_split(s) if s is not None else None for s in (self.val, self.test))
+        return replace(self, train=as_split(self.train), val=val, test=test)
 
 
 DataSource = Callable[[DataRequest], DataSplits]

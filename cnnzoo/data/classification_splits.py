@@ -63,7 +63,7 @@ def in_memory_splits(
     # Unset channels are the data's own: grey stays grey, colour (and RGBA) colour.
     channels = request.in_channels or (1 if train[0].shape[1] == 1 else 3)
     images, targets = convert_channels(train[0], channels), train[1].long()
-    if val is None:
+    if val is None and request.val_fraction > 0:
         holdout = max(len(class_names), round(request.val_fraction * targets.numel()))
         kept, held = stratified_split(targets, holdout, request.seed)
         val = (images[held], targets[held])
@@ -87,7 +87,7 @@ def in_memory_splits(
     return DataSplits(
         task="classification",
         train=prepare((images, targets), training_policy(request, mirror_invariant)),
-        val=prepare(val),
+        val=prepare(val) if val is not None else None,
         test=prepare(test) if test is not None else None,
         class_names=list(class_names),
     )

@@ -1,15 +1,10 @@
-"""Evaluation, and the batching both training and evaluation share.
+"""Evaluation: a network's metrics over a split.
 
-A data set that can serve a whole batch by index (:class:`InMemoryImages`) is
-sliced directly; any other split reads its items through its ``load_batches``
-(a ``DataLoader``; persistent workers for image folders streamed from disk).
-The model runs under ``torch.inference_mode`` in
-evaluation mode, so batch norm uses its running statistics and dropout is off.
-
-Without a batch size, evaluation takes as many images per step as fit in a
-memory budget (:func:`eval_batch_size`): 256 LeNet digits, a few U-Net
-images at 572x572. A fixed 256 once made a one-step U-Net run on CamVid
-run out of 24 GB.
+The split's batches come from :func:`~cnnzoo.data.batches.iterate_batches`. The
+model runs under ``torch.inference_mode`` in evaluation mode, so batch norm uses its
+running statistics and dropout is off. Without a batch size, evaluation takes as many
+images per step as fit in a memory budget
+(:func:`~cnnzoo.inference.batching.eval_batch_size`).
 """
 
 from __future__ import annotations

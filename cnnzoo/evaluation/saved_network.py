@@ -37,7 +37,7 @@ from cnnzoo.runs.plan import check_task, data_request
 
 @dataclass
 class Evaluation:
-    """What ``cnnzoo eval`` reports: the metrics and the per-class table (engine.reports)."""
+    """What ``cnnzoo eval`` reports: the metrics and the per-class table (evaluation.reports)."""
 
     metrics: dict[str, Any]
     report: dict[str, Any]
@@ -157,7 +157,8 @@ def _evaluation_split(loaded: Predictor, data: EvalData) -> tuple[DataSplits, Sp
         )
     dataset = splits.test if split == "test" else splits.val
     if dataset is None:
-        raise CnnzooError(f"{data_name!r} has no test split; use --split val")
+        other = "val" if split == "test" else "test"
+        raise CnnzooError(f"{data_name!r} has no {split} split; use --split {other}")
     if checkpoint.normalization is not None:
         dataset.normalization = checkpoint.normalization  # feed the images as in training
     return splits, dataset

@@ -30,7 +30,7 @@ Forward = Callable[[Tensor], Tensor]
 ForwardMaker = Callable[[nn.Module, Tensor, int, bool], Forward]
 
 
-# The most images one evaluation step takes, however small they are (the former fixed size).
+# The most images one evaluation step takes, however small they are.
 MAX_EVAL_BATCH = 256
 
 

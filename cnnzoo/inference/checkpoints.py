@@ -8,10 +8,10 @@ set with the same classes (:class:`~cnnzoo.inference.predictor.Predictor`).
 Prediction prepares each file as evaluation of the run prepares its test
 images (:attr:`Predictor.preprocessing`) and batches them as evaluation does, so that
 ``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
-image, and both describe an image the same way (:mod:`cnnzoo.evaluation.reports`).
-What runs the batches is a parameter (:data:`~cnnzoo.evaluation.evaluate.ForwardMaker`):
+image, and both describe an image the same way (:mod:`cnnzoo.inference.predictions`).
+What runs the batches is a parameter (:data:`~cnnzoo.inference.batching.ForwardMaker`):
 the model itself, or the same weights compiled or exported, chosen above
-the engine (``cnnzoo.speed.runners``).
+this layer (``cnnzoo.speed.runners``).
 """
 
 from __future__ import annotations

@@ -227,6 +227,11 @@ def resolve(run: RunRequest, data: DataSplits) -> tuple[RunPlan, DataSplits]:
         task = get_task(data.task).name
         channels, size = data_input(data)
     check_recipe_task(config, task)
+    if data.val is None and data.test is None:
+        raise CnnzooError(
+            f"--val-fraction 0 leaves {config.data!r} nothing to evaluate on: it has no test "
+            "split; hold a share out (e.g. --val-fraction 0.1)"
+        )
     data = data.with_contract()
     if run.normalization is not None:  # the weights', which checkpoints record
         for split in (data.train, data.val, data.test):

@@ -28,18 +28,25 @@ def _save(figure: Figure, path: Path) -> None:
 
 
 def plot_curves(history: list[dict[str, Any]], path: Path, headline: str) -> None:
-    """Loss and ``headline`` metric (top1 or miou) per epoch, training against validation."""
+    """Loss and ``headline`` metric (top1 or miou) per epoch, training against validation.
+
+    A run without validation (``--val-fraction 0``) draws the training curves alone.
+    """
     epochs = [row["epoch"] for row in history]
     figure = _new_figure((10, 4))
     loss_axis, metric_axis = figure.subplots(1, 2)
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        loss_axis.plot(epochs, [row.get(key) for row in history], marker=".", label=label)
-    loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
     train_key = "train_top1" if headline == "top1" else "train_pixel_acc"
-    metric_axis.plot(epochs, [row.get(train_key) for row in history], marker=".", label="train")
-    metric_axis.plot(
-        epochs, [row.get(f"val_{headline}") for row in history], marker=".", label="validation"
+    series = (
+        (loss_axis, "train_loss", "train"),
+        (loss_axis, "val_loss", "validation"),
+        (metric_axis, train_key, "train"),
+        (metric_axis, f"val_{headline}", "validation"),
     )
+    for axis, key, label in series:
+        values = [row.get(key) for row in history]
+        if any(value is not None for value in values):
+            axis.plot(epochs, values, marker=".", label=label)
+    loss_axis.set(xlabel="epoch", ylabel="loss", title="loss")
     metric_axis.set(xlabel="epoch", ylabel=headline, title=headline)
     for axis in (loss_axis, metric_axis):
         axis.grid(alpha=0.3)

@@ -353,15 +353,20 @@ class Trainer:
         if self.stop_signal is not None:
             self.train_seconds += time.perf_counter() - started
             return self._stop_mid_epoch()
-        val_tracker = self._evaluate(self.data.val)
-        ema_tracker = self._evaluate(self.data.val, self.ema.module) if self.ema else None
+        val_tracker = ema_tracker = None
+        if self.data.val is not None:  # --val-fraction 0: nothing held out, no validation
+            val_tracker = self._evaluate(self.data.val)
+            ema_tracker = self._evaluate(self.data.val, self.ema.module) if self.ema else None
         self.epoch += 1
         self.train_seconds += time.perf_counter() - started
         row = self._epoch_row(train_tracker, val_tracker, time.perf_counter() - started)
         if ema_tracker is not None:
             row[f"val_ema_{get_task(self.task).headline}"] = ema_tracker.headline
         self.history.append(row)
-        self._checkpoint(val_tracker.headline, ema_tracker.headline if ema_tracker else None)
+        self._checkpoint(
+            val_tracker.headline if val_tracker else None,
+            ema_tracker.headline if ema_tracker else None,
+        )
         self._record_skipped_images()
         if main:
             write_csv(self.history, self.run_dir / "log.csv")
@@ -503,7 +508,7 @@ class Trainer:
         return self.context.reduce_tracker(tracker, self.device)
 
     def _epoch_row(
-        self, train: MetricTracker, val: MetricTracker, seconds: float
+        self, train: MetricTracker, val: MetricTracker | None, seconds: float
     ) -> dict[str, Any]:
         row: dict[str, Any] = {
             "epoch": self.epoch,
@@ -512,7 +517,7 @@ class Trainer:
             "train_loss": train.loss,
             get_task(self.task).train_accuracy: train.confusion.accuracy(),
         }
-        for key, value in val.summary().items():
+        for key, value in val.summary().items() if val is not None else ():
             if not isinstance(value, list):
                 row[f"val_{key}"] = value
         row["seconds"] = seconds
@@ -562,10 +567,14 @@ class Trainer:
             training=state,
         )
 
-    def _checkpoint(self, score: float, ema_score: float | None = None) -> None:
-        """last.pt; best.pt when ``score`` improved; best-ema.pt when the average's did."""
-        improved = not math.isnan(score) and score > self.best_score
-        if improved:
+    def _checkpoint(self, score: float | None, ema_score: float | None = None) -> None:
+        """last.pt; best.pt when ``score`` improved; best-ema.pt when the average's did.
+
+        Without validation (``score`` None) every epoch's weights become best.pt: the last
+        epoch's are the result, as in He et al.'s CIFAR table.
+        """
+        improved = score is None or (not math.isnan(score) and score > self.best_score)
+        if improved and score is not None:
             self.best_score = score
         ema_improved = ema_score is not None and ema_score > self.best_ema_score
         if ema_improved:

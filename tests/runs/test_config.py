@@ -31,7 +31,7 @@ def test_unknown_keys_are_refused_with_a_suggestion() -> None:
         ({"optimizer": "rmsprop"}, "optimizer must be one of"),
         ({"milestones": [48000, 32000]}, "milestones must be increasing"),
         ({"batch_size": True}, "batch_size must be int"),
-        ({"val_fraction": 0.0}, "val_fraction must be in"),
+        ({"val_fraction": -0.1}, "val_fraction must be in"),
     ],
 )
 def test_bad_values_are_clear_errors(values: dict, message: str) -> None:

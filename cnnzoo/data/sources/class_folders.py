@@ -167,9 +167,10 @@ def _streamed_splits(
     normalization = Normalization(tuple(mean), tuple(std))
     training = training_recipe(evaluation, training_policy(request, mirror_invariant=True), mean)
     train = FolderSamples(train_files, train_targets, training)
+    val = None
     if "val" in files:
         val = FolderSamples(*files["val"], evaluation)
-    else:
+    elif request.val_fraction > 0:
         holdout = max(len(class_names), round(request.val_fraction * len(train)))
         kept, held = stratified_split(train.targets, holdout, request.seed)
         train, val = train.subset(kept), sample.subset(held)
@@ -178,8 +179,9 @@ def _streamed_splits(
         return StreamedImages(samples, normalization, workers)
 
     test = split(FolderSamples(*files["test"], evaluation)) if "test" in files else None
+    held_out = split(val) if val is not None else None
     return DataSplits(
-        task="classification", train=split(train), val=split(val), test=test,
+        task="classification", train=split(train), val=held_out, test=test,
         class_names=list(class_names),
     )  # fmt: skip
 

@@ -66,7 +66,7 @@ def load_folder(request: DataRequest) -> DataSplits:
     return DataSplits(
         "segmentation",
         FileSegmentation(train_pairs, channels, decode, train_transform),
-        FileSegmentation(val_pairs, channels, decode, eval_transform),
+        FileSegmentation(val_pairs, channels, decode, eval_transform) if val_pairs else None,
         None,
         class_names,
         FOLDER_IGNORE_INDEX,
@@ -92,7 +92,10 @@ def _folder_pair_dirs(argument: str) -> tuple[Path, Path]:
 def _hold_out(
     pairs: list[tuple[Path, Path]], fraction: float, seed: int
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
-    """(training, validation) pairs: a seeded ``fraction`` of them (at least one) validates."""
+    """(training, validation) pairs: a seeded ``fraction`` of them (at least one) validates;
+    a ``fraction`` of 0 holds none out."""
+    if fraction == 0:
+        return pairs, []
     order = np.random.default_rng(seed).permutation(len(pairs))
     held_out = min(len(pairs) - 1, max(1, round(fraction * len(pairs))))
     val_pairs = [pairs[i] for i in sorted(order[:held_out])]
