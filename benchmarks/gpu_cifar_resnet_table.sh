@@ -22,11 +22,12 @@ PRECISION=${PRECISION:-bf16}
 EXTRA=${EXTRA:-}
 MODELS=${MODELS:-"resnet20 resnet56 plain20 plain56 resnet32 resnet44 plain32 plain44 resnet110"}
 
+one_line() { $PYTHON -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))" "$1"; }
 deadline=$((SECONDS + BUDGET))
 for model in $MODELS; do
   run="$OUT/$model"
   if [ -f "$run/metrics.json" ]; then
-    cat "$run/metrics.json"; echo
+    one_line "$run/metrics.json"
     continue
   fi
   left=$((deadline - SECONDS))
@@ -43,5 +44,5 @@ for model in $MODELS; do
     $PYTHON -m cnnzoo train "$model" --config "$config" --data "$DATA" --val-fraction 0 \
     --device "$DEVICE" --precision "$PRECISION" --quiet --no-plots --out "$run" $start $EXTRA \
     || echo "$model stopped after ${left}s; the next call resumes it from $run/last.pt"
-  [ -f "$run/metrics.json" ] && { cat "$run/metrics.json"; echo; }
+  if [ -f "$run/metrics.json" ]; then one_line "$run/metrics.json"; fi
 done
