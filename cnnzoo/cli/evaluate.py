@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def default_report_dir(location: Path, split: str) -> Path:
     """``eval-SPLIT/`` inside a run directory; ``STEM-eval-SPLIT/`` beside a checkpoint file."""
-    from cnnzoo.inference.checkpoints import checkpoint_path
+    from cnnzoo.runs.directory import checkpoint_path
 
     checkpoint_path(location)  # a clear message where there is no checkpoint
     if location.is_dir():

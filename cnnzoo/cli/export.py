@@ -4,7 +4,7 @@ trained network to share as safetensors weights with its config and model card.
 ONNX and TorchScript export the best checkpoint of a run directory (or a
 checkpoint file, or a freshly initialised registered model) and check that the
 saved file computes the same outputs as PyTorch. ``--format safetensors``
-writes a folder that ``cnnzoo.load`` reads back (:mod:`cnnzoo.inference.predictor`);
+writes a folder that ``cnnzoo.load`` reads back (:mod:`cnnzoo.inference.export`);
 it needs a trained run, since a fresh network has no weights worth sharing.
 """
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _share(args: argparse.Namespace) -> int:
     """Write the folder of a trained network: model.safetensors, config.json, README.md."""
-    from cnnzoo.inference.predictor import EXPORT_FILES, export_shared
+    from cnnzoo.inference.export import EXPORT_FILES, export_shared
     from cnnzoo.models.registry import get_model_entry
 
     source = Path(args.source)

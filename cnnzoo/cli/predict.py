@@ -26,7 +26,7 @@ from cnnzoo.errors import CnnzooError
 if TYPE_CHECKING:
     from cnnzoo.data.bad_images import BadImageLog
 
-# The pictures a segmentation network's prediction leaves per image (inference.checkpoints).
+# The pictures a segmentation network's prediction leaves per image (inference.predict_files).
 MASK_FILES = ("mask", "overlay")
 # --out names a table file with one of these endings, anything else a folder.
 TABLE_SUFFIXES = (".csv", ".jsonl")
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from cnnzoo.data.bad_images import BadImageLog
     from cnnzoo.data.files import find_images, unique_stems
     from cnnzoo.device.placement import pick_device
-    from cnnzoo.inference.checkpoints import predict_files
+    from cnnzoo.inference.predict_files import predict_files
     from cnnzoo.inference.predictions import (
         PREDICTIONS_FILE,
         PredictionTable,

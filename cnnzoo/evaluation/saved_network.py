@@ -21,7 +21,7 @@ from cnnzoo.evaluation.evaluate import EvalOptions, evaluate
 from cnnzoo.evaluation.losses import build_loss
 from cnnzoo.evaluation.reports import per_class_report, write_report
 from cnnzoo.inference.batching import ForwardMaker, dataset_batch_size
-from cnnzoo.inference.checkpoints import job_forward
+from cnnzoo.inference.predict_files import job_forward
 from cnnzoo.inference.predictions import (
     PREDICTIONS_FILE,
     PredictionTable,

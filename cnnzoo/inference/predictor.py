@@ -1,57 +1,35 @@
-"""Sharing a trained network: a folder of safetensors weights, a JSON config and a model card.
+"""A trained network ready to use: :class:`Predictor`, what ``cnnzoo.load`` returns.
 
-``cnnzoo export RUN --format safetensors`` writes three files, the layout
-the Hugging Face Hub and timm's ``push_to_hub`` use, so the folder can be
-published as it is:
-
-* ``model.safetensors``: the weights of the run's best checkpoint (the moving
-  average's, ``best-ema.pt``, when it validated better), in the safetensors
-  format, which holds tensors and nothing else: loading it runs no code, unlike
-  a pickled ``.pt`` file;
-* ``config.json``: everything needed to rebuild the network and feed it
-  (:func:`shared_config`);
-* ``README.md``: a model card (Mitchell et al. 2019, "Model Cards for Model
-  Reporting", arXiv:1810.03993): the recipe, the data, the metrics, the
-  command that trains it again, the paper and the limits of its use.
-
-:meth:`Predictor.load` (``cnnzoo.load``) reads such a folder, a run directory or
-a checkpoint back into a :class:`Predictor`: the network in evaluation mode
-with its preprocessing, as evaluation fed it. Nothing is downloaded: a network
-that started from pretrained weights is rebuilt from its own trained weights.
+:meth:`Predictor.load` reads a run directory, a ``.pt`` checkpoint or a folder
+that ``cnnzoo export --format safetensors`` wrote (:mod:`cnnzoo.inference.export`)
+into the network in evaluation mode with its preprocessing, as evaluation fed
+it. A checkpoint records the model name, its classes and how evaluation
+prepared its images (:class:`~cnnzoo.runs.checkpoint.Checkpoint`), so the
+network is rebuilt through the registry (:func:`rebuild_network`) and fed
+exactly as it was trained. Nothing is downloaded: a network that started from
+pretrained weights is rebuilt from its own trained weights.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor, nn
 
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.preprocessing import ImageInput, Preprocessing, listed_images
 from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.batching import main_output
-from cnnzoo.inference.checkpoints import checkpoint_path, own_options, rebuild_network
+from cnnzoo.inference.export import CONFIG_FILE, WEIGHTS_FILE, read_shared_config, shared_checkpoint
 from cnnzoo.inference.predictions import ranked_classes
 from cnnzoo.models.registry import create_model, get_model_entry, list_models
-from cnnzoo.runs.checkpoint import Checkpoint
-from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.checkpoint import Checkpoint, load_weights, own_options
+from cnnzoo.runs.directory import checkpoint_path
 from cnnzoo.tasks import get_task
-
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-CARD_FILE = "README.md"
-EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
-EXPORT_FORMAT = 1  # config.json's "format"; a reader refuses newer ones by number
-# Fields of a recipe that say where this machine keeps things, not how the network was trained.
-LOCAL_FIELDS = ("out", "data_dir")
 
 
 @dataclass(frozen=True)
@@ -153,7 +131,7 @@ class Predictor:
         model's name (random weights, ``num_classes`` outputs). Nothing is
         read from the torch hub cache nor downloaded: a trained network is
         built without the pretrained weights it may have started from
-        (:func:`own_options`), then filled with its own.
+        (:func:`~cnnzoo.runs.checkpoint.own_options`), then filled with its own.
         """
         path = Path(location)
         if path.is_file() and path.suffix == ".safetensors":
@@ -286,293 +264,23 @@ def _pretrained_feed(name: str, source: str, task: str, options: dict[str, Any])
     return Preprocessing(3, size, ratio, stats)
 
 
-# --- which weights a run shares ----------------------------------------------------------
+def rebuild_network(
+    name: str,
+    class_names: Sequence[str],
+    in_channels: int,
+    options: dict[str, Any],
+    weights: dict[str, Tensor],
+    source: Path,
+) -> nn.Module:
+    """The registered network ``name`` holding ``weights`` (read from ``source``).
 
-
-def shared_checkpoint(location: str | Path) -> Path:
-    """The checkpoint a run shares: a run directory's best weights, or the file given.
-
-    A run directory shares ``best.pt``, or ``best-ema.pt`` when the moving
-    average's best validation score beat the raw weights'
-    (:mod:`cnnzoo.train.ema`): the same rule of "best on validation" that
-    chose ``best.pt``.
+    Built without the pretrained weights a run may have started from
+    (:func:`~cnnzoo.runs.checkpoint.own_options`): its trained weights replace them, so loading a
+    run never reads the torch hub cache nor downloads anything.
     """
-    path = checkpoint_path(location)
-    average = path.parent / "best-ema.pt"
-    if not Path(location).is_dir() or path.name != "best.pt" or not average.is_file():
-        return path
-    raw_score = Checkpoint.load(path).best_score
-    average_score = Checkpoint.load(average).best_ema_score
-    return average if average_score > raw_score else path
-
-
-# What each checkpoint a run writes holds, as the model card says it.
-CHECKPOINT_WEIGHTS = {
-    "best.pt": "the epoch that scored best on the validation split",
-    "best-ema.pt": "the moving average of the weights (--model-ema) at its best on validation",
-    "last.pt": "the last epoch",
-}
-
-
-def shared_config(checkpoint: Checkpoint, source: Path) -> dict[str, Any]:
-    """``config.json``: the network's name, options, classes and input, and how to feed it."""
-    from cnnzoo import __version__
-
-    config = checkpoint.recipe
-    options = own_options(config.model_options)
-    # The source (--model-option pretrained=..., or a recipe's own pretrained field) is kept
-    # as a fact about the recipe, with the preprocessing those weights expected.
-    pretrained = config.model_options.get("pretrained") or config.pretrained
-    return {
-        "format": EXPORT_FORMAT,
-        "cnnzoo_version": __version__,
-        "model": checkpoint.model_name,
-        "model_options": options,
-        "task": checkpoint.task,
-        "class_names": list(checkpoint.class_names),
-        "in_channels": checkpoint.in_channels,
-        "image_size": list(checkpoint.image_size),
-        "preprocessing": checkpoint.preprocessing.to_dict(),
-        "pretrained": _pretrained_preprocessing(checkpoint.model_name, pretrained, options),
-        "weights": source.name,
-        "epochs": checkpoint.epoch,
-    }
-
-
-def _pretrained_preprocessing(
-    name: str, source: str | None, options: dict[str, Any]
-) -> dict[str, Any] | None:
-    """The preprocessing the pretrained weights a run started from expect (None: none)."""
-    if source is None:
-        return None
-    from cnnzoo.models.weights import pretrained_preprocessing
-
-    return {"source": source, **pretrained_preprocessing(name, source, **options)}
-
-
-# --- writing the folder ------------------------------------------------------------------
-
-
-def export_shared(location: str | Path, out_dir: Path) -> dict[str, Any]:
-    """Write ``model.safetensors``, ``config.json`` and ``README.md`` of a run into ``out_dir``.
-
-    Returns the config written. ``out_dir`` is checked by the caller
-    (:func:`cnnzoo.cli.paths.writable_output`); files already there are replaced.
-    """
-    from safetensors.torch import save
-
-    path = shared_checkpoint(location)
-    checkpoint = Checkpoint.load(path)
-    config = shared_config(checkpoint, path)
-    metrics_path = path.parent / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # safetensors refuses tensors that share memory; each tensor is written on its own.
-    weights = {
-        name: tensor.detach().contiguous().clone() for name, tensor in checkpoint.weights.items()
-    }
-    # Written like the other two files (save_file would make it readable by its owner only).
-    (out_dir / WEIGHTS_FILE).write_bytes(save(weights, metadata={"format": "pt"}))
-    (out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    (out_dir / CARD_FILE).write_text(model_card(config, checkpoint.recipe, metrics))
-    return config
-
-
-def train_command(config: TrainConfig) -> str:
-    """The ``cnnzoo train`` command that trains ``config`` again.
-
-    Only the fields that differ from their defaults are written, each as the
-    flag ``cnnzoo train`` generates for it; where this machine wrote the run
-    and keeps its data (:data:`LOCAL_FIELDS`) is left to the reader.
-    """
-    defaults = TrainConfig()
-    words = ["cnnzoo", "train", config.model]
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(config, field.name)
-        if field.name == "model" or field.name in LOCAL_FIELDS:
-            continue
-        if value != getattr(defaults, field.name):
-            words += _flag(field.name, value)
-    return shlex.join(words)
-
-
-def _flag(name: str, value: Any) -> list[str]:
-    """The words of one field's flag: ``--name value``, ``--name``/``--no-name``, or options."""
-    flag = "--" + name.replace("_", "-")
-    if name == "model_options":  # one --model-option KEY=VALUE each, the value read as YAML
-        return [word for key, option in value.items()
-                for word in ("--model-option", f"{key}={json.dumps(option)}")]  # fmt: skip
-    if isinstance(value, bool):
-        return [flag if value else f"--no-{flag[2:]}"]
-    if isinstance(value, list):
-        return [flag, ",".join(str(item) for item in value)]
-    return [flag, str(value)]
-
-
-def model_card(shared: dict[str, Any], config: TrainConfig, metrics: dict[str, Any] | None) -> str:
-    """``README.md``: what the network is, how it was trained and measured, and its limits."""
-    entry = get_model_entry(shared["model"])
-    size = "x".join(str(side) for side in shared["image_size"])
-    recipe = {k: v for k, v in config.to_dict().items() if k not in LOCAL_FIELDS}
-    pipeline = (
-        "image-classification" if shared["task"] == "classification" else "image-segmentation"
+    get_model_entry(name)  # a clear error if the model is unknown here
+    model = create_model(
+        name, num_classes=len(class_names), in_channels=in_channels, **own_options(options)
     )
-    sections = [
-        "---",
-        "library_name: cnnzoo",
-        f"pipeline_tag: {pipeline}",
-        f"tags: [cnnzoo, {json.dumps(entry.family)}, {json.dumps(shared['model'])}]",
-        f"datasets: [{json.dumps(config.data)}]",
-        "---",
-        "",
-        f"# {shared['model']} trained on {config.data}",
-        "",
-        f"A {entry.family} {shared['task']} network from {entry.paper}, trained with cnnzoo "
-        f"{shared['cnnzoo_version']} for {_count(shared['epochs'], 'epoch')} on {size} "
-        f"inputs. The weights are {shared['weights']}'s: "
-        f"{CHECKPOINT_WEIGHTS.get(shared['weights'], 'a checkpoint of the run')}.",
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import cnnzoo",
-        "",
-        'predictor = cnnzoo.load("path/to/this/folder")  # the network with its preprocessing',
-        'predictor.predict(["image.png"])',
-        "```",
-        "",
-        *_data_section(shared, config),
-        *_metrics_section(shared, metrics),
-        "## Recipe",
-        "",
-        "The run's configuration (`config.yaml`):",
-        "",
-        "```yaml",
-        yaml.safe_dump(recipe, sort_keys=False).rstrip(),
-        "```",
-        "",
-        "## Reproduce",
-        "",
-        "```",
-        train_command(config),
-        "```",
-        "",
-        *_limits_section(shared, config),
-    ]
-    return "\n".join(sections) + "\n"
-
-
-def _data_section(shared: dict[str, Any], config: TrainConfig) -> list[str]:
-    classes = shared["class_names"]
-    shown = ", ".join(classes[:20]) + (
-        f", ... ({len(classes)} in all)" if len(classes) > 20 else ""
-    )
-    feed = shared["preprocessing"]
-    if shared["task"] == "segmentation":
-        resize = "each image at its own size"
-    elif feed["crop_ratio"] is None:
-        resize = f"the whole image resized to {feed['size'][0]}x{feed['size'][1]}"
-    else:
-        resize = (
-            f"resized so that {feed['size'][0]}x{feed['size'][1]} is {feed['crop_ratio']:g} "
-            "of it, then centre-cropped"
-        )
-    normalise = (
-        f"normalised per channel with mean {_numbers(feed['mean'])} and std {_numbers(feed['std'])}"
-        if feed["mean"]
-        else "scaled to [0, 1]"
-    )
-    channels = "grey (1 channel)" if shared["in_channels"] == 1 else "RGB (3 channels)"
-    lines = [
-        "## Data",
-        "",
-        f"- Data set: `{config.data}`; {config.val_fraction:g} of the training images held out "
-        f"for validation (seed {config.seed}).",
-        f"- {len(classes)} classes: {shown}.",
-        f"- Input: {channels}, {resize}, {normalise}.",
-    ]
-    if shared["pretrained"]:
-        lines.append(
-            f"- Started from {shared['pretrained']['source']}'s pretrained weights, which "
-            f"expect mean {_numbers(shared['pretrained']['mean'])} and std "
-            f"{_numbers(shared['pretrained']['std'])}."
-        )
-    return [*lines, ""]
-
-
-def _metrics_section(shared: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
-    if metrics is None:
-        return ["## Metrics", "", "No `metrics.json` was found beside the checkpoint.", ""]
-    headline = get_task(shared["task"]).headline
-    lines = [
-        "## Metrics",
-        "",
-        f"From the run's `metrics.json`, on the {metrics.get('split', 'test')} split "
-        f"(`{headline}` chose the best checkpoint on validation):",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    lines += [
-        f"| {name} | {value:.4g} |" if isinstance(value, float) else f"| {name} | {value} |"
-        for name, value in metrics.items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    ]
-    if shared["weights"] == "best-ema.pt":
-        lines += ["", "The weights shared are the moving average's: theirs are the `ema_` rows."]
-    per_class = metrics.get("iou_per_class")
-    if isinstance(per_class, list) and len(per_class) == len(shared["class_names"]):
-        lines += ["", "| class | IoU |", "|---|---|"]
-        lines += [f"| {c} | {v:.4g} |" for c, v in zip(shared["class_names"], per_class)]
-    return [*lines, ""]
-
-
-def _limits_section(shared: dict[str, Any], config: TrainConfig) -> list[str]:
-    size = "x".join(str(side) for side in shared["image_size"])
-    return [
-        "## Intended use and limits",
-        "",
-        f"- Made to study and reproduce {shared['model']}'s design on `{config.data}`, and as "
-        "a starting point for fine-tuning; not evaluated for any decision about people.",
-        f"- It knows only its {len(shared['class_names'])} classes: any image gets one of them, "
-        "however unlike the training images it is. Images from another source, camera or "
-        f"size than the {size} training inputs may score well below the metrics above.",
-        f"- The metrics come from one run (seed {config.seed}) on one split; another seed "
-        "moves them by a few tenths of a point or more on small data sets.",
-        "- Feed it as `cnnzoo.load` does: the same channels, size and normalisation.",
-    ]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def _numbers(values: Sequence[float]) -> str:
-    return "(" + ", ".join(f"{value:.4g}" for value in values) + ")"
-
-
-# --- reading it back ---------------------------------------------------------------------
-
-
-def read_shared_config(path: Path) -> dict[str, Any]:
-    """``config.json`` of an export, checked against what this cnnzoo can build."""
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CnnzooError(f"{path} is not readable JSON: {error}") from None
-    required = ("format", "model", "model_options", "task", "class_names", "in_channels")
-    missing = [key for key in (*required, "preprocessing") if key not in config]
-    if not isinstance(config, dict) or missing:
-        raise CnnzooError(f"{path} is not a cnnzoo export config (missing {', '.join(missing)})")
-    if not isinstance(config["format"], int) or config["format"] > EXPORT_FORMAT:
-        raise CnnzooError(
-            f"{path} has export format {config['format']!r}; this cnnzoo reads formats up to "
-            f"{EXPORT_FORMAT}. Upgrade cnnzoo to read it"
-        )
-    entry = get_model_entry(config["model"])  # an unknown name says which models exist
-    if entry.task != config["task"]:
-        raise CnnzooError(
-            f"{path} says {config['model']!r} is a {config['task']} network, but it is a "
-            f"{entry.task} network; the file was edited or written by another program"
-        )
-    return config
+    load_weights(model, weights, source, f"{name!r} with {len(class_names)} classes")
+    return model

@@ -439,3 +439,8 @@ def _fsync_directory(directory: Path) -> None:
 def _python_state_to_plain(state: tuple) -> list:
     version, internal, gauss = state
     return [version, list(internal), gauss]
+
+
+def own_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's model options without ``pretrained`` (an older way to ask for the weights)."""
+    return {key: value for key, value in options.items() if key != "pretrained"}

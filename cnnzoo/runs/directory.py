@@ -175,6 +175,19 @@ def saved_recipe(values: dict[str, Any]) -> dict[str, Any]:
     return {**load_config_file(recipe), "out": values["out"]}
 
 
+def checkpoint_path(location: str | Path) -> Path:
+    """The checkpoint at ``location``: a run directory's best.pt (else last.pt), or the file."""
+    path = Path(location)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise CnnzooError(f"{path} holds no best.pt or last.pt; is it a run directory?")
+    if not path.is_file():
+        raise CnnzooError(f"{path} does not exist; give a run directory or a checkpoint file")
+    return path
+
+
 def read_last_checkpoint(run_dir: Path) -> Checkpoint:
     """The resumable checkpoint ``run_dir/last.pt``, with its training state."""
     path = run_dir / "last.pt"

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.inference.checkpoints import checkpoint_path
 from cnnzoo.runs.checkpoint import Checkpoint
+from cnnzoo.runs.directory import checkpoint_path
 from cnnzoo.train.optim import head_parameters
 
 

@@ -16,11 +16,8 @@ from safetensors.torch import load_file
 from cnnzoo.cli import build_parser, main
 from cnnzoo.cli.train import build_config
 from cnnzoo.data.preprocessing import Preprocessing
-from cnnzoo.inference.predictor import (
-    read_shared_config,
-    shared_config,
-    train_command,
-)
+from cnnzoo.inference.export import read_shared_config, shared_config
+from cnnzoo.inference.model_card import train_command
 from cnnzoo.runs.checkpoint import Checkpoint
 from cnnzoo.runs.config import config_from_dict
 

@@ -88,7 +88,7 @@ def test_explain_keeps_an_existing_picture(
 def test_predict_keeps_existing_masks(
     tmp_path: Path, image: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cnnzoo.inference.checkpoints as inference
+    import cnnzoo.inference.predict_files as inference
     from cnnzoo.inference.predictor import Predictor
 
     def never(*args: object, **kwargs: object) -> None:

@@ -70,7 +70,7 @@ def test_predict_shows_progress_over_its_images(
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import cnnzoo.inference.checkpoints
+    import cnnzoo.inference.predict_files
     from cnnzoo.progress import progress_bar
 
     shown: list[tuple[int, str]] = []
@@ -79,7 +79,7 @@ def test_predict_shows_progress_over_its_images(
         shown.append((total, description))
         return progress_bar(total, description, **options)
 
-    monkeypatch.setattr(cnnzoo.inference.checkpoints, "progress_bar", recording)
+    monkeypatch.setattr(cnnzoo.inference.predict_files, "progress_bar", recording)
     images = [tmp_path / "a.png", tmp_path / "b.png"]
     for path in images:
         Image.new("L", (16, 16), 200).save(path)

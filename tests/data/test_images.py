@@ -15,7 +15,7 @@ from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.images import IMAGE_EXTENSIONS, list_images, read_image, read_mask
 from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.errors import CnnzooError
-from cnnzoo.inference.checkpoints import predict_images
+from cnnzoo.inference.predict_files import predict_images
 from cnnzoo.inference.predictor import Predictor
 
 

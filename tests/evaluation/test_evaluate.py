@@ -12,7 +12,7 @@ from torch import nn
 from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.preprocessing import Preprocessing
 from cnnzoo.evaluation.evaluate import EvalOptions, evaluate
-from cnnzoo.inference.checkpoints import predict_images
+from cnnzoo.inference.predict_files import predict_images
 from cnnzoo.inference.predictor import Predictor
 
 

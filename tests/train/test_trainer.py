@@ -187,12 +187,13 @@ def test_segmentation_runs_through_the_same_loop(
     assert (tmp_path / "run" / "confusion.png").is_file()
 
     # predict writes a mask and an overlay per image for segmentation networks.
-    import cnnzoo.inference.checkpoints as inference
+    import cnnzoo.inference.predictor as predictor_module
+    from cnnzoo.inference.predict_files import predict_images
 
-    monkeypatch.setattr(inference, "create_model", trainer_module.create_model)
+    monkeypatch.setattr(predictor_module, "create_model", trainer_module.create_model)
     Image.fromarray(images[0].permute(1, 2, 0).numpy()).save(tmp_path / "toy.png")
     loaded = Predictor.from_checkpoint(tmp_path / "run")
-    (result,) = inference.predict_images(loaded, [tmp_path / "toy.png"], out_dir=tmp_path / "p")
+    (result,) = predict_images(loaded, [tmp_path / "toy.png"], out_dir=tmp_path / "p")
     assert [Path(f).name for f in result["files"]] == ["toy_mask.png", "toy_overlay.png"]
 
 

@@ -1,4 +1,4 @@
-"""How quickly the app answers: ``python -m cnnzoo.app.measure``.
+"""How quickly the app answers: ``python -m cnnzoo.app.server_timing``.
 
 Two numbers, each with the machine's load while it was taken
 (:class:`cnnzoo.measure.load.LoadMeter`), since timings on busy cores can be many
@@ -126,7 +126,7 @@ def inspect_seconds(model: str, size: int, requests: int, layer: str) -> tuple[l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnnzoo.app.measure", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cnnzoo.app.server_timing", description=__doc__)
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--layer", default="layer2", help="the layer whose feature maps are shown")
     parser.add_argument("--requests", type=int, default=30)

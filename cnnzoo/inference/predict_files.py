@@ -1,27 +1,23 @@
-"""Using a trained network: rebuild it from its weights, predict on image files.
-
-A checkpoint records the model name, its classes and how evaluation prepared
-its images (:class:`~cnnzoo.runs.checkpoint.Checkpoint`), so a model is
-rebuilt and fed exactly as it was trained, on the same data or another data
-set with the same classes (:class:`~cnnzoo.inference.predictor.Predictor`).
+"""Predicting image files with a trained network: what ``cnnzoo predict`` runs.
 
 Prediction prepares each file as evaluation of the run prepares its test
-images (:attr:`Predictor.preprocessing`) and batches them as evaluation does, so that
-``cnnzoo predict`` over a test folder and ``cnnzoo eval`` agree image for
-image, and both describe an image the same way (:mod:`cnnzoo.inference.predictions`).
-What runs the batches is a parameter (:data:`~cnnzoo.inference.batching.ForwardMaker`):
-the model itself, or the same weights compiled or exported, chosen above
-this layer (``cnnzoo.speed.runners``).
+images (:attr:`~cnnzoo.inference.predictor.Predictor.preprocessing`) and
+batches them as evaluation does, so that ``cnnzoo predict`` over a test folder
+and ``cnnzoo eval`` agree image for image, and both describe an image the same
+way (:mod:`cnnzoo.inference.predictions`). What runs the batches is a parameter
+(:data:`~cnnzoo.inference.batching.ForwardMaker`): the model itself, or the
+same weights compiled or exported, chosen above this layer
+(``cnnzoo.speed.runners``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from cnnzoo.data.bad_images import (
@@ -34,56 +30,11 @@ from cnnzoo.data.files import ImageFiles, unique_stems
 from cnnzoo.data.mask_pictures import save_prediction
 from cnnzoo.data.streaming import default_workers
 from cnnzoo.device.placement import autocast
-from cnnzoo.errors import CnnzooError
 from cnnzoo.inference.batching import Forward, ForwardMaker, dataset_batch_size, model_forward
 from cnnzoo.inference.predictions import pixel_shares, ranked_classes
-from cnnzoo.models.registry import create_model, get_model_entry
+from cnnzoo.inference.predictor import Predictor
 from cnnzoo.progress import progress_bar
-from cnnzoo.runs.checkpoint import load_weights
 from cnnzoo.runs.config import EVAL_MEMORY_MB
-
-if TYPE_CHECKING:  # the predictor module reads checkpoints through this one
-    from cnnzoo.inference.predictor import Predictor
-
-
-def checkpoint_path(location: str | Path) -> Path:
-    """A run directory's best.pt (or last.pt), or the file itself."""
-    path = Path(location)
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            if (path / name).is_file():
-                return path / name
-        raise CnnzooError(f"{path} holds no best.pt or last.pt; is it a run directory?")
-    if not path.is_file():
-        raise CnnzooError(f"{path} does not exist; give a run directory or a checkpoint file")
-    return path
-
-
-def rebuild_network(
-    name: str,
-    class_names: Sequence[str],
-    in_channels: int,
-    options: dict[str, Any],
-    weights: dict[str, Tensor],
-    source: Path,
-) -> nn.Module:
-    """The registered network ``name`` holding ``weights`` (read from ``source``).
-
-    Built without the pretrained weights a run may have started from
-    (:func:`own_options`): its trained weights replace them, so loading a
-    run never reads the torch hub cache nor downloads anything.
-    """
-    get_model_entry(name)  # a clear error if the model is unknown here
-    model = create_model(
-        name, num_classes=len(class_names), in_channels=in_channels, **own_options(options)
-    )
-    load_weights(model, weights, source, f"{name!r} with {len(class_names)} classes")
-    return model
-
-
-def own_options(options: dict[str, Any]) -> dict[str, Any]:
-    """A run's model options without ``pretrained`` (an older way to ask for the weights)."""
-    return {key: value for key, value in options.items() if key != "pretrained"}
 
 
 def predict_files(

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-import cnnzoo.inference.checkpoints as inference
+import cnnzoo.inference.predictor as predictor_module
 from cnnzoo.cli import main
 from cnnzoo.data.synthetic_shapes import SHAPE_CLASSES
 from cnnzoo.evaluation.saved_network import evaluate_checkpoint
@@ -26,7 +26,7 @@ def _tiny_segmenter(**options: object) -> nn.Module:
 @pytest.fixture
 def segmentation_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A checkpoint of a one-layer network under a registered segmentation model's name."""
-    monkeypatch.setattr(inference, "create_model", lambda *a, **k: _tiny_segmenter())
+    monkeypatch.setattr(predictor_module, "create_model", lambda *a, **k: _tiny_segmenter())
     config = TrainConfig(model="segnet_basic", data="shapes", image_size=16, quiet=True)
     checkpoint = {
         "format": 1, "model_name": "segnet_basic", "task": "segmentation",
