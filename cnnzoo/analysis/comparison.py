@@ -76,13 +76,13 @@ def _trained(run_dir: Path) -> _Candidate:
             f"{run_dir} has no metrics.json; give the directory of a finished `cnnzoo train` run"
         )
     metrics = json.loads(metrics_path.read_text())
-    analysed = Predictor.load(run_dir)
-    metric = "top1" if analysed.task == "classification" else "miou"
+    analyzed = Predictor.load(run_dir)
+    metric = "top1" if analyzed.task == "classification" else "miou"
     return _Candidate(
-        label=f"{analysed.name} ({run_dir.name})",
-        model_name=analysed.name,
-        model=analysed.model,
-        shape=analysed.example_shape,
+        label=f"{analyzed.name} ({run_dir.name})",
+        model_name=analyzed.name,
+        model=analyzed.model,
+        shape=analyzed.example_shape,
         metric=metric,
         score=metrics.get(metric),
         epochs=metrics.get("epochs"),
@@ -225,8 +225,8 @@ def plot_comparison(rows: Sequence[ModelSummary], path: Path) -> None:
     sizes = [60 + 1500 * r.params / largest for r in rows]
     figure = Figure(figsize=(7, 4.5), dpi=100)
     axes = figure.subplots()
-    colours = colormaps["tab10"]([i % 10 for i in range(len(rows))])
-    axes.scatter(x, y, s=sizes, c=colours, alpha=0.6, edgecolors="black", linewidths=0.5)
+    colors = colormaps["tab10"]([i % 10 for i in range(len(rows))])
+    axes.scatter(x, y, s=sizes, c=colors, alpha=0.6, edgecolors="black", linewidths=0.5)
     # A label goes above its bubble when the nearest neighbour along x lies lower, else
     # below; labels of the right-most bubbles go to their left so they stay in the frame.
     low, high = math.log(min(x)), math.log(max(x))

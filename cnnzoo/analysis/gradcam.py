@@ -116,8 +116,8 @@ def overlay(image: Tensor, heatmap: Tensor, opacity: float = 0.5) -> Tensor:
     from matplotlib import colormaps
 
     rgb = image.expand(3, -1, -1) if image.shape[0] == 1 else image[:3]
-    colours = torch.from_numpy(colormaps["jet"](heatmap.numpy())[..., :3]).float()
-    return (1 - opacity) * rgb.permute(1, 2, 0) + opacity * colours
+    colors = torch.from_numpy(colormaps["jet"](heatmap.numpy())[..., :3]).float()
+    return (1 - opacity) * rgb.permute(1, 2, 0) + opacity * colors
 
 
 def save_grad_cam(image: Tensor, result: GradCam, path: Path, class_name: str) -> Path:

@@ -95,8 +95,8 @@ class AxisField:
 
     def bounds(self, unit: int) -> tuple[float, float]:
         """First and last input pixel of the field of ``unit`` (unclipped)."""
-        centre = self.start + unit * self.jump
-        return centre - (self.extent - 1) / 2, centre + (self.extent - 1) / 2
+        center = self.start + unit * self.jump
+        return center - (self.extent - 1) / 2, center + (self.extent - 1) / 2
 
 
 @dataclass(frozen=True)
@@ -312,13 +312,13 @@ def _transposed_field(
     axes = []
     for i, axis in enumerate((field.height, field.width)):
         taps = _transposed_taps(kernel[i], stride[i], padding[i], dilation[i])
-        centre = (padding[i] - dilation[i] * (kernel[i] - 1) / 2) / stride[i]
+        center = (padding[i] - dilation[i] * (kernel[i] - 1) / 2) / stride[i]
         axes.append(
             AxisField(
                 out.shape[2 + i],
                 axis.extent + (taps - 1) * axis.jump,
                 axis.jump / stride[i],
-                axis.start + centre * axis.jump,
+                axis.start + center * axis.jump,
             )
         )
     exact = field.exact and stride == (1, 1)
@@ -478,7 +478,7 @@ def _output_field(func: Callable, args: tuple, kwargs: dict, out: Tensor) -> Fie
 # ---------------------------------------------------------------------------
 # Verification by gradient support: the same forward pass with nothing that can cancel.
 
-_NORMALISATIONS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm"}
+_NORMALIZATIONS = {"batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm"}
 _DROPOUTS = {
     "dropout",
     "dropout1d",
@@ -554,7 +554,7 @@ def _positive_call(func: Callable, args: tuple, kwargs: dict) -> Any:
     operation = _operation(func)
     name = getattr(func, "__name__", "")
     first = args[0] if args else kwargs.get("input")
-    if name in _NORMALISATIONS or name in _DROPOUTS or name in _ACTIVATIONS:
+    if name in _NORMALIZATIONS or name in _DROPOUTS or name in _ACTIVATIONS:
         return first
     if operation in _FAN_IN:
         bound = _bind(operation, args, kwargs)

@@ -183,8 +183,8 @@ def _feature_pictures(maps: Tensor, layer: str) -> dict[str, Any]:
         values = maps[channel]
         low, high = values.min(), values.max()
         scaled = (values - low) / (high - low) if high > low else torch.zeros_like(values)
-        grey = (scaled.numpy() * 255).round().astype(np.uint8)
-        pictures.append({"channel": channel, "picture": png_data_url(grey)})
+        gray = (scaled.numpy() * 255).round().astype(np.uint8)
+        pictures.append({"channel": channel, "picture": png_data_url(gray)})
     return {
         "layer": layer,
         "channels": int(maps.shape[0]),
@@ -202,8 +202,8 @@ def _segmentation(
 
     prediction = scores.argmax(0)
     palette = class_palette(len(class_names))
-    colours = palette[prediction.numpy()].astype(np.float32)
-    blended = (1 - OVERLAY_OPACITY) * _rgb(pixels).astype(np.float32) + OVERLAY_OPACITY * colours
+    colors = palette[prediction.numpy()].astype(np.float32)
+    blended = (1 - OVERLAY_OPACITY) * _rgb(pixels).astype(np.float32) + OVERLAY_OPACITY * colors
     present = sorted(set(prediction.unique().tolist()))
     answer: dict[str, Any] = {
         "overlay": png_data_url(blended.round().astype(np.uint8)),
@@ -216,8 +216,8 @@ def _segmentation(
     return answer
 
 
-def _hex(colour: np.ndarray) -> str:
-    red, green, blue = (int(c) for c in colour)
+def _hex(color: np.ndarray) -> str:
+    red, green, blue = (int(c) for c in color)
     return f"#{red:02x}{green:02x}{blue:02x}"
 
 

@@ -40,7 +40,7 @@ IMAGE_EXTENSIONS = (
 # Files libjpeg-turbo decodes (through torchvision.io) faster than Pillow.
 JPEG_EXTENSIONS = (".jpeg", ".jpg")
 # Pillow's modes of grey pictures (with or without alpha, 8 to 32 bits).
-GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 # Pillow's modes that hold one value per pixel: the ones a label mask may have.
 MASK_MODES = ("1", "L", "P", "I", "I;16")
@@ -201,7 +201,7 @@ def read_image_channels(path: Path) -> int:
     photograph in a colour set is converted rather than changing the network.
     """
     with _opened(path, "image") as image:
-        return 1 if image.mode in GREY_MODES else 3
+        return 1 if image.mode in GRAY_MODES else 3
 
 
 def read_mask(path: Path) -> np.ndarray:

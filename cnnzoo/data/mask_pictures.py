@@ -75,8 +75,8 @@ def add_legend(
     draw = ImageDraw.Draw(canvas)
     for row, index in enumerate(classes):
         top = overlay.height + row * LEGEND_ROW_HEIGHT
-        colour = tuple(int(c) for c in palette[index])
-        draw.rectangle((2, top + 2, 12, top + LEGEND_ROW_HEIGHT - 2), fill=colour, outline="black")
+        color = tuple(int(c) for c in palette[index])
+        draw.rectangle((2, top + 2, 12, top + LEGEND_ROW_HEIGHT - 2), fill=color, outline="black")
         draw.text((16, top + 1), names[index], fill="black", font=font)
     return canvas
 

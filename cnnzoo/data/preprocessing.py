@@ -26,7 +26,7 @@ from torch import Tensor
 from cnnzoo.data.images import crop_and_resize, decode_image, to_channels
 from cnnzoo.data.in_memory import Normalization
 from cnnzoo.data.protocol import Split
-from cnnzoo.data.streaming import centre_box
+from cnnzoo.data.streaming import center_box
 from cnnzoo.errors import CnnzooError
 
 # What preprocess and predict take: image files, Pillow images, or (C, H, W) tensors
@@ -54,9 +54,9 @@ class Preprocessing:
                 "these images have different sizes and this network takes each at its own "
                 "size; preprocess or predict them one at a time"
             )
-        return self.normalised(torch.stack(pixels))
+        return self.normalized(torch.stack(pixels))
 
-    def normalised(self, batch: Tensor) -> Tensor:
+    def normalized(self, batch: Tensor) -> Tensor:
         """A uint8 batch mapped as evaluation maps it (one multiply-add from the bytes)."""
         if self.normalization is None:
             return batch.float().div(255)
@@ -68,7 +68,7 @@ class Preprocessing:
             return pixels
         height, width = pixels.shape[-2:]
         box = (
-            centre_box(height, width, self.size, self.crop_ratio)
+            center_box(height, width, self.size, self.crop_ratio)
             if self.crop_ratio is not None
             else (0, 0, height, width)
         )

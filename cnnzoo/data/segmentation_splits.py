@@ -26,7 +26,7 @@ from cnnzoo.data.images import (
 from cnnzoo.data.protocol import DataSplit
 from cnnzoo.data.segmentation_transforms import SegmentationTransform
 
-GREY_OR_COLOUR = (1, 3)  # images are read as grey (L) or colour (RGB)
+GRAY_OR_COLOR = (1, 3)  # images are read as grey (L) or colour (RGB)
 
 MaskDecoder = Callable[[np.ndarray, Path], np.ndarray]
 

@@ -139,7 +139,7 @@ def random_resized_box(height: int, width: int, rng: random.Random) -> Box:
     return (height - crop_height) // 2, (width - crop_width) // 2, crop_height, crop_width
 
 
-def centre_box(height: int, width: int, size: tuple[int, int], crop_ratio: float) -> Box:
+def center_box(height: int, width: int, size: tuple[int, int], crop_ratio: float) -> Box:
     """The region that resizing to ``size / crop_ratio`` and a centre crop of ``size`` shows.
 
     Cropping that region straight to ``size`` is one resize instead of two.
@@ -245,7 +245,7 @@ class FolderSamples(Dataset):
             box = random_resized_box(height, width, rng)
             flip = recipe.mirror and rng.random() < 0.5
         else:
-            box = centre_box(height, width, recipe.size, recipe.crop_ratio)
+            box = center_box(height, width, recipe.size, recipe.crop_ratio)
         image = crop_and_resize(pixels, box, recipe.size)
         if flip:
             image = image.flip(-1)

@@ -48,13 +48,13 @@ def class_image(
     """One RGB image of class ``label``: the class's hue and stripe angle, random otherwise."""
     height, width = size
     hue = 2 * math.pi * label / classes
-    colour = 127 + 100 * np.cos(hue + np.array([0.0, 2.1, 4.2]))
+    color = 127 + 100 * np.cos(hue + np.array([0.0, 2.1, 4.2]))
     angle = math.pi * label / classes + rng.normal(0, 0.05)
     period = rng.uniform(8, 16) * max(height, width) / 160
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     phase = rng.uniform(0, 2 * math.pi)
     stripes = np.sin((xs * math.cos(angle) + ys * math.sin(angle)) * 2 * math.pi / period + phase)
-    pixels = colour[None, None, :] * (0.75 + 0.25 * stripes[..., None])
+    pixels = color[None, None, :] * (0.75 + 0.25 * stripes[..., None])
     pixels += rng.normal(0, 12, size=(height, width, 3))
     return np.clip(pixels, 0, 255).astype(np.uint8)
 

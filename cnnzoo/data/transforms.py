@@ -259,10 +259,10 @@ def _random_resized_crops(
     if flip:
         mirror = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
     # In affine_grid's coordinates (-1 and 1 are the outer pixel edges): centre and half-extent.
-    centre_x, centre_y = (left + box_w / 2) * 2 / width - 1, (top + box_h / 2) * 2 / height - 1
+    center_x, center_y = (left + box_w / 2) * 2 / width - 1, (top + box_h / 2) * 2 / height - 1
     zero = torch.zeros(count)
-    first_row = torch.stack([box_w / width * mirror, zero, centre_x], 1)
-    second_row = torch.stack([zero, box_h / height, centre_y], 1)
+    first_row = torch.stack([box_w / width * mirror, zero, center_x], 1)
+    second_row = torch.stack([zero, box_h / height, center_y], 1)
     return torch.stack([first_row, second_row], 1)
 
 

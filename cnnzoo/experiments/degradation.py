@@ -158,7 +158,7 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
 
     fig = Figure(figsize=(9, 3.5))
     axes = fig.subplots(1, 2, sharey=True)
-    colours = dict(zip(DEPTHS, ("tab:orange", "tab:red", "tab:purple")))
+    colors = dict(zip(DEPTHS, ("tab:orange", "tab:red", "tab:purple")))
     for ax, family, title in zip(axes, ("plain", "resnet"), ("plain", "ResNet")):
         for depth in DEPTHS:
             history = trained[f"{family}{depth}"].history
@@ -171,7 +171,7 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
                     epochs,
                     [100 * (1 - r[key]) for r in history],
                     style,
-                    color=colours[depth],
+                    color=colors[depth],
                     label=f"{title}-{depth} {split}",
                 )
         ax.set_title(title)

@@ -418,13 +418,13 @@ def _plot_shapes(run: ExperimentRun, measured: dict[str, dict[str, Any]], side: 
     names = list(measured)
     fig = Figure(figsize=(9, 3.2))
     field_ax, miou_ax = fig.subplots(1, 2)
-    colours = ["tab:green", "tab:red", "tab:gray"]
-    field_ax.barh(names, [measured[n]["receptive_field"] for n in names], color=colours)
+    colors = ["tab:green", "tab:red", "tab:gray"]
+    field_ax.barh(names, [measured[n]["receptive_field"] for n in names], color=colors)
     field_ax.axvline(side, color="k", linestyle="--", label=f"image side ({side})")
     field_ax.legend(fontsize=8, loc="lower right")
     field_ax.set_xlabel("receptive field of a score (pixels)")
     field_ax.invert_yaxis()
-    miou_ax.barh(names, [measured[n]["miou"] for n in names], color=colours)
+    miou_ax.barh(names, [measured[n]["miou"] for n in names], color=colors)
     miou_ax.set_xlabel("test mIoU")
     miou_ax.set_yticks([])
     miou_ax.invert_yaxis()

@@ -359,9 +359,9 @@ def _plot(run: ExperimentRun, measured: dict[str, dict[str, Any]]) -> None:
     ]
     fig = Figure(figsize=(2.3 * len(panels), 2.8))
     axes = fig.subplots(1, len(panels))
-    colours = ["tab:purple", "tab:green", "tab:blue"]
+    colors = ["tab:purple", "tab:green", "tab:blue"]
     for ax, (key, unit, label) in zip(axes, panels):
-        ax.bar(names, [measured[n][key] / unit for n in names], color=colours)
+        ax.bar(names, [measured[n][key] / unit for n in names], color=colors)
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=8, rotation=30)
     run.save_figure(fig, "segnet_unet_fcn.png", "The trained networks side by side on shapes")

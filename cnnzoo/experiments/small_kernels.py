@@ -278,15 +278,15 @@ def _plot(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
     from matplotlib.figure import Figure
 
     names = list(networks)
-    colours = ["tab:blue", "tab:orange", "tab:blue", "tab:orange"]
+    colors = ["tab:blue", "tab:orange", "tab:blue", "tab:orange"]
     fig = Figure(figsize=(8, 3.2))
     (weights_ax, accuracy_ax) = fig.subplots(1, 2)
-    weights_ax.bar(names, [networks[n]["stack_weights"] for n in names], color=colours)
+    weights_ax.bar(names, [networks[n]["stack_weights"] for n in names], color=colors)
     weights_ax.set_ylabel("weights of the two stacks")
     weights_ax.set_title("weights (same field in each pair)")
     for index, name in enumerate(names):
         accuracies = networks[name]["test_accuracy"]
-        accuracy_ax.scatter([index] * len(accuracies), accuracies, color=colours[index])
+        accuracy_ax.scatter([index] * len(accuracies), accuracies, color=colors[index])
         accuracy_ax.hlines(networks[name]["mean_accuracy"], index - 0.3, index + 0.3, "k")
     accuracy_ax.set_xticks(range(len(names)), names)
     accuracy_ax.set_ylabel("test accuracy")

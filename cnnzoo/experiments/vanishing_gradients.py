@@ -72,7 +72,7 @@ def input_to_output_ratio(norms: list[float]) -> float:
     return first / last
 
 
-def _norms_at_initialisation(
+def _norms_at_initialization(
     name: str, images: torch.Tensor, targets: torch.Tensor, seed: int
 ) -> tuple[list[str], list[float]]:
     torch.manual_seed(seed)
@@ -91,9 +91,9 @@ def _norms_at_initialisation(
 )
 def vanishing_gradients(run: ExperimentRun) -> None:
     images, targets = _first_batch(run)
-    at_init = _norms_at_initialisation_by_depth(run, images, targets)
+    at_init = _norms_at_initialization_by_depth(run, images, targets)
     training = _norms_while_training(run)
-    _report_at_initialisation(run, at_init)
+    _report_at_initialization(run, at_init)
     _report_training(run, training)
     _plot(run, at_init, training)
     _check_records(run, at_init, training)
@@ -115,7 +115,7 @@ def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor]:
     return next(batches)
 
 
-def _norms_at_initialisation_by_depth(
+def _norms_at_initialization_by_depth(
     run: ExperimentRun, images: torch.Tensor, targets: torch.Tensor
 ) -> dict[str, dict[str, Any]]:
     """One backward pass of the batch through freshly built plain and residual twins."""
@@ -123,7 +123,7 @@ def _norms_at_initialisation_by_depth(
     for depth in INIT_DEPTHS[run.mode]:
         for family in ("plain", "resnet"):
             name = f"{family}{depth}"
-            layers, norms = _norms_at_initialisation(name, images, targets, run.seed)
+            layers, norms = _norms_at_initialization(name, images, targets, run.seed)
             at_init[name] = {
                 "depth": depth,
                 "layers": layers,
@@ -167,7 +167,7 @@ def _deepest_ratios(
     return deepest, plain_ratio, residual_ratio
 
 
-def _report_at_initialisation(run: ExperimentRun, at_init: dict[str, dict[str, Any]]) -> None:
+def _report_at_initialization(run: ExperimentRun, at_init: dict[str, dict[str, Any]]) -> None:
     run.write(
         "Gradient L2 norm of every convolution and fully connected weight, recorded by "
         "`GradNormRecorder` after the backward pass of a 64-image batch of the digits "
@@ -286,20 +286,20 @@ def _plot(run: ExperimentRun, at_init: dict, training: dict) -> None:
 
     fig = Figure(figsize=(13, 3.6))
     axes = fig.subplots(1, 3, sharey=True)
-    depth_colours = ("tab:blue", "tab:orange", "tab:red")
+    depth_colors = ("tab:blue", "tab:orange", "tab:red")
     depths = sorted({entry["depth"] for entry in at_init.values()})
-    for depth, colour in zip(depths, depth_colours):
+    for depth, color in zip(depths, depth_colors):
         for family, style in (("plain", "-"), ("resnet", "--")):
             norms = at_init[f"{family}{depth}"]["grad_norms"]
-            axes[0].plot(range(len(norms)), norms, style, color=colour, label=f"{family}-{depth}")
+            axes[0].plot(range(len(norms)), norms, style, color=color, label=f"{family}-{depth}")
     axes[0].set_title("at initialisation")
     axes[0].legend(fontsize="small", ncol=2)
     for ax, (name, entry) in zip(axes[1:], training.items()):
-        colours = colormaps["viridis"](
+        colors = colormaps["viridis"](
             [i / max(1, len(entry["steps"]) - 1) for i in range(len(entry["steps"]))]
         )
-        for step, norms, colour in zip(entry["steps"], entry["grad_norms"], colours):
-            ax.plot(range(len(norms)), norms, color=colour, label=f"step {step}")
+        for step, norms, color in zip(entry["steps"], entry["grad_norms"], colors):
+            ax.plot(range(len(norms)), norms, color=color, label=f"step {step}")
         ax.set_title(f"{name}, during training")
         ax.legend(fontsize="x-small", ncol=2)
     for ax in axes:

@@ -131,7 +131,7 @@ def _data_section(shared: dict[str, Any], config: TrainConfig) -> list[str]:
             f"resized so that {feed['size'][0]}x{feed['size'][1]} is {feed['crop_ratio']:g} "
             "of it, then centre-cropped"
         )
-    normalise = (
+    normalize = (
         f"normalised per channel with mean {_numbers(feed['mean'])} and std {_numbers(feed['std'])}"
         if feed["mean"]
         else "scaled to [0, 1]"
@@ -143,7 +143,7 @@ def _data_section(shared: dict[str, Any], config: TrainConfig) -> list[str]:
         f"- Data set: `{config.data}`; {config.val_fraction:g} of the training images held out "
         f"for validation (seed {config.seed}).",
         f"- {len(classes)} classes: {shown}.",
-        f"- Input: {channels}, {resize}, {normalise}.",
+        f"- Input: {channels}, {resize}, {normalize}.",
     ]
     if shared["pretrained"]:
         lines.append(

@@ -85,7 +85,7 @@ def predict_files(
     log = bad_images or BadImageLog(skip=True)
     with progress_bar(len(paths), "predicting", unit="image") as bar:
         for images, indices in readable_batches(loader, log):
-            model_input = recipe.normalised(images).to(device)
+            model_input = recipe.normalized(images).to(device)
             with torch.no_grad(), autocast(device, precision):  # as evaluate() runs a runtime
                 scores = forward(model_input).float().cpu()
             for index, image_scores, pixels in zip(indices.tolist(), scores, images):

@@ -70,7 +70,7 @@ def plot_confusion(matrix: torch.Tensor, class_names: list[str], path: Path, tit
     if classes <= 12:
         for row in range(classes):
             for col in range(classes):
-                colour = "white" if rates[row, col] > 0.5 else "black"
-                axis.text(col, row, int(counts[row, col]), ha="center", va="center", color=colour)
+                color = "white" if rates[row, col] > 0.5 else "black"
+                axis.text(col, row, int(counts[row, col]), ha="center", va="center", color=color)
     axis.set(xlabel="predicted", ylabel="true", title=title)
     _save(figure, path)

@@ -105,11 +105,11 @@ class GradNormRecorder:
 
         figure = Figure(figsize=(7, 4), dpi=100)
         axes = figure.subplots()
-        colours = colormaps["viridis"](
+        colors = colormaps["viridis"](
             [i / max(1, len(self.records) - 1) for i in range(len(self.records))]
         )
-        for (step, norms), colour in zip(self.records, colours):
-            axes.plot(range(len(norms)), norms, color=colour, marker=".", label=f"step {step}")
+        for (step, norms), color in zip(self.records, colors):
+            axes.plot(range(len(norms)), norms, color=color, marker=".", label=f"step {step}")
         if self.records:
             axes.set_yscale("log")
         axes.set_xlabel("layer depth (0 = input side)")

@@ -59,7 +59,7 @@ def family_slug(family: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", family.lower()).strip("-")
 
 
-def _analysed(name: str, entry: ModelEntry, num_classes: int) -> tuple[nn.Module, list[LayerRow]]:
+def _analyzed(name: str, entry: ModelEntry, num_classes: int) -> tuple[nn.Module, list[LayerRow]]:
     """The network and its layer table at the paper's size, from shapes alone where possible."""
     channels = entry.input_size[0]
     model = build_model(name, channels, num_classes, meta=True)
@@ -101,11 +101,11 @@ def _stride_text(row: LayerRow) -> str:
     return vertical if vertical == horizontal else f"{vertical}x{horizontal}"
 
 
-def analyse_variant(name: str) -> VariantFacts:
+def analyze_variant(name: str) -> VariantFacts:
     """Parameters, FLOPs and the stages of ``name`` at its paper's input size."""
     entry = get_model_entry(name)
     num_classes = get_task(entry.task).default_num_classes
-    model, table = _analysed(name, entry, num_classes)
+    model, table = _analyzed(name, entry, num_classes)
     rows = {row.name: row for row in table.rows}
     stages = [
         Stage(
@@ -161,10 +161,10 @@ def block_diagram(facts: VariantFacts) -> str:
                 f'<path d="M{x - gap + 2} {arrow_y} h{gap - 8} l-4 -3 v6 l4 -3" '
                 'stroke="#4a6fa5" fill="#4a6fa5"/>'
             )
-        centre = x + box_width / 2
+        center = x + box_width / 2
         for line, text in enumerate((label, _shape_text(shape), stride)):
             parts.append(
-                f'<text x="{centre}" y="{top + tallest + 14 + 13 * line}" text-anchor="middle">'
+                f'<text x="{center}" y="{top + tallest + 14 + 13 * line}" text-anchor="middle">'
                 f"{html.escape(text)}</text>"
             )
     parts.append("</svg>")
@@ -286,7 +286,7 @@ def model_pages(names: Sequence[str] | None = None) -> dict[str, str]:
     """
     families: dict[str, list[VariantFacts]] = {}
     for name in list_models() if names is None else names:
-        facts = analyse_variant(name)
+        facts = analyze_variant(name)
         families.setdefault(facts.entry.family, []).append(facts)
     pages = {f"{MODELS_DIR}/index.md": _models_index(families)}
     for family, variants in families.items():

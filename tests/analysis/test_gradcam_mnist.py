@@ -55,11 +55,11 @@ def _digits(tmp_path: Path, count: int = 20) -> list[Path]:
 
 
 def test_heat_is_on_the_digit(digit_run: Path, tmp_path: Path) -> None:
-    analysed = Predictor.load(digit_run)
+    analyzed = Predictor.load(digit_run)
     inside, outside = [], []
     for path in _digits(tmp_path):
-        pixels, batch = prepare_image(analysed, path)
-        heat = grad_cam(analysed.model, batch, "stage3").heatmap
+        pixels, batch = prepare_image(analyzed, path)
+        heat = grad_cam(analyzed.model, batch, "stage3").heatmap
         ink = pixels[0] > 0.5
         inside.append(float(heat[ink].mean()))
         outside.append(float(heat[~ink].mean()))

@@ -91,7 +91,7 @@ def test_every_earlier_flag_is_still_there() -> None:
     assert set(EARLIER_FLAGS.split()) <= flags
 
 
-def test_in_channels_takes_grey_or_colour_only(capsys: pytest.CaptureFixture) -> None:
+def test_in_channels_takes_gray_or_color_only(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--in-channels", "2"])
     assert "invalid choice: 2" in capsys.readouterr().err

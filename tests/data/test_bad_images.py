@@ -31,13 +31,13 @@ from cnnzoo.errors import CnnzooError
 SIZE = (24, 32)  # (H, W)
 
 
-def colour_pixels(seed: int = 0) -> np.ndarray:
+def color_pixels(seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (*SIZE, 3), dtype=np.uint8)
 
 
 def write_jpeg(path: Path, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(colour_pixels(seed)).save(path, quality=95)
+    Image.fromarray(color_pixels(seed)).save(path, quality=95)
     return path
 
 
@@ -58,12 +58,12 @@ def corrupt_jpeg(path: Path) -> None:
 
 def test_cmyk_jpeg_becomes_rgb_as_pil_converts_it(tmp_path: Path) -> None:
     path = tmp_path / "cmyk.jpg"
-    Image.fromarray(colour_pixels()).convert("CMYK").save(path, quality=95)
+    Image.fromarray(color_pixels()).convert("CMYK").save(path, quality=95)
     assert Image.open(path).mode == "CMYK"
     pixels = read_image(path)
     assert pixels.shape == (*SIZE, 3) and pixels.dtype == np.uint8
     assert np.array_equal(pixels, np.asarray(Image.open(path).convert("RGB")))
-    assert np.abs(pixels.astype(int) - colour_pixels()).mean() < 20  # the colours survive
+    assert np.abs(pixels.astype(int) - color_pixels()).mean() < 20  # the colours survive
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -92,7 +92,7 @@ def test_thirty_two_bit_integer_images_are_read_as_sixteen_bit(tmp_path: Path) -
 def test_palette_png_with_transparency_converts_without_warning(tmp_path: Path) -> None:
     """PIL warns when such a palette goes straight to RGB, and asks for RGBA first."""
     path = tmp_path / "palette.png"
-    palette = Image.fromarray(colour_pixels()).convert("P")
+    palette = Image.fromarray(color_pixels()).convert("P")
     palette.save(path, transparency=bytes(range(256)))  # an alpha per palette entry, as tRNS
     with Image.open(path) as opened:
         assert opened.mode == "P" and isinstance(opened.info["transparency"], bytes)
@@ -104,27 +104,27 @@ def test_palette_png_with_transparency_converts_without_warning(tmp_path: Path) 
     assert np.array_equal(pixels, expected)
 
 
-def test_grey_image_in_a_colour_set_repeats_its_channel(tmp_path: Path) -> None:
+def test_gray_image_in_a_color_set_repeats_its_channel(tmp_path: Path) -> None:
     path = tmp_path / "grey.png"
-    grey = colour_pixels()[..., 0]
-    Image.fromarray(grey).save(path)
+    gray = color_pixels()[..., 0]
+    Image.fromarray(gray).save(path)
     pixels = read_image(path, channels=3)
     assert pixels.shape == (*SIZE, 3) and pixels.dtype == np.uint8
     for channel in range(3):
-        assert np.array_equal(pixels[..., channel], grey)
+        assert np.array_equal(pixels[..., channel], gray)
 
 
-def test_rgba_drops_alpha_and_keeps_the_colours(tmp_path: Path) -> None:
+def test_rgba_drops_alpha_and_keeps_the_colors(tmp_path: Path) -> None:
     path = tmp_path / "rgba.png"
-    rgba = np.dstack([colour_pixels(), np.full(SIZE, 7, np.uint8)])
+    rgba = np.dstack([color_pixels(), np.full(SIZE, 7, np.uint8)])
     Image.fromarray(rgba).save(path)
     pixels = read_image(path)
-    assert pixels.shape == (*SIZE, 3) and np.array_equal(pixels, colour_pixels())
+    assert pixels.shape == (*SIZE, 3) and np.array_equal(pixels, color_pixels())
     assert image_tensor(pixels).shape == (3, *SIZE)
 
 
 def test_to_channels_leaves_an_image_of_the_right_mode_alone() -> None:
-    image = Image.fromarray(colour_pixels())
+    image = Image.fromarray(color_pixels())
     assert to_channels(image, 3) is image
     assert to_channels(image, 1).mode == "L"
 

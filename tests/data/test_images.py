@@ -86,12 +86,12 @@ def test_listing_ignores_case_and_other_files(tmp_path: Path) -> None:
     assert [p.name for p in list_images(tmp_path)] == ["a.webp", "b.PNG"]
 
 
-def test_grey_and_colour_conversion_and_resizing(tmp_path: Path) -> None:
+def test_gray_and_color_conversion_and_resizing(tmp_path: Path) -> None:
     write_picture(tmp_path / "x.png")
-    colour, grey = read_image(tmp_path / "x.png"), read_image(tmp_path / "x.png", channels=1)
-    assert colour.shape == (8, 10, 3) and grey.shape == (8, 10, 1)
+    color, gray = read_image(tmp_path / "x.png"), read_image(tmp_path / "x.png", channels=1)
+    assert color.shape == (8, 10, 3) and gray.shape == (8, 10, 1)
     expected = np.asarray(Image.open(tmp_path / "x.png").convert("L"))
-    assert np.array_equal(grey[..., 0], expected)
+    assert np.array_equal(gray[..., 0], expected)
     assert read_image(tmp_path / "x.png", 3, size=(4, 6)).shape == (4, 6, 3)
 
 

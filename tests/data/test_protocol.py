@@ -48,7 +48,7 @@ def test_in_memory_masks_are_the_stored_targets() -> None:
     assert torch.equal(torch.stack(list(split.iter_masks())), split.targets)
 
 
-def test_a_view_keeps_the_normalisation_of_its_split() -> None:
+def test_a_view_keeps_the_normalization_of_its_split() -> None:
     split = _in_memory(masks=False)
     view = DatasetView(split, [4, 0])
     assert view.normalization == split.normalization and len(view) == 2

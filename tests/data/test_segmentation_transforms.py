@@ -37,8 +37,8 @@ def test_crops_larger_than_the_image_pad_the_mask_with_the_void_label() -> None:
     transform = SegmentationTransform("none", crop_size=(30, 30), ignore_index=255)
     image, mask = transform(np.zeros((10, 12, 3), np.uint8), np.ones((10, 12), np.int64))
     assert image.shape == (3, 30, 30) and (mask == 255).sum() == 30 * 30 - 10 * 12
-    grey = SegmentationTransform("none", pad_to=(16, 16), ignore_index=255)
-    image, mask = grey(np.zeros((10, 12), np.uint8), np.ones((10, 12), np.int64))
+    gray = SegmentationTransform("none", pad_to=(16, 16), ignore_index=255)
+    image, mask = gray(np.zeros((10, 12), np.uint8), np.ones((10, 12), np.int64))
     assert image.shape == (1, 16, 16) and mask[10:, :].eq(255).all() and mask[:10, :12].eq(1).all()
 
 

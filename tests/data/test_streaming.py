@@ -13,7 +13,7 @@ from cnnzoo.data.in_memory import InMemoryImages
 from cnnzoo.data.protocol import ClassificationSplit
 from cnnzoo.data.streaming import (
     StreamedImages,
-    centre_box,
+    center_box,
     choose_mode,
     random_resized_box,
 )
@@ -103,18 +103,18 @@ def _first_epoch(split: StreamedImages, workers: int = 0, seed: int = 3) -> torc
     return torch.cat([images for images, _ in served])
 
 
-def test_augment_none_keeps_the_centre_crop_unless_random_resized_crop_is_asked_for(
+def test_augment_none_keeps_the_center_crop_unless_random_resized_crop_is_asked_for(
     folder: Path,
 ) -> None:
     plain = load_data(f"folder:{folder}", stream_request(augment="none"))
-    centre = torch.stack([plain.train[index][0] for index in range(16)])
-    assert torch.equal(_first_epoch(plain.train), centre)  # no random crop, no flip
+    center = torch.stack([plain.train[index][0] for index in range(16)])
+    assert torch.equal(_first_epoch(plain.train), center)  # no random crop, no flip
     # As in memory, --random-resized-crop crops at random even under --augment none.
     cropped = load_data(
         f"folder:{folder}", stream_request(augment="none", random_resized_crop=True)
     )
     assert cropped.train.samples.recipe.random_crop and not cropped.train.samples.recipe.mirror
-    assert not torch.equal(_first_epoch(cropped.train), centre)
+    assert not torch.equal(_first_epoch(cropped.train), center)
 
 
 @pytest.mark.parametrize("policy", ["autoaugment", "randaugment", "trivialaugment"])
@@ -130,7 +130,7 @@ def test_auto_augment_changes_streamed_images_drawn_from_each_samples_seed(
     assert not torch.equal(first, _first_epoch(augmented, seed=4))
 
 
-def test_random_erasing_fills_a_rectangle_of_streamed_images_with_the_mean_colour(
+def test_random_erasing_fills_a_rectangle_of_streamed_images_with_the_mean_color(
     folder: Path,
 ) -> None:
     plain = load_data(f"folder:{folder}", stream_request()).train
@@ -173,9 +173,9 @@ def test_random_resized_box_fits_and_varies() -> None:
     assert len(set(boxes)) == 200
 
 
-def test_centre_box_is_resize_then_centre_crop() -> None:
+def test_center_box_is_resize_then_center_crop() -> None:
     # 256 x 341 resized so the shorter side is 224 / 0.875 = 256: the crop is the central 224.
-    assert centre_box(256, 341, (224, 224), 0.875) == (16, 58, 224, 224)
+    assert center_box(256, 341, (224, 224), 0.875) == (16, 58, 224, 224)
 
 
 def test_streaming_trains_as_well_as_memory_within_the_seed_spread(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from cnnzoo.data.in_memory import InMemoryImages, Normalization
 from cnnzoo.data.streaming import FolderSamples, SampleRecipe, StreamedImages
 from cnnzoo.data.subsets import training_fraction
 
-GREY = Normalization((0.5,), (0.25,))
+GRAY = Normalization((0.5,), (0.25,))
 # 200 images of class 0, 30 of class 1, 3 of class 2: a tenth of class 2 rounds to none.
 TARGETS = torch.tensor([0] * 200 + [1] * 30 + [2] * 3)
 
@@ -18,7 +18,7 @@ TARGETS = torch.tensor([0] * 200 + [1] * 30 + [2] * 3)
 def in_memory(targets: torch.Tensor) -> InMemoryImages:
     # Each image's one pixel holds its index, so a subset says which samples it kept.
     images = torch.arange(len(targets), dtype=torch.uint8).view(-1, 1, 1, 1)
-    return InMemoryImages(images, targets, GREY)
+    return InMemoryImages(images, targets, GRAY)
 
 
 def kept_indices(split: InMemoryImages) -> list[int]:
@@ -48,11 +48,11 @@ def test_a_whole_split_is_the_split_itself() -> None:
 def test_streamed_files_are_chosen_as_the_same_images_held_in_memory() -> None:
     files = [Path(f"class{int(t)}/{i}.png") for i, t in enumerate(TARGETS)]
     samples = FolderSamples(files, TARGETS, SampleRecipe((8, 8), channels=1))
-    streamed = training_fraction(StreamedImages(samples, GREY, 0), 0.1, 5, stratified=True)
+    streamed = training_fraction(StreamedImages(samples, GRAY, 0), 0.1, 5, stratified=True)
     held = training_fraction(in_memory(TARGETS), 0.1, 5, stratified=True)
     names = [int(Path(path.decode()).stem) for path in streamed.samples.paths]
     assert names == kept_indices(held)
-    assert streamed.normalization == GREY
+    assert streamed.normalization == GRAY
 
 
 def test_segmentation_takes_a_seeded_random_share_of_whole_images() -> None:

@@ -72,6 +72,6 @@ def test_classes_differ_more_than_images_of_one_class():
         [class_image(label, 5, (24, 24), rng).mean((0, 1)) for _ in range(6)]
         for label in range(5)
     ])  # fmt: skip
-    centres = means.mean(1)
-    nearest = np.linalg.norm(means[:, :, None] - centres[None, None], axis=-1).argmin(-1)
+    centers = means.mean(1)
+    nearest = np.linalg.norm(means[:, :, None] - centers[None, None], axis=-1).argmin(-1)
     assert (nearest == np.arange(5)[:, None]).mean() == 1.0

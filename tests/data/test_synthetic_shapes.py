@@ -23,7 +23,7 @@ def test_shapes_are_generated_from_the_seed() -> None:
     assert image.min() >= 0 and image.max() <= 1 and mask.dtype == torch.int64
 
 
-def test_shapes_in_grey_at_any_size() -> None:
+def test_shapes_in_gray_at_any_size() -> None:
     request = plain_request(in_channels=1, image_size=(40, 56), augment="strong")
     splits = load_data("shapes", request)
     image, mask = splits.train[0]

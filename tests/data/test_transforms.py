@@ -67,14 +67,14 @@ def test_masks_move_with_their_images_and_void_fills_the_border(policy: str) -> 
     rule = augment_policy(policy, True)
     rule = AugmentPolicy(rule.shift, rule.rotation, rule.scale, rule.flip, erase=0.0)
     moved, moved_masks = augment_batch(images, masks, rule, generator, ignore_index=255)
-    labelled = moved_masks != 255
+    labeled = moved_masks != 255
     expected = (moved_masks.float() + 1) / 5
     agree = (moved[:, 0] - expected).abs() < 1e-4
     if policy == "basic":  # whole-pixel moves: exact
-        assert agree[labelled].all() and (moved[:, 0][~labelled] == 0).all()
+        assert agree[labeled].all() and (moved[:, 0][~labeled] == 0).all()
     else:  # bilinear resampling blurs the block edges; a misaligned mask would agree ~25 %
-        assert agree[labelled].float().mean() > 0.7
-    assert (~labelled).any()
+        assert agree[labeled].float().mean() > 0.7
+    assert (~labeled).any()
 
 
 def test_in_memory_set_resizes_lazily_when_presizing_would_use_too_much_memory(

@@ -23,7 +23,7 @@ EXAMPLES = settings(max_examples=50, deadline=None)
 
 
 @st.composite
-def labelled(draw: st.DrawFn) -> tuple[int, torch.Tensor, torch.Tensor]:
+def labeled(draw: st.DrawFn) -> tuple[int, torch.Tensor, torch.Tensor]:
     """(classes, targets, predictions); targets may hold the void label, as masks do."""
     classes = draw(st.integers(1, 6))
     count = draw(st.integers(0, 120))
@@ -52,7 +52,7 @@ def _in_unit_interval_or_nan(values: torch.Tensor) -> bool:
 
 
 @EXAMPLES
-@given(labelled())
+@given(labeled())
 def test_the_matrix_counts_exactly_the_valid_samples(case: tuple) -> None:
     classes, targets, predictions = case
     confusion = _matrix(classes, targets, predictions)
@@ -63,7 +63,7 @@ def test_the_matrix_counts_exactly_the_valid_samples(case: tuple) -> None:
 
 
 @EXAMPLES
-@given(labelled())
+@given(labeled())
 def test_hits_are_bounded_by_their_row_and_column(case: tuple) -> None:
     matrix = _matrix(*case).matrix
     hits = matrix.diagonal()
@@ -72,7 +72,7 @@ def test_hits_are_bounded_by_their_row_and_column(case: tuple) -> None:
 
 
 @EXAMPLES
-@given(labelled())
+@given(labeled())
 def test_every_metric_is_a_fraction(case: tuple) -> None:
     confusion = _matrix(*case)
     accuracy = confusion.accuracy()
@@ -88,7 +88,7 @@ def test_every_metric_is_a_fraction(case: tuple) -> None:
 
 
 @EXAMPLES
-@given(labelled())
+@given(labeled())
 def test_frequency_weighted_iou_never_exceeds_pixel_accuracy(case: tuple) -> None:
     # IoU_c = TP / (TP + FP + FN) <= TP / (TP + FN), the recall; weighting the recalls by
     # class frequency gives the pixel accuracy.
@@ -98,7 +98,7 @@ def test_frequency_weighted_iou_never_exceeds_pixel_accuracy(case: tuple) -> Non
 
 
 @EXAMPLES
-@given(labelled())
+@given(labeled())
 def test_a_perfect_prediction_scores_one(case: tuple) -> None:
     classes, targets, _ = case
     confusion = _matrix(classes, targets, targets.clamp(max=classes - 1))
@@ -111,7 +111,7 @@ def test_a_perfect_prediction_scores_one(case: tuple) -> None:
 
 
 @EXAMPLES
-@given(labelled(), st.data())
+@given(labeled(), st.data())
 def test_merged_halves_equal_the_whole(case: tuple, data: st.DataObject) -> None:
     classes, targets, predictions = case
     cut = data.draw(st.integers(0, len(targets)))
@@ -121,7 +121,7 @@ def test_merged_halves_equal_the_whole(case: tuple, data: st.DataObject) -> None
 
 
 @EXAMPLES
-@given(labelled(), st.data())
+@given(labeled(), st.data())
 def test_renaming_the_classes_permutes_the_ious(case: tuple, data: st.DataObject) -> None:
     classes, targets, predictions = case
     order = torch.tensor(data.draw(st.permutations(range(classes))))

@@ -209,7 +209,7 @@ def test_import_cnnzoo_imports_neither_torch_nor_training_nor_inference() -> Non
     assert result.stdout.strip() == "[]"
 
 
-def test_a_streamed_run_is_fed_centre_crops_and_a_segmentation_run_whole_images(
+def test_a_streamed_run_is_fed_center_crops_and_a_segmentation_run_whole_images(
     shared_run: Path,
 ) -> None:
     from cnnzoo.runs.checkpoint import Checkpoint, format1_preprocessing

@@ -72,7 +72,7 @@ def test_head_is_global_average_pooling_and_one_linear_layer() -> None:
     assert model.fc.in_features == 1024
 
 
-def test_transform_input_rescales_imagenet_normalised_input() -> None:
+def test_transform_input_rescales_imagenet_normalized_input() -> None:
     model = GoogLeNet(num_classes=5, aux_logits=False).eval()
     assert model.transform_input is False
     x = torch.randn(1, 3, 32, 32)

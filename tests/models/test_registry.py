@@ -40,7 +40,7 @@ def test_impossible_sizes_are_refused(field: str, value: object) -> None:
 
 def test_unknown_option_names_the_accepted_ones() -> None:
     with pytest.raises(CnnzooError, match="does not take option"):
-        cnnzoo.create_model("lenet5", colour="blue")
+        cnnzoo.create_model("lenet5", color="blue")
 
 
 @pytest.mark.parametrize("name", cnnzoo.list_models())

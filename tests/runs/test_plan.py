@@ -71,7 +71,7 @@ def test_scale_crop_is_refused_for_classification() -> None:
         requested_input(TrainConfig(augment="scale-crop"), get_model_entry("lenet5"))
 
 
-def test_colour_images_train_a_grey_papers_network_in_colour(tmp_path: Path) -> None:
+def test_color_images_train_a_gray_papers_network_in_color(tmp_path: Path) -> None:
     """LeNet-5 took 1 channel; a folder of RGB pictures gives it 3 unless told otherwise."""
     rng = np.random.default_rng(0)
     for label in ("cat", "dog"):
@@ -84,11 +84,11 @@ def test_colour_images_train_a_grey_papers_network_in_colour(tmp_path: Path) -> 
         val_fraction=0.2, quiet=True,
     )  # fmt: skip
     assert Trainer(config).in_channels == 3
-    grey = TrainConfig(**{**config.to_dict(), "in_channels": 1, "out": str(tmp_path / "grey")})
-    assert Trainer(grey).in_channels == 1
+    gray = TrainConfig(**{**config.to_dict(), "in_channels": 1, "out": str(tmp_path / "grey")})
+    assert Trainer(gray).in_channels == 1
 
 
-def test_grey_digits_train_a_colour_papers_network_in_grey(tmp_path: Path) -> None:
+def test_gray_digits_train_a_color_papers_network_in_gray(tmp_path: Path) -> None:
     config = TrainConfig(
         model="resnet20", data="digits", image_size=8, out=str(tmp_path / "run"), quiet=True
     )

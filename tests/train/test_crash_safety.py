@@ -307,6 +307,6 @@ def test_a_disk_too_full_for_the_checkpoints_is_refused_before_training(
         Trainer(TrainConfig(**RECIPE, out=str(tmp_path / "run")))
 
 
-def test_the_checkpoint_estimate_covers_weights_and_optimiser_state() -> None:
+def test_the_checkpoint_estimate_covers_weights_and_optimizer_state() -> None:
     model = torch.nn.Linear(10, 5)  # 55 float32 parameters
     assert checkpoint_bytes(model) == 55 * 4 * 3

@@ -192,7 +192,7 @@ def test_only_the_last_micro_batch_exchanges_gradients() -> None:
     assert model.skipped == 3
 
 
-def test_accumulation_keeps_one_scheduler_step_per_optimiser_step() -> None:
+def test_accumulation_keeps_one_scheduler_step_per_optimizer_step() -> None:
     model = _mlp()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -251,7 +251,7 @@ def test_a_resumed_run_continues_the_same_average(tmp_path: Path) -> None:
     assert straight.best_ema_score == resumed.best_ema_score
 
 
-def test_ema_is_updated_after_every_optimiser_step() -> None:
+def test_ema_is_updated_after_every_optimizer_step() -> None:
     from cnnzoo.train.ema import build_model_ema
 
     model = _mlp()
@@ -371,7 +371,7 @@ def test_auto_augment_changes_images_per_sample_and_follows_the_generator(name: 
     assert not torch.equal(runs[0], images) and not torch.equal(runs[0], runs[2])
 
 
-def test_random_erasing_erases_normalised_images_to_the_mean() -> None:
+def test_random_erasing_erases_normalized_images_to_the_mean() -> None:
     normalization = Normalization((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     images = _bytes()
     plain = InMemoryImages(images, torch.zeros(6), normalization)

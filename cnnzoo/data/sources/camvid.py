@@ -12,7 +12,7 @@ from cnnzoo.data.mask_checks import (
     scan_masks,
 )
 from cnnzoo.data.segmentation_splits import (
-    GREY_OR_COLOUR,
+    GRAY_OR_COLOR,
     FileSegmentation,
     identity_mask,
     set_channels,
@@ -77,7 +77,7 @@ def _camvid_root(request: DataRequest) -> Path:
     return next((c for c in candidates if (c / "train").is_dir()), candidates[-1])
 
 
-@register_dataset("camvid", task="segmentation", channels=GREY_OR_COLOUR)
+@register_dataset("camvid", task="segmentation", channels=GRAY_OR_COLOR)
 def load_camvid(request: DataRequest) -> DataSplits:
     """``camvid:PATH``: CamVid in SegNet's layout, 11 classes, label 11 void.
 

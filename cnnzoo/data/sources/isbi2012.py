@@ -16,7 +16,7 @@ from cnnzoo.data.mask_checks import (
     image_files,
 )
 from cnnzoo.data.segmentation_splits import (
-    GREY_OR_COLOUR,
+    GRAY_OR_COLOR,
     InMemorySegmentation,
     set_channels,
     transforms_for,
@@ -37,7 +37,7 @@ def _isbi_root(request: DataRequest) -> Path:
     return nested if (nested / "images").is_dir() else request.data_dir
 
 
-@register_dataset("isbi2012", task="segmentation", channels=GREY_OR_COLOUR)
+@register_dataset("isbi2012", task="segmentation", channels=GRAY_OR_COLOR)
 def load_isbi2012(request: DataRequest) -> DataSplits:
     """``isbi2012:PATH``: the 30 ISBI 2012 EM slices, 0 membrane and 1 cell.
 

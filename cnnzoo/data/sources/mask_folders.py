@@ -20,7 +20,7 @@ from cnnzoo.data.mask_checks import (
     scan_masks,
 )
 from cnnzoo.data.segmentation_splits import (
-    GREY_OR_COLOUR,
+    GRAY_OR_COLOR,
     FileSegmentation,
     set_channels,
     transforms_for,
@@ -30,7 +30,7 @@ from cnnzoo.errors import CnnzooError
 FOLDER_IGNORE_INDEX = 255  # void label of class-index PNG masks (the VOC convention)
 
 
-@register_dataset("seg-folder", task="segmentation", channels=GREY_OR_COLOUR)
+@register_dataset("seg-folder", task="segmentation", channels=GRAY_OR_COLOR)
 def load_folder(request: DataRequest) -> DataSplits:
     """``folder:IMAGES,MASKS`` (or ``seg-folder:``): images and same-named mask PNGs.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
 from cnnzoo.data.segmentation_splits import (
-    GREY_OR_COLOUR,
+    GRAY_OR_COLOR,
     transforms_for,
 )
 from cnnzoo.data.synthetic_shapes import SHAPE_CLASSES, SyntheticShapes
@@ -13,7 +13,7 @@ SHAPES_SPLIT_SIZES = {"train": 1000, "val": 200, "test": 200}
 SHAPES_DEFAULT_SIZE = 64
 
 
-@register_dataset("shapes", task="segmentation", channels=GREY_OR_COLOUR)
+@register_dataset("shapes", task="segmentation", channels=GRAY_OR_COLOR)
 def load_shapes(request: DataRequest) -> DataSplits:
     """Synthetic circles, squares and triangles with texture and noise.
 

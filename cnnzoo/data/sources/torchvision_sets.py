@@ -56,7 +56,7 @@ def _open_torchvision(
         ) from None
 
 
-def _grey_stack(data: object) -> Tensor:
+def _gray_stack(data: object) -> Tensor:
     return torch.as_tensor(data, dtype=torch.uint8).unsqueeze(1)
 
 
@@ -71,8 +71,8 @@ def _mnist_like(
     )
     return in_memory_splits(
         request,
-        (_grey_stack(train.data), torch.as_tensor(train.targets)),
-        (_grey_stack(test.data), torch.as_tensor(test.targets)),
+        (_gray_stack(train.data), torch.as_tensor(train.targets)),
+        (_gray_stack(test.data), torch.as_tensor(test.targets)),
         names or list(train.classes),
         mirror_invariant=mirror,
     )

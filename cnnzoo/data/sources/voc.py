@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 
 from cnnzoo.data.base import DataRequest, DataSplits, register_dataset
 from cnnzoo.data.segmentation_splits import (
-    GREY_OR_COLOUR,
+    GRAY_OR_COLOR,
     FileSegmentation,
     identity_mask,
     set_channels,
@@ -26,7 +26,7 @@ VOC_VOID = 255  # object borders and difficult regions (Everingham et al. 2010)
 VOC_MAX_SIZE = (500, 500)  # every VOC image fits in 500x500: evaluation pads to it
 
 
-@register_dataset("voc", task="segmentation", channels=GREY_OR_COLOUR)
+@register_dataset("voc", task="segmentation", channels=GRAY_OR_COLOR)
 def load_voc(request: DataRequest) -> DataSplits:
     """PASCAL VOC 2012 segmentation (torchvision), 21 classes, 255 void.
 

@@ -185,9 +185,9 @@ class DenseNet(Classifier):
             self.feature_info.append(FeatureInfo(f"blocks.{index}", channels, stride))
         self.final_norm = nn.BatchNorm2d(channels)
         self.classifier = nn.Linear(channels, num_classes)
-        self._initialise()
+        self._initialize()
 
-    def _initialise(self) -> None:
+    def _initialize(self) -> None:
         # He initialisation as the authors' Torch code and torchvision do.
         for module in self.modules():
             if isinstance(module, nn.Conv2d):

@@ -44,7 +44,7 @@ def test_mnist5k_is_a_fixed_stratified_4000_1000_split() -> None:
     assert torch.equal(smaller_val.test.images, splits.test.images)
 
 
-def test_digits_are_upsampled_and_converted_to_colour() -> None:
+def test_digits_are_upsampled_and_converted_to_color() -> None:
     splits = load_data("digits", request(image_size=(16, 16), in_channels=3))
     images, targets = splits.train.batch(torch.arange(4))
     assert images.shape == (4, 3, 16, 16) and images.dtype == torch.float32

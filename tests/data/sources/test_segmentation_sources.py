@@ -330,7 +330,7 @@ def test_checking_a_mask_folder_shows_a_progress_bar(
     assert "checking masks" in capsys.readouterr().err
 
 
-def test_camvid_trains_at_its_own_size_and_in_colour_by_default(tmp_path: Path) -> None:
+def test_camvid_trains_at_its_own_size_and_in_color_by_default(tmp_path: Path) -> None:
     """Not U-Net's 1x572x572: the data's 3 channels and (H, W), recorded in metrics.json."""
     from cnnzoo.runs.config import TrainConfig
     from cnnzoo.train.trainer import train
@@ -349,9 +349,9 @@ def test_camvid_trains_at_its_own_size_and_in_colour_by_default(tmp_path: Path) 
 
 def test_unset_channels_are_the_sets_own(tmp_path: Path, isbi_dir: Path) -> None:
     _camvid(tmp_path, {"train": 2, "val": 1, "test": 1})
-    colour = load_data(f"camvid:{tmp_path}", plain_request(in_channels=None))
-    grey = load_data(f"camvid:{tmp_path}", plain_request(in_channels=1))
-    assert colour.train[0][0].shape[0] == 3 and grey.train[0][0].shape[0] == 1
+    color = load_data(f"camvid:{tmp_path}", plain_request(in_channels=None))
+    gray = load_data(f"camvid:{tmp_path}", plain_request(in_channels=1))
+    assert color.train[0][0].shape[0] == 3 and gray.train[0][0].shape[0] == 1
     shapes = load_data("shapes", plain_request(in_channels=None, image_size=(16, 16)))
     assert shapes.train[0][0].shape == (3, 16, 16)
     electron_microscopy = load_data(f"isbi2012:{isbi_dir}", plain_request(in_channels=None))

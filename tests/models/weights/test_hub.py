@@ -84,7 +84,7 @@ def test_googlenet_takes_the_input_transform_its_weights_expect(write_weights) -
     assert cnnzoo.create_model("googlenet", transform_input=True).transform_input
 
 
-def test_grey_input_is_refused_before_looking_for_weights() -> None:
+def test_gray_input_is_refused_before_looking_for_weights() -> None:
     with pytest.raises(CnnzooError, match="pretrained weights take 3 channels; build"):
         cnnzoo.create_model("resnet18", in_channels=1, pretrained="torchvision")
 
