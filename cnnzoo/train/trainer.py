@@ -111,6 +111,19 @@ class TrainResult:
     stop_signal: int | None = None  # the SIGINT/SIGTERM number that stopped the run, if any
 
 
+class PlanAnswer:
+    """A trainer attribute that reads the run plan's answer of the same name (read-only)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, trainer: Trainer | None, owner: type | None = None) -> Any:
+        return self if trainer is None else getattr(trainer.plan, self.name)
+
+    def __set__(self, trainer: Trainer, value: object) -> None:
+        raise AttributeError(f"{self.name} is the run plan's answer; change the plan instead")
+
+
 class Trainer:
     """Trains one configuration; :meth:`fit` runs it to the end and returns the result.
 
@@ -179,34 +192,13 @@ class Trainer:
     # --- set-up ------------------------------------------------------------------------
 
     # The plan's answers, under the names the loop and its callbacks read.
-    @property
-    def config(self) -> TrainConfig:
-        return self.plan.config
-
-    @property
-    def run_dir(self) -> Path:
-        return self.plan.run_dir
-
-    @property
-    def task(self) -> str:
-        return self.plan.task
-
-    @property
-    def model_name(self) -> str:
-        return self.plan.model_name
-
-    @property
-    def registered(self) -> bool:
-        """Built by name from the registry; else a module no entry describes."""
-        return self.plan.registered
-
-    @property
-    def in_channels(self) -> int:
-        return self.plan.in_channels
-
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.plan.image_size
+    config: TrainConfig = PlanAnswer()  # type: ignore[assignment]
+    run_dir: Path = PlanAnswer()  # type: ignore[assignment]
+    task: str = PlanAnswer()  # type: ignore[assignment]
+    model_name: str = PlanAnswer()  # type: ignore[assignment]
+    registered: bool = PlanAnswer()  # type: ignore[assignment]  # else a module no entry names
+    in_channels: int = PlanAnswer()  # type: ignore[assignment]
+    image_size: tuple[int, int] = PlanAnswer()  # type: ignore[assignment]
 
     def _prepare_data(
         self, run: plan.RunRequest, data: DataSplits | None
