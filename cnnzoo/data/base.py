@@ -40,7 +40,7 @@ class DataRequest:
     download: bool  # fetch the set if it is missing (--download); never implicit
     image_size: tuple[int, int] | None  # (H, W) the network needs; None: native size
     in_channels: int | None  # grey (1) or colour (3), converted; None: the data's own
-    augment: str  # "none", "basic", "affine", "strong" or "scale-crop"
+    augment: str  # "none", "basic", "pad-crop", "affine", "strong" or "scale-crop"
     random_resized_crop: bool  # the training split's RandomResizedCrop (--random-resized-crop)
     auto_augment: str  # the training split's per-image policy (--auto-augment)
     random_erasing: float  # the training split's RandomErasing probability

@@ -14,6 +14,10 @@ reference scripts and timm do:
   then, where asked for, an AutoAugment, RandAugment or TrivialAugment policy
   and RandomErasing, torchvision's v2 transforms on each uint8 image (the
   same options as the in-memory path, :mod:`cnnzoo.data.transforms`);
+* ``--augment pad-crop`` trains instead on He et al.'s pad-and-crop (2015,
+  "Deep Residual Learning for Image Recognition", arXiv:1512.03385, sec. 4.2):
+  evaluation's centre crop, padded by 1/8 of each side with zeros (4 pixels
+  of 32), a random crop of the size, and a flip of half the images;
 * evaluation resizes so the training size is ``crop_ratio`` (0.875: 224 of
   256) of the shorter side and takes the centre, as torchvision's reference
   evaluation does.
@@ -172,6 +176,9 @@ class SampleRecipe:
     # The colour RandomErasing fills with: the normalisation's mean on the 0..255 scale, so
     # an erased pixel is (to a 255th) 0 after normalisation, as when erasing normalised floats.
     erase_fill: tuple[int, ...] = (0,)
+    # He et al.'s pad-and-crop after the centre crop: the zero padding as a share of each
+    # side (1/8: 4 pixels of 32), then a random crop back to the size; 0: none.
+    pad_crop: float = 0.0
 
     @property
     def draws_with_torch(self) -> bool:
@@ -185,19 +192,53 @@ def training_recipe(
     """The training samples' recipe for ``policy``, the one the in-memory path applies.
 
     A policy that moves images (``--augment basic`` and up, or
-    ``--random-resized-crop``) gets RandomResizedCrop, the streamed path's
-    only geometric change: it stands for the shifts, rotation and zoom, as
-    ``--random-resized-crop`` does in memory. ``--augment none`` alone keeps
+    ``--random-resized-crop``) gets RandomResizedCrop: it stands for the
+    shifts, rotation and zoom, as ``--random-resized-crop`` does in memory.
+    ``--augment pad-crop`` alone gets the paper's pad-and-crop of the centre
+    crop, the very shifts of ``basic`` in memory. ``--augment none`` alone keeps
     evaluation's centre crop. ``--augment strong``'s erasing is
     torchvision's RandomErasing here, at its probability unless
     ``--random-erasing`` asks for more. ``mean`` is the normalisation's, on [0, 1].
     """
+    pad_crop = policy.pad_crop and not policy.resized_crop
     moves = bool(policy.shift or policy.rotation or policy.scale or policy.resized_crop)
     return replace(
-        evaluation, random_crop=moves, mirror=policy.flip, auto_augment=policy.auto_augment,
+        evaluation, random_crop=moves and not pad_crop, mirror=policy.flip,
+        pad_crop=policy.shift if pad_crop else 0.0, auto_augment=policy.auto_augment,
         random_erasing=max(policy.random_erasing, policy.erase),
         erase_fill=tuple(round(255 * m) for m in mean),
     )  # fmt: skip
+
+
+def pad_and_crop(image: Tensor, fraction: float, rng: random.Random) -> Tensor:
+    """``image`` (C, H, W) padded by ``round(fraction * side)`` zeros, cropped back at random.
+
+    He et al. 2015 (sec. 4.2): 4 pixels of 32 on each side, then a random
+    32x32 crop, i.e. a whole-pixel shift of at most 4 pixels each way.
+    """
+    height, width = image.shape[-2:]
+    pad_y, pad_x = round(fraction * height), round(fraction * width)
+    top, left = rng.randint(0, 2 * pad_y), rng.randint(0, 2 * pad_x)
+    padded = torch.nn.functional.pad(image, (pad_x, pad_x, pad_y, pad_y))
+    return padded[..., top : top + height, left : left + width]
+
+
+def _random_geometry(pixels: Tensor, recipe: SampleRecipe, rng: random.Random) -> Tensor:
+    """A training crop of decoded ``pixels``: RandomResizedCrop or pad-and-crop, then a flip.
+
+    All drawn from ``rng``, in this order: the box, the pad-and-crop offsets, the flip.
+    """
+    height, width = pixels.shape[-2:]
+    if recipe.random_crop:
+        box = random_resized_box(height, width, rng)
+    else:
+        box = center_box(height, width, recipe.size, recipe.crop_ratio)
+    image = crop_and_resize(pixels, box, recipe.size)
+    if recipe.pad_crop:
+        image = pad_and_crop(image, recipe.pad_crop, rng)
+    if recipe.mirror and rng.random() < 0.5:
+        image = image.flip(-1)
+    return image
 
 
 def _augment(image: Tensor, recipe: SampleRecipe, seed: int) -> Tensor:
@@ -239,16 +280,11 @@ class FolderSamples(Dataset):
         recipe = self.recipe
         pixels = decode_image(Path(os.fsdecode(self.paths[index])), recipe.channels)
         height, width = pixels.shape[-2:]
-        flip = False
-        if recipe.random_crop:
-            rng = random.Random(sample_seed(key, index))
-            box = random_resized_box(height, width, rng)
-            flip = recipe.mirror and rng.random() < 0.5
+        if recipe.random_crop or recipe.pad_crop:
+            image = _random_geometry(pixels, recipe, random.Random(sample_seed(key, index)))
         else:
             box = center_box(height, width, recipe.size, recipe.crop_ratio)
-        image = crop_and_resize(pixels, box, recipe.size)
-        if flip:
-            image = image.flip(-1)
+            image = crop_and_resize(pixels, box, recipe.size)
         if recipe.draws_with_torch:
             # Its own stream, apart from the crop's: the policy leaves the crops as they were.
             image = _augment(image, recipe, sample_seed(key, -1 - index))

@@ -11,7 +11,10 @@ same map with nearest-neighbour sampling so image and mask stay aligned.
 
 The policies follow the papers' practice: ``basic`` is the 4-pixel shift and
 horizontal flip of He et al. 2015 (sec. 4.2, CIFAR-10) scaled to the image
-side; ``affine`` adds rotations up to 15 degrees and scale changes of 10 %;
+side, and ``pad-crop`` is the same shifts and flips by name, which a folder
+streamed from disk also applies as the paper's pad-and-crop
+(:mod:`cnnzoo.data.streaming`) instead of a RandomResizedCrop; ``affine``
+adds rotations up to 15 degrees and scale changes of 10 %;
 ``strong`` adds random erasing to those (Zhong et al. 2017, arXiv:1708.04896),
 which on digits can blank the stroke that decides the class. Flips are used only
 where they preserve the label (not for digits: a mirrored 2 is no 2).
@@ -62,6 +65,7 @@ class AugmentPolicy:
     resized_crop: bool = False  # RandomResizedCrop instead of shifts, rotation and zoom
     auto_augment: str = "none"  # none | autoaugment | randaugment | trivialaugment
     random_erasing: float = 0.0  # torchvision's RandomErasing, after normalisation
+    pad_crop: bool = False  # streamed: the shifts as pad-and-crop, not RandomResizedCrop
 
     @property
     def is_identity(self) -> bool:
@@ -70,20 +74,28 @@ class AugmentPolicy:
 
 
 def augment_policy(name: str, mirror_invariant: bool) -> AugmentPolicy:
-    """The policy behind ``--augment none|basic|affine|strong`` for a data set."""
+    """The policy behind ``--augment none|basic|pad-crop|affine|strong`` for a data set.
+
+    ``pad-crop`` draws exactly as ``basic`` does in memory; it only tells a
+    streamed folder to pad and crop (He et al. 2015) instead of RandomResizedCrop.
+    """
     if name == "none":
         return AugmentPolicy()
     # He et al. 2015: pad 4 pixels of a 32-pixel side and crop back = a shift of 1/8.
     basic = AugmentPolicy(shift=1 / 8, flip=mirror_invariant)
     if name == "basic":
         return basic
+    if name == "pad-crop":
+        return replace(basic, pad_crop=True)
     # Geometric distortions only: what a scanned digit may undergo without changing class.
     affine = AugmentPolicy(shift=basic.shift, rotation=15.0, scale=0.1, flip=mirror_invariant)
     if name == "affine":
         return affine
     if name == "strong":
         return replace(affine, erase=0.5)
-    raise CnnzooError(f"unknown augmentation {name!r}; choose none, basic, affine or strong")
+    raise CnnzooError(
+        f"unknown augmentation {name!r}; choose none, basic, pad-crop, affine or strong"
+    )
 
 
 def training_policy(request: DataRequest, mirror_invariant: bool) -> AugmentPolicy:

@@ -28,7 +28,7 @@ from cnnzoo.models.weights.hub import PRETRAINED_SOURCES
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("step", "cosine", "poly", "none")
 LOSSES = ("ce", "mse", "dice", "border")
-AUGMENTATIONS = ("none", "basic", "affine", "strong", "scale-crop")
+AUGMENTATIONS = ("none", "basic", "pad-crop", "affine", "strong", "scale-crop")
 PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_AUGMENTS = ("none", "autoaugment", "randaugment", "trivialaugment")
 CLASS_WEIGHTS = ("none", "median_frequency")
@@ -205,8 +205,10 @@ class TrainConfig:
     # Data handling.
     augment: str = setting(
         "basic",
-        "none | basic (shifts, flips where allowed) | affine (+ rotation, scale) "
-        "| strong (+ erasing) | scale-crop (segmentation: scale 0.5-2, crop, flip; DeepLab)",
+        "none | basic (shifts, flips where allowed) | pad-crop (classification: basic, and a "
+        "streamed folder too pads 1/8 of each side and crops back, He et al. 2015) "
+        "| affine (+ rotation, scale) | strong (+ erasing) "
+        "| scale-crop (segmentation: scale 0.5-2, crop, flip; DeepLab)",
         choices=AUGMENTATIONS,
     )
     # Where a set has no validation split; a small share leaves more to train on when the

@@ -329,6 +329,9 @@ def pretrained_defaults(
 # Segmentation only: a random crop of the scaled image, padded with the void label
 # (data/segmentation_transforms.py), means nothing for a class label.
 SEGMENTATION_AUGMENTATIONS = ("scale-crop",)
+# Classification only: He et al.'s pad-and-crop of a class image (data/streaming.py); a
+# segmentation mask would need the void label in its padding, which scale-crop already gives.
+CLASSIFICATION_AUGMENTATIONS = ("pad-crop",)
 
 
 def check_task(entry: ModelEntry, data: DataSplits, data_name: str) -> str:
@@ -356,7 +359,12 @@ def requested_input(
     if config.augment in SEGMENTATION_AUGMENTATIONS and entry.task != "segmentation":
         raise CnnzooError(
             f"--augment {config.augment} is for segmentation; for {entry.task} choose "
-            "none, basic, affine or strong"
+            "none, basic, pad-crop, affine or strong"
+        )
+    if config.augment in CLASSIFICATION_AUGMENTATIONS and entry.task != "classification":
+        raise CnnzooError(
+            f"--augment {config.augment} is for classification; for {entry.task} choose "
+            "none, basic, affine, strong or scale-crop"
         )
     size = image_size_pair(config.image_size)
     asks_for_paper = config.image_size == PAPER_SIZE

@@ -5,8 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cnnzoo.data import DataRequest, load_data, plain_request, streaming
 from cnnzoo.data.in_memory import InMemoryImages
@@ -201,3 +203,77 @@ def test_streaming_trains_as_well_as_memory_within_the_seed_spread(tmp_path: Pat
     means = {mode: sum(values) / len(values) for mode, values in top1.items()}
     assert min(means.values()) > 0.4, top1
     assert abs(means["memory"] - means["stream"]) <= spread + 0.1, top1
+
+
+@pytest.fixture(scope="module")
+def white_pixel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two classes of the same 32x32 grey image with one white pixel, at row 10, column 12."""
+    root = tmp_path_factory.mktemp("pixel") / "images"
+    pixels = np.full((32, 32, 3), 100, dtype=np.uint8)
+    pixels[10, 12] = 255
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for index in range(8):
+            Image.fromarray(pixels).save(root / label / f"{index}.png")
+    return root
+
+
+def _moved(image: torch.Tensor, dy: int, dx: int, flip: bool) -> torch.Tensor:
+    """``image`` shifted by (dy, dx) whole pixels with zeros shifted in, then maybe mirrored."""
+    padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    out = padded[:, 4 - dy : 36 - dy, 4 - dx : 36 - dx]
+    return out.flip(-1) if flip else out
+
+
+def _pad_crop_request() -> DataRequest:
+    # crop_ratio 1: the centre box is the whole 32x32 image, served as it is.
+    return stream_request(image_size=(32, 32), crop_ratio=1.0, augment="pad-crop")
+
+
+def test_pad_crop_streams_he_et_al_shifts_of_up_to_4_of_32_pixels_zero_filled(
+    white_pixel: Path,
+) -> None:
+    samples = load_data(f"folder:{white_pixel}", _pad_crop_request()).train.samples
+    recipe = samples.recipe
+    assert recipe.pad_crop == 1 / 8 and recipe.mirror and not recipe.random_crop
+    original = torch.full((3, 32, 32), 100, dtype=torch.uint8)
+    original[:, 10, 12] = 255
+    moves = []
+    for key in range(200):
+        image, _ = samples[(0, key)]
+        found = [
+            (dy, dx, flip)
+            for dy in range(-4, 5)
+            for dx in range(-4, 5)
+            for flip in (False, True)
+            if torch.equal(image, _moved(original, dy, dx, flip))
+        ]
+        assert len(found) == 1  # one shift of at most 4 pixels, zero-filled, explains it
+        moves.append(found[0])
+    assert {dy for dy, _, _ in moves} == {dx for _, dx, _ in moves} == set(range(-4, 5))
+    assert 70 <= sum(flip for _, _, flip in moves) <= 130  # half of 200, within 4 sigma
+
+
+def test_pad_crop_streamed_epochs_repeat_for_a_seed_in_any_worker(white_pixel: Path) -> None:
+    train = load_data(f"folder:{white_pixel}", _pad_crop_request()).train
+    batches = [list(range(len(train)))]
+
+    def epoch(seed: int, workers: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        served = train.load_batches(batches, workers=workers, generator=generator)
+        return torch.cat([images for images, _ in served])
+
+    first = epoch(3, 0)
+    assert torch.equal(first, epoch(3, 0)) and torch.equal(first, epoch(3, 2))
+    assert not torch.equal(first, epoch(4, 0))
+
+
+def test_pad_crop_in_memory_draws_exactly_as_basic(folder: Path) -> None:
+    def first_batch(augment: str) -> torch.Tensor:
+        train = load_data(f"folder:{folder}", stream_request(augment=augment, data_mode="memory"))
+        images, _ = train.train.batch(torch.arange(16), torch.Generator().manual_seed(7))
+        return images
+
+    pad_crop = first_batch("pad-crop")
+    assert torch.equal(pad_crop, first_batch("basic"))
+    assert not torch.equal(pad_crop, first_batch("none"))

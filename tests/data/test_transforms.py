@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -45,6 +47,21 @@ def test_flips_only_where_the_label_survives_them() -> None:
     flipped, _ = augment_batch(images.repeat(8, 1, 1, 1), None, flip_only, generator)
     mirrored = [torch.equal(f, i.flip(-1)) for f, i in zip(flipped, images.repeat(8, 1, 1, 1))]
     assert any(mirrored) and not all(mirrored)
+
+
+def test_pad_crop_is_basic_marked_for_the_streamed_pad_and_crop() -> None:
+    for mirror_invariant in (False, True):
+        pad_crop = augment_policy("pad-crop", mirror_invariant)
+        assert pad_crop.pad_crop and not augment_policy("basic", mirror_invariant).pad_crop
+        assert pad_crop == replace(augment_policy("basic", mirror_invariant), pad_crop=True)
+    images = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    basic, _ = augment_batch(
+        images, None, augment_policy("basic", True), torch.Generator().manual_seed(4)
+    )
+    pad_crop, _ = augment_batch(
+        images, None, augment_policy("pad-crop", True), torch.Generator().manual_seed(4)
+    )
+    assert torch.equal(pad_crop, basic) and not torch.equal(basic, images)
 
 
 def test_affine_is_strong_without_erasing() -> None:

@@ -71,6 +71,13 @@ def test_scale_crop_is_refused_for_classification() -> None:
         requested_input(TrainConfig(augment="scale-crop"), get_model_entry("lenet5"))
 
 
+def test_pad_crop_is_refused_for_segmentation() -> None:
+    config = TrainConfig(model="unet", data="shapes", augment="pad-crop")
+    with pytest.raises(CnnzooError, match="pad-crop is for classification"):
+        requested_input(config, get_model_entry("unet"))
+    assert requested_input(TrainConfig(augment="pad-crop"), get_model_entry("lenet5"))[1]
+
+
 def test_color_images_train_a_gray_papers_network_in_color(tmp_path: Path) -> None:
     """LeNet-5 took 1 channel; a folder of RGB pictures gives it 3 unless told otherwise."""
     rng = np.random.default_rng(0)
