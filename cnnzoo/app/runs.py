@@ -12,6 +12,7 @@ and its modification time tells the page when to read it again.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +21,7 @@ from cnnzoo.errors import CnnzooError
 
 RUN_MARKERS = ("config.yaml", "log.csv", "metrics.json", "best.pt", "last.pt")
 RUN_PICTURES = ("curves.png", "confusion.png", "grad_norms.png")  # the files a page may show
+REPORT_COUNTS = ("support", "pixels")  # the report's counts, not scores
 SEARCH_DEPTH = 3  # run folders are found this many levels below --runs at most
 
 
@@ -93,7 +95,7 @@ def run_summary(root: Path, name: str) -> dict[str, Any]:
         # metrics.json is written once the run has finished; until then it is training.
         "finished": metrics is not None,
         "pictures": [p for p in RUN_PICTURES if (path / p).is_file()],
-        "per_class": _per_class(metrics),
+        "per_class": _per_class(path, metrics),
     }
 
 
@@ -106,17 +108,58 @@ def _json_file(path: Path) -> dict[str, Any] | None:
         raise CnnzooError(f"{path.name} of this run is not valid JSON ({error})") from None
 
 
-def _per_class(metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Per-class scores a run's metrics hold (IoU for segmentation), named where known."""
+def _per_class(path: Path, metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per-class scores of a run, each named by its class.
+
+    ``cnnzoo eval --out RUN`` leaves the per-class report
+    (:func:`~cnnzoo.evaluation.reports.per_class_report`) in ``report.json``,
+    keyed by class name; without one, the lists ``metrics.json`` holds (IoU
+    per class for segmentation) are in class order, named by the metrics'
+    ``class_names`` or else by the run's checkpoint.
+    """
+    from cnnzoo.evaluation.reports import REPORT_FILE
+
+    report = _json_file(path / REPORT_FILE)
+    if report and isinstance(report.get("classes"), dict):
+        return [
+            {"class": name, "metric": metric, "value": value}
+            for name, scores in report["classes"].items()
+            for metric, value in scores.items()
+            if metric not in REPORT_COUNTS
+        ]
     if not metrics:
         return []
-    names = metrics.get("class_names") or []
+    lists = [(key, metrics.get(key)) for key in ("iou_per_class", "accuracy_per_class")]
+    lists = [(key, values) for key, values in lists if isinstance(values, list) and values]
+    if not lists:
+        return []
+    names = metrics.get("class_names") or _checkpoint_class_names(path)
     rows = []
-    for key in ("iou_per_class", "accuracy_per_class"):
-        for index, value in enumerate(metrics.get(key) or []):
+    for key, values in lists:
+        for index, value in enumerate(values):
             label = names[index] if index < len(names) else str(index)
             rows.append({"class": label, "metric": key.replace("_per_class", ""), "value": value})
     return rows
+
+
+def _checkpoint_class_names(path: Path) -> list[str]:
+    """The class names the run's checkpoint holds; none when it has no readable checkpoint."""
+    for name in ("best.pt", "last.pt"):
+        checkpoint = path / name
+        if checkpoint.is_file():
+            return list(_class_names_of(checkpoint, checkpoint.stat().st_mtime_ns))
+    return []
+
+
+@functools.lru_cache(maxsize=32)
+def _class_names_of(checkpoint: Path, mtime_ns: int) -> tuple[str, ...]:
+    """Read once per version of the file (``mtime_ns``): the page asks for a run every 2 s."""
+    from cnnzoo.runs.checkpoint import Checkpoint
+
+    try:
+        return tuple(Checkpoint.load(checkpoint, registered=False).class_names)
+    except CnnzooError:
+        return ()
 
 
 def run_picture(root: Path, name: str, picture: str) -> Path:

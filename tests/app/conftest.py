@@ -33,8 +33,15 @@ def log_row(epoch: int) -> str:
     return ",".join([str(epoch), str(10 * epoch), *(f"{v:.4f}" for v in values)])
 
 
-def write_run(folder: Path, *, epochs: int = 3, finished: bool = True, seed: int = 0) -> Path:
-    """A LeNet-5 run on the 10 digits, as `cnnzoo train` leaves one (weights are random)."""
+def write_run(
+    folder: Path,
+    *,
+    epochs: int = 3,
+    finished: bool = True,
+    seed: int = 0,
+    classes: list[str] = CLASSES,
+) -> Path:
+    """A LeNet-5 run on ``classes`` (default the digits), as `cnnzoo train` leaves one."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     config = TrainConfig(model="lenet5", data="digits", image_size=32, epochs=epochs)
@@ -43,12 +50,12 @@ def write_run(folder: Path, *, epochs: int = 3, finished: bool = True, seed: int
             "format": 1,  # as the code before the typed Checkpoint wrote it
             "model_name": "lenet5",
             "task": "classification",
-            "class_names": CLASSES,
+            "class_names": list(classes),
             "in_channels": 1,
             "image_size": [32, 32],
             "normalization": None,
             "config": config.to_dict(),
-            "model": create_model("lenet5", num_classes=10, in_channels=1).state_dict(),
+            "model": create_model("lenet5", num_classes=len(classes), in_channels=1).state_dict(),
             "epoch": epochs,
         },
         folder / "best.pt",

@@ -18,6 +18,8 @@ if not CHROMIUM.exists():
     pytest.skip("Chromium is missing: `make test` installs it", allow_module_level=True)
 
 TIMEOUT_MS = 60_000  # two loaded cores: a first inspection may take seconds
+FRAME_HEIGHT, FRAME_WIDTH = 180, 240
+SHOTS = Path("/tmp/app-shots")  # screenshots of the views, to look at by eye
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +28,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, app_kit) -> Iterator[object
     app_kit.write_run(root / "first", seed=0)
     app_kit.write_run(root / "second", epochs=4, seed=1)
     app_kit.write_run(root / "training", epochs=2, finished=False)
+    # Per-class scores in class order, named only by the checkpoint's class names.
+    scenes = app_kit.write_run(root / "scenes", classes=["sky", "road", "car"])
+    metrics = {"model": "lenet5", "miou": 0.5, "iou_per_class": [0.75, 0.5, None], "epochs": 3}
+    (scenes / "metrics.json").write_text(json.dumps(metrics))
     with app_kit.LiveServer(root) as live:
         live.picture = app_kit.png_bytes()
+        live.frame = app_kit.png_bytes(FRAME_HEIGHT, FRAME_WIDTH)  # CamVid's 4:3 shape
         live.log_row = app_kit.log_row
         yield live
 
@@ -164,6 +171,83 @@ def test_switching_layers_shows_that_layers_maps(page, server) -> None:
     assert page.locator("#feature-maps img").first.get_attribute("data-height") == "8"
     page.select_option("#cam-layer", "stage2")
     page.wait_for_function("document.querySelector('#cam-caption').textContent.includes('stage2')")
+
+
+def _box(page, selector: str) -> dict[str, float]:
+    return page.locator(selector).first.evaluate(
+        "n => { const r = n.getBoundingClientRect(); "
+        "return {x: r.left, y: r.top, width: r.width, height: r.height}; }"
+    )
+
+
+def test_a_non_square_image_keeps_its_shape_and_its_receptive_field_box(page, server) -> None:
+    page.goto(server.url + "/#inspect")
+    source = "model:segnet_basic"  # segmentation networks see an image at its own size
+    page.wait_for_selector(f"#source option[value='{source}']", state="attached")
+    page.select_option("#source", source)
+    frame = {"name": "frame.png", "mimeType": "image/png", "buffer": server.frame}
+    page.set_input_files("#upload", files=[frame])
+    page.wait_for_selector("#mask-overlay")
+    ratio = FRAME_WIDTH / FRAME_HEIGHT
+    for selector in ("#input-image", "#rf-overlay", "#cam-image", "#mask-overlay"):
+        drawn = _box(page, selector)
+        assert abs(drawn["width"] - ratio * drawn["height"]) <= 2, (selector, drawn)
+        assert max(drawn["width"], drawn["height"]) == pytest.approx(256, abs=1)
+    layer = "encoder.2"  # a 22x30 map: units a few pixels apart, boxes of some size
+    page.select_option("#feature-layer", layer)
+    page.wait_for_function(
+        f"document.querySelector('#feature-title').textContent.startsWith('{layer}:')"
+    )
+    first = page.locator("#feature-maps img").first
+    rows, columns = (int(first.get_attribute(f"data-{side}")) for side in ("height", "width"))
+    drawn = _box(page, "#feature-maps img")
+    assert abs(drawn["width"] * rows - drawn["height"] * columns) <= 2 * columns, drawn
+    inside = first.evaluate("n => [n.clientWidth, n.clientHeight]")  # the click's frame
+    row, column = 8, 21
+    first.click(
+        position={
+            "x": inside[0] * (column + 0.5) / columns,
+            "y": inside[1] * (row + 0.5) / rows,
+        }
+    )
+    page.wait_for_selector("#rf-box")
+    rectangle = page.locator("#rf-box")
+    assert [int(rectangle.get_attribute(f"data-{key}")) for key in ("row", "column")] == [
+        row,
+        column,
+    ]
+    image = page.evaluate("state.image")
+    status, unit = server.ask(
+        f"/api/unit?source={source}&image={image}&layer={layer}&row={row}&column={column}"
+    )
+    assert status == 200, unit
+    field = unit["theoretical"]
+    assert float(rectangle.get_attribute("x")) == field["left"]
+    assert float(rectangle.get_attribute("y")) == field["top"]
+    # On the screen: input pixel (left, top) of the picture, one scale on both axes.
+    picture, box = _box(page, "#input-image"), _box(page, "#rf-box")
+    scale = picture["width"] / FRAME_WIDTH
+    assert picture["height"] / FRAME_HEIGHT == pytest.approx(scale, abs=0.01)
+    assert box["x"] == pytest.approx(picture["x"] + field["left"] * scale, abs=1.5)
+    assert box["y"] == pytest.approx(picture["y"] + field["top"] * scale, abs=1.5)
+    assert box["width"] == pytest.approx(field["width"] * scale, abs=1.5)
+    assert box["height"] == pytest.approx(field["height"] * scale, abs=1.5)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / "inspect-240x180.png", full_page=True)
+
+
+def test_the_per_class_table_names_the_classes_of_the_run(page, server) -> None:
+    page.goto(server.url + "/#run=scenes")
+    page.wait_for_selector("#run-page table:nth-of-type(2)")
+    rows = (
+        page.locator("#run-page table")
+        .nth(1)
+        .locator("tbody tr")
+        .evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    )
+    assert rows == [["sky", "iou", "0.750"], ["road", "iou", "0.500"], ["car", "iou", "-"]]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / "runs-per-class.png", full_page=True)
 
 
 def test_a_bad_upload_is_a_message_in_the_page(page, server) -> None:

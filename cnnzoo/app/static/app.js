@@ -197,6 +197,7 @@ async function inspect() {
   state.inspected = answer;
   $("#inspect-result").hidden = false;
   fillLayerChoices(answer);
+  fitPictures($("#inspect-result"), "input", answer.input_width, answer.input_height, INPUT_SIDE);
   $("#input-image").src = answer.input;
   const overlay = $("#rf-overlay");
   overlay.setAttribute("viewBox", `0 0 ${answer.input_width} ${answer.input_height}`);
@@ -209,6 +210,17 @@ async function inspect() {
   showFeatureMaps(answer.features);
   showSegmentation(answer.segmentation);
   await showGates(answer.se_blocks);
+}
+
+const INPUT_SIDE = 256, MAP_SIDE = 112; // the longer side of a drawn input and of a feature map
+
+// Sizes `--NAME-width` and `--NAME-height` on `container` so that a width x height picture
+// fills `side` pixels along its longer side and keeps its aspect ratio (the input, its
+// Grad-CAM and mask overlays, the receptive-field SVG in input pixels, the feature maps).
+function fitPictures(container, name, width, height, side) {
+  const scale = side / Math.max(width, height, 1);
+  container.style.setProperty(`--${name}-width`, `${Math.max(1, Math.round(width * scale))}px`);
+  container.style.setProperty(`--${name}-height`, `${Math.max(1, Math.round(height * scale))}px`);
 }
 
 function fillLayerChoices(answer) {
@@ -230,6 +242,7 @@ function showPredictions(answer) {
 }
 
 function showFeatureMaps(features) {
+  fitPictures($("#feature-maps"), "map", features.width, features.height, MAP_SIDE);
   $("#feature-title").textContent = `${features.layer}: ${features.maps.length} most active of ${features.channels} maps, ${features.height}×${features.width}; click a unit`;
   $("#feature-maps").replaceChildren(...features.maps.map((m) => {
     const picture = element("img", { className: "feature-map", src: m.picture, alt: `channel ${m.channel}`, "data-channel": m.channel,
