@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnnzoo.cli import add_quiet_flag
 from cnnzoo.cli.paths import add_force_flag, writable_output
-from cnnzoo.experiments import get_experiment, list_experiments, run_experiment
+from cnnzoo.experiments import ExperimentData, get_experiment, list_experiments, run_experiment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +18,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     running.add_argument("--quick", action="store_true", help="reduced run, seconds not minutes")
     running.add_argument("--out", type=Path, default=None, help="output directory")
     running.add_argument("--seed", type=int, default=0)
+    running.add_argument(
+        "--data",
+        metavar="SOURCE",
+        default=None,
+        help="train on this data instead of the experiment's own, as `cnnzoo train --data` "
+        "takes it (cifar10, folder:PATH, digits, ...): its own channels, the networks' paper "
+        "size",
+    )
+    running.add_argument(
+        "--train-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="train on a seeded, class-stratified share of the training split (0 < F <= 1)",
+    )
+    running.add_argument(
+        "--epochs", type=int, default=None, help="epochs of the full run (unset: the experiment's)"
+    )
     add_force_flag(running)
     add_quiet_flag(running)
 
@@ -35,12 +53,15 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_one(args: argparse.Namespace) -> int:
-    get_experiment(args.name)  # an unknown name is refused before anything is written
+    experiment = get_experiment(args.name)  # an unknown name is refused before anything is written
+    chosen = (args.data, args.train_fraction, args.epochs)
+    data = ExperimentData(*chosen) if any(value is not None for value in chosen) else None
+    experiment.check_data(data)
     out_dir = args.out or Path("runs") / "experiments" / args.name
     writable_output(
         out_dir, force=args.force, directory=True, contents=["report.md", "results.json"]
     )
-    run = run_experiment(args.name, out_dir, quick=args.quick, seed=args.seed)
+    run = run_experiment(args.name, out_dir, quick=args.quick, seed=args.seed, data=data)
     failed = [c for c in run.checks if not c.passed]
     for finding in run.findings:
         print(f"{'reproduced' if finding.passed else 'not reproduced'}  {finding.claim}")

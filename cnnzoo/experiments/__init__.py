@@ -12,6 +12,7 @@ from cnnzoo.experiments import efficient_nets  # noqa: F401
 from cnnzoo.experiments import dense_reuse  # noqa: F401
 from cnnzoo.experiments import transfer  # noqa: F401
 from cnnzoo.experiments.base import (
+    ExperimentData,
     ExperimentRun,
     get_experiment,
     list_experiments,
@@ -20,6 +21,7 @@ from cnnzoo.experiments.base import (
 )
 
 __all__ = [
+    "ExperimentData",
     "ExperimentRun",
     "get_experiment",
     "list_experiments",

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
+from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered, trained_on
 from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.classification.densenet import DenseBlock, DenseLayer
@@ -89,14 +89,15 @@ def dense_inputs(model: nn.Module, image: torch.Tensor) -> list[list[int]]:
     title="Dense connectivity: DenseNet against ResNet at similar parameter counts",
     claim="Reusing every earlier feature map lets DenseNet match or beat a ResNet of similar "
     "size: more accuracy per parameter.",
+    takes_data=True,
 )
 def dense_reuse(run: ExperimentRun) -> None:
     costs = {name: _cost(name) for name in PAPER_PARAMS}
     trained = _train_on_digits(run)
     rows = _record_errors(run, costs, trained)
-    _report(run, rows)
+    _report(run, rows, next(iter(trained.values())))
     received = {
-        name: dense_inputs(network.model, torch.zeros(1, 1, 8, 8))
+        name: dense_inputs(network.model, torch.zeros(1, network.in_channels, *network.image_size))
         for name, network in trained.items()
         if name != RESIDUAL
     }
@@ -111,7 +112,7 @@ def _train_on_digits(run: ExperimentRun) -> dict[str, TrainedNetwork]:
         {"iterations": QUICK_ITERATIONS, "batch_size": 16} if run.quick else {"epochs": FULL_EPOCHS}
     )
     return {
-        name: train_registered(name, {**RECIPE, **budget, "seed": run.seed})
+        name: train_registered(name, run.recipe({**RECIPE, **budget, "seed": run.seed}))
         for name in run.progress(TRAINED[run.mode], "training")
     }
 
@@ -147,18 +148,20 @@ def _record_errors(
     return rows
 
 
-def _report(run: ExperimentRun, rows: list[list[Any]]) -> None:
+def _report(run: ExperimentRun, rows: list[list[Any]], network: TrainedNetwork) -> None:
+    epochs = run.recipe({"epochs": FULL_EPOCHS})["epochs"]
     budget_text = (
         f"{QUICK_ITERATIONS} steps of 16 images (quick run)"
         if run.quick
-        else f"{FULL_EPOCHS} epochs of batch {RECIPE['batch_size']}"
+        else f"{epochs} epochs of batch {RECIPE['batch_size']}"
     )
+    own_data = f"the digits at {RECIPE['image_size']}x{RECIPE['image_size']} (1 channel)"
+    resolution = " One test image is 0.28 points of test error." if run.data_source is None else ""
     run.write(
         "Parameters and FLOPs (2 x multiply-accumulates) for CIFAR-10 (3x32x32, 10 classes); "
-        f"errors after training on the digits at {RECIPE['image_size']}x{RECIPE['image_size']} "
-        f"(1 channel) for {budget_text}, SGD lr {RECIPE['lr']} (cosine), weight decay 5e-4, "
-        f"no augmentation, seed {run.seed}; wall time on this machine. One test image is 0.28 "
-        "points of test error."
+        f"errors after training on {trained_on(run, network, own_data)} for {budget_text}, "
+        f"SGD lr {RECIPE['lr']} (cosine), weight decay 5e-4, no augmentation, seed {run.seed}; "
+        f"wall time on this machine.{resolution}"
     )
     run.table(
         [
@@ -238,7 +241,7 @@ def _plot(run: ExperimentRun, trained: dict[str, TrainedNetwork]) -> None:
         epochs = [row["epoch"] for row in network.history]
         axes[1].plot(epochs, [100 * e for e in entry["train_error"]], marker=".", label=name)
     axes[0].set_xlabel("parameters (millions, CIFAR-10)")
-    axes[0].set_ylabel("test error % (digits)")
+    axes[0].set_ylabel(f"test error % ({run.data_source or 'digits'})")
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("training error %")
     axes[1].legend(fontsize="small")

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.registered_training import train_registered
+from cnnzoo.experiments.registered_training import train_registered, trained_on
 from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.models.classification.mobilenet import V1_LAYERS, DepthwiseSeparable
 from cnnzoo.models.registry import create_model
@@ -115,6 +115,7 @@ def separable_cost_ratios(input_side: int = 224) -> list[dict[str, Any]]:
     title="Efficient networks: accuracy against FLOPs and latency",
     claim="MobileNet and EfficientNet need a small fraction of VGG's and ResNet's computation "
     "(depthwise separable convolutions cost 1/N + 1/k^2 of a standard one) at similar accuracy.",
+    takes_data=True,
 )
 def efficient_nets(run: ExperimentRun) -> None:
     imagenet = _count_at_imagenet_size(run)
@@ -218,26 +219,35 @@ def _train_on_digits(run: ExperimentRun) -> dict[str, dict[str, Any]]:
     )
     digits: dict[str, dict[str, Any]] = {}
     for name in run.progress(TRAINED[mode], "training"):
-        trained = train_registered(name, {**RECIPE, **budget, "seed": run.seed})
-        macs, params = _macs_at(name, (1, TRAIN_SIZE, TRAIN_SIZE), num_classes=10)
+        # Chosen data is read at TRAIN_SIZE too, not the ImageNet networks' paper 224x224.
+        recipe = {**run.recipe({**RECIPE, **budget, "seed": run.seed}), "image_size": TRAIN_SIZE}
+        trained = train_registered(name, recipe)
+        shape = (trained.in_channels, TRAIN_SIZE, TRAIN_SIZE)
+        macs, params = _macs_at(name, shape, num_classes=10)
         digits[name] = {
             "macs": macs,
             "params": params,
-            "latency_ms": latency_ms(
-                trained.model, (1, TRAIN_SIZE, TRAIN_SIZE), LATENCY_REPEATS[mode]
-            ),
+            "latency_ms": latency_ms(trained.model, shape, LATENCY_REPEATS[mode]),
             "train_error": [1 - row["train_top1"] for row in trained.history],
             "test_error": trained.test_error,
             "train_seconds": trained.metrics["train_seconds"],
         }
     run.results["digits"] = digits
+    epochs = run.recipe({"epochs": FULL_EPOCHS})["epochs"]
     budget_text = (
         f"{QUICK_ITERATIONS} steps of 16 images (quick run)"
         if run.quick
-        else f"{FULL_EPOCHS} epochs of batch {RECIPE['batch_size']}"
+        else f"{epochs} epochs of batch {RECIPE['batch_size']}"
     )
+    own_data = f"the digits upsampled to {TRAIN_SIZE}x{TRAIN_SIZE} (1 channel, 10 classes)"
+    data_text = trained_on(run, trained, own_data)
+    if run.data_source is not None:
+        data_text += (
+            f" (the ImageNet networks at {TRAIN_SIZE}x{TRAIN_SIZE}, their smallest input, "
+            "not their paper 224x224)"
+        )
     run.write(
-        f"Trained on the digits upsampled to {TRAIN_SIZE}x{TRAIN_SIZE} (1 channel, 10 classes) "
+        f"Trained on {data_text} "
         f"for {budget_text}, SGD lr {RECIPE['lr']} (cosine), weight decay 5e-4, no "
         f"augmentation, seed {run.seed}; MACs and single-image latency at that input."
     )
@@ -351,5 +361,5 @@ def _plot(run: ExperimentRun, digits: dict[str, dict[str, Any]]) -> None:
             )
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test error % (digits)")
+    axes[0].set_ylabel(f"test error % ({run.data_source or 'digits'})")
     run.save_figure(fig, "accuracy_vs_cost.png", "Test error against computation and latency")

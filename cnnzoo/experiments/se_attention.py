@@ -12,8 +12,9 @@ class-specific.
 This experiment counts the overhead exactly (ResNet-50 at 224x224 and the
 CIFAR ResNet-20 at 32x32, with the paper's average squeeze and with the
 survey's learned whole-map ``squeeze="conv"``), trains ResNet-20 with and
-without SE blocks on the offline digits on one budget, and reads the learned
-channel gates of every SE block for the test images of each class.
+without SE blocks on the offline digits on one budget (or on the data ``--data``
+names, at 32x32), and reads the learned channel gates of every SE block for the
+test images of each class.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.registered_training import TrainedNetwork, train_registered
+from cnnzoo.experiments.registered_training import (
+    TrainedNetwork,
+    load_experiment_data,
+    train_registered,
+    trained_on,
+)
 from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.measure.modes import evaluating
 from cnnzoo.models.layers import SqueezeExcite
@@ -97,6 +102,7 @@ def class_specificity(class_means: Tensor) -> float:
     title="Squeeze-and-excitation: accuracy, overhead and learned channel weights",
     claim="SE blocks add under 2% parameters (CIFAR ResNet; ~10% on ResNet-50) and under 1% "
     "FLOPs, improve accuracy, and learn channel weights that grow class-specific with depth.",
+    takes_data=True,
 )
 def se_attention(run: ExperimentRun) -> None:
     cifar_costs = {
@@ -108,10 +114,10 @@ def se_attention(run: ExperimentRun) -> None:
     trained = _train_variants(run, seeds)
     rows = _record_costs_and_errors(run, cifar_costs, trained)
     run.results["imagenet"] = imagenet
-    _report_costs(run, seeds, rows)
-    se_model = trained[VARIANTS[1][0]][0].model
-    gates = _learned_gates(run, se_model, seeds[0])
-    _check_overheads_and_gates(run, gates, se_model)
+    se_network = trained[VARIANTS[1][0]][0]
+    _report_costs(run, seeds, rows, se_network)
+    gates, classes = _learned_gates(run, se_network.model, seeds[0])
+    _check_overheads_and_gates(run, gates, se_network.model, classes)
     _compare_with_resnet(run, gates)
 
 
@@ -122,7 +128,9 @@ def _train_variants(run: ExperimentRun, seeds: list[int]) -> dict[str, list[Trai
     )
     return {
         label: [
-            train_registered(name, {**RECIPE, **budget, "model_options": options, "seed": seed})
+            train_registered(
+                name, run.recipe({**RECIPE, **budget, "model_options": options, "seed": seed})
+            )
             for seed in seeds
         ]
         for label, name, options in run.progress(VARIANTS, "training")
@@ -179,20 +187,24 @@ def _imagenet_overhead() -> dict[str, Any]:
     }
 
 
-def _report_costs(run: ExperimentRun, seeds: list[int], rows: list[list[Any]]) -> None:
+def _report_costs(
+    run: ExperimentRun, seeds: list[int], rows: list[list[Any]], network: TrainedNetwork
+) -> None:
+    epochs = run.recipe({"epochs": FULL_EPOCHS})["epochs"]
     budget_text = (
         f"{QUICK_ITERATIONS} steps of 32 images (quick run)"
         if run.quick
-        else f"{FULL_EPOCHS} epochs of batch {RECIPE['batch_size']}"
+        else f"{epochs} epochs of batch {RECIPE['batch_size']}"
     )
+    resolution = " One test image is 0.28 points of test error." if run.data_source is None else ""
     run.write(
         "Parameters and FLOPs (2 x multiply-accumulates, convolutions and matrix products; "
         "the SE rescaling itself is an element-wise product and is not counted, as in the "
         "paper) for 10 classes at the CIFAR input 3x32x32, where the conv squeeze's kernels "
-        "are sized. Errors: trained on the digits at 8x8 (1 channel) for "
+        "are sized. Errors: trained on "
+        f"{trained_on(run, network, 'the digits at 8x8 (1 channel)')} for "
         f"{budget_text}, SGD lr {RECIPE['lr']} (cosine), weight decay 5e-4, no augmentation, "
-        f"seeds {', '.join(map(str, seeds))}; errors are means over the seeds. One test image "
-        "is 0.28 points of test error."
+        f"seeds {', '.join(map(str, seeds))}; errors are means over the seeds.{resolution}"
     )
     run.table(
         [
@@ -219,12 +231,13 @@ def _report_costs(run: ExperimentRun, seeds: list[int], rows: list[list[Any]]) -
     )
 
 
-def _learned_gates(run: ExperimentRun, se_model: nn.Module, seed: int) -> dict[str, Tensor]:
-    """The trained SE network's mean gates per class on the test images (section 6.4)."""
-    data = load_data(
-        RECIPE["data"],
-        plain_request(image_size=(RECIPE["image_size"],) * 2, in_channels=1, seed=run.seed),
-    )
+def _learned_gates(
+    run: ExperimentRun, se_model: nn.Module, seed: int
+) -> tuple[dict[str, Tensor], int]:
+    """The trained SE network's mean gates per class on the test images (section 6.4), and
+    the number of classes among those images."""
+    own = (RECIPE["data"], RECIPE["image_size"], 1)
+    data = load_experiment_data(run, VARIANTS[1][1], own, run.seed)
     images, targets = next(iterate_batches(data.test, len(data.test)))
     gates = gates_by_class(se_model, images, targets)
     specificity = {name: class_specificity(means) for name, means in gates.items()}
@@ -235,7 +248,8 @@ def _learned_gates(run: ExperimentRun, se_model: nn.Module, seed: int) -> dict[s
     run.write(
         f"Learned gates of the SE-ResNet-20 (average squeeze) trained with seed {seed}, on "
         "the test images. "
-        "*Class specificity*: the standard deviation over the ten digits of each channel's "
+        "*Class specificity*: the standard deviation over the "
+        f"{'ten digits' if run.data_source is None else 'classes'} of each channel's "
         "mean gate, averaged over the channels; 0 means every class is weighted alike."
     )
     run.table(
@@ -246,11 +260,11 @@ def _learned_gates(run: ExperimentRun, se_model: nn.Module, seed: int) -> dict[s
         ],
     )
     _plot_gates(run, gates)
-    return gates
+    return gates, len(targets.unique())
 
 
 def _check_overheads_and_gates(
-    run: ExperimentRun, gates: dict[str, Tensor], se_model: nn.Module
+    run: ExperimentRun, gates: dict[str, Tensor], se_model: nn.Module, classes: int
 ) -> None:
     se_label, conv_label = VARIANTS[1][0], VARIANTS[2][0]
     imagenet = run.results["imagenet"]
@@ -274,7 +288,7 @@ def _check_overheads_and_gates(
         "in [0, 1]",
         len(gates) == 9
         and all(
-            means.shape == (10, se_model.get_submodule(name).fc2.out_channels)
+            means.shape == (classes, se_model.get_submodule(name).fc2.out_channels)
             for name, means in gates.items()
         )
         and all(bool(((means >= 0) & (means <= 1)).all()) for means in gates.values()),
@@ -304,11 +318,15 @@ def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
     from matplotlib.figure import Figure
 
     shown = [name for name in gates if name.split(".")[1] == "2"]  # last block of each stage
+    classes = next(iter(gates.values())).shape[0]
+    own_data = run.data_source is None
+    drawn = CLASSES_SHOWN if own_data else tuple(range(min(classes, len(CLASSES_SHOWN))))
     fig = Figure(figsize=(4 * len(shown), 3.2))
     axes = fig.subplots(1, len(shown), sharey=True)
     for ax, name in zip(axes, shown):
-        for digit in CLASSES_SHOWN:
-            ax.plot(gates[name][digit].numpy(), marker=".", linewidth=1, label=f"digit {digit}")
+        for index in drawn:
+            label = f"digit {index}" if own_data else f"class {index}"
+            ax.plot(gates[name][index].numpy(), marker=".", linewidth=1, label=label)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("channel")
         ax.set_ylim(0, 1)
@@ -318,5 +336,6 @@ def _plot_gates(run: ExperimentRun, gates: dict[str, Tensor]) -> None:
     run.save_figure(
         fig,
         "se_gates.png",
-        "Mean SE gate of every channel, per digit, in the last block of each stage",
+        f"Mean SE gate of every channel, per {'digit' if own_data else 'class'}, in the last "
+        "block of each stage",
     )

@@ -31,6 +31,7 @@ from cnnzoo.experiments.base import ExperimentRun, describe_budget, register_exp
 from cnnzoo.experiments.training import train_network
 from cnnzoo.measure.flops import count_flops, parameter_count
 from cnnzoo.runs.config import TrainConfig
+from cnnzoo.runs.plan import data_input
 
 # Each stage of the trained networks: a stack of kernels, small against large with equal field.
 STACKS: dict[str, tuple[int, ...]] = {
@@ -98,6 +99,7 @@ def _conv_stack(kernels: Sequence[int], channels: int) -> nn.Sequential:
     title="Small kernels: stacked 3x3 convolutions against one 5x5 or 7x7",
     claim="Two (three) stacked 3x3 convolutions see the same 5x5 (7x7) window as one large "
     "kernel with 18C^2 (27C^2) instead of 25C^2 (49C^2) weights, and train at least as well.",
+    takes_data=True,
 )
 def small_kernels(run: ExperimentRun) -> None:
     mode = run.mode
@@ -161,11 +163,19 @@ def _field_by_gradient(run: ExperimentRun) -> None:
 def _train_networks(run: ExperimentRun, mode: str) -> None:
     data_name, side = DATA[mode]
     channels = CHANNELS[mode]
-    request = plain_request(image_size=(side, side), in_channels=1, seed=run.seed)
+    if run.data_source is None:
+        request = plain_request(image_size=(side, side), in_channels=1, seed=run.seed)
+    else:  # the chosen data at its own size and channels
+        data_name = run.data_source
+        request = plain_request(image_size=None, in_channels=None, seed=run.seed)
     data = load_data(data_name, request)
     num_classes = len(data.class_names)
+    input_shape = (1, side, side)
+    if run.data_source is not None:
+        in_channels, (height, width) = data_input(data)
+        input_shape, side = (in_channels, height, width), height
     networks = {
-        name: _train_and_measure(run, kernels, data, side)
+        name: _train_and_measure(run, kernels, data, input_shape)
         for name, kernels in run.progress(STACKS.items(), "training")
     }
     run.results["training"] = {
@@ -176,44 +186,56 @@ def _train_networks(run: ExperimentRun, mode: str) -> None:
         "seeds": SEEDS[mode],
         "networks": networks,
     }
-    _report_training(run, networks)
+    _report_training(run, networks, data_name, input_shape)
     _plot(run, networks)
     _check_trained(run, networks, channels, num_classes)
 
 
 def _train_and_measure(
-    run: ExperimentRun, kernels: Sequence[int], data: DataSplits, side: int
+    run: ExperimentRun, kernels: Sequence[int], data: DataSplits, shape: tuple[int, int, int]
 ) -> dict[str, Any]:
     """One stage design trained once per seed: its field, weights, FLOPs and accuracies."""
     accuracies = []
     for seed_offset in range(SEEDS[run.mode]):
         seed = run.seed + seed_offset
         torch.manual_seed(seed)
-        model = KernelStackNet(kernels, CHANNELS[run.mode], 1, len(data.class_names))
-        config = TrainConfig(lr=0.05, seed=seed, augment="none", **RECIPE[run.mode])
+        model = KernelStackNet(kernels, CHANNELS[run.mode], shape[0], len(data.class_names))
+        config = TrainConfig(lr=0.05, seed=seed, augment="none", **run.recipe(RECIPE[run.mode]))
         accuracies.append(train_network(model, data, config)["top1"])
-    fields = receptive_fields(model.features, (1, side, side))
+    fields = receptive_fields(model.features, shape)
     return {
         "params": parameter_count(model),
         # Weights of the two stacks, i.e. every convolution after the shared stem.
         "stack_weights": sum(m.weight.numel() for m in model.features if isinstance(m, nn.Conv2d))
         - model.features[0].weight.numel(),
-        "flops": count_flops(model, (1, side, side)).total,
+        "flops": count_flops(model, shape).total,
         "receptive_field": int(fields[next(reversed(fields))].size[0]),
         "test_accuracy": accuracies,
         "mean_accuracy": sum(accuracies) / len(accuracies),
     }
 
 
-def _report_training(run: ExperimentRun, networks: dict[str, dict[str, Any]]) -> None:
-    data_name, side = DATA[run.mode]
+def _report_training(
+    run: ExperimentRun,
+    networks: dict[str, dict[str, Any]],
+    data_name: str,
+    shape: tuple[int, int, int],
+) -> None:
     channels = CHANNELS[run.mode]
+    in_channels, height, width = shape
+    colour = "grey" if in_channels == 1 else f"{in_channels} channels"
+    budget = run.recipe(RECIPE[run.mode])
+    budget = {
+        key: budget[key]
+        for key in ("epochs", "iterations", "batch_size", "train_fraction")
+        if key in budget
+    }
     run.write(
-        f"**Training.** The same network four times on `{data_name}` ({side}x{side}, grey): "
+        f"**Training.** The same network four times on `{data_name}` ({height}x{width}, {colour}): "
         f"a 3x3 stem to {channels} channels, then two stages, each the kernel stack below "
         f"({channels} channels in and out, batch norm and ReLU after every convolution) "
         "followed by 2x2 max-pooling, then global average pooling and a linear classifier. "
-        f"SGD lr 0.05 (cosine), weight decay 5e-4, {describe_budget(RECIPE[run.mode])}, no "
+        f"SGD lr 0.05 (cosine), weight decay 5e-4, {describe_budget(budget)}, no "
         f"augmentation; {SEEDS[run.mode]} seed(s) from {run.seed}, test accuracy of the last "
         "weights. FLOPs = 2 x multiply-accumulates per image."
     )

@@ -13,7 +13,8 @@ This experiment measures it. :class:`~cnnzoo.analysis.gradient_flow.GradNormReco
 records the L2 norm of the gradient of every convolution and fully connected
 weight, input side first: once at initialisation for plain and residual
 networks of growing depth, and every few steps while a plain and a residual
-56-layer network train on the offline digits.
+56-layer network train on the offline digits (or on the data ``--data`` names,
+at the networks' paper size, 32x32).
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from cnnzoo.analysis.gradient_flow import GradNormRecorder
-from cnnzoo.data import load_data, plain_request
 from cnnzoo.data.batches import iterate_batches
 from cnnzoo.experiments.base import ExperimentRun, register_experiment
-from cnnzoo.experiments.registered_training import train_registered
+from cnnzoo.experiments.registered_training import load_experiment_data, train_registered
 from cnnzoo.models.registry import create_model
 from cnnzoo.train.trainer import Callback, Trainer
 
@@ -73,10 +73,10 @@ def input_to_output_ratio(norms: list[float]) -> float:
 
 
 def _norms_at_initialization(
-    name: str, images: torch.Tensor, targets: torch.Tensor, seed: int
+    name: str, images: torch.Tensor, targets: torch.Tensor, num_classes: int, seed: int
 ) -> tuple[list[str], list[float]]:
     torch.manual_seed(seed)
-    model = create_model(name, num_classes=10, in_channels=1).train()
+    model = create_model(name, num_classes=num_classes, in_channels=images.shape[1]).train()
     recorder = GradNormRecorder(model, every=1)
     F.cross_entropy(model(images), targets).backward()
     recorder.after_backward(0)
@@ -88,23 +88,32 @@ def _norms_at_initialization(
     title="Vanishing gradients: per-layer gradient norms, plain against residual",
     claim="In a deep plain network the first layers receive much smaller gradients than "
     "the last; identity shortcuts keep the gradient norm level through the depth.",
+    takes_data=True,
 )
 def vanishing_gradients(run: ExperimentRun) -> None:
-    images, targets = _first_batch(run)
-    at_init = _norms_at_initialization_by_depth(run, images, targets)
+    images, targets, num_classes = _first_batch(run)
+    at_init = _norms_at_initialization_by_depth(run, images, targets, num_classes)
     training = _norms_while_training(run)
-    _report_at_initialization(run, at_init)
+    _report_at_initialization(run, at_init, _batch_text(run, images))
     _report_training(run, training)
     _plot(run, at_init, training)
     _check_records(run, at_init, training)
     _compare_plain_with_residual(run, at_init, training)
 
 
-def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor]:
-    """One shuffled training batch of the digits, the same for every network."""
-    data = load_data(
-        "digits", plain_request(image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=1, seed=run.seed)
-    )
+def _batch_text(run: ExperimentRun, images: torch.Tensor) -> str:
+    """The data of the first batch, for the report: ``"the digits (8x8)"``."""
+    if run.data_source is None:
+        return f"the digits ({IMAGE_SIZE}x{IMAGE_SIZE})"
+    channels, height, width = images.shape[1:]
+    return f"`{run.data_source}` ({height}x{width}, {channels} channel{'s' * (channels > 1)})"
+
+
+def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One shuffled training batch of the digits (or the chosen data), the same for every
+    network."""
+    network = f"plain{INIT_DEPTHS[run.mode][0]}"
+    data = load_experiment_data(run, network, ("digits", IMAGE_SIZE, 1), run.seed)
     batches = iterate_batches(
         data.train,
         BATCH_SIZE,
@@ -112,18 +121,19 @@ def _first_batch(run: ExperimentRun) -> tuple[torch.Tensor, torch.Tensor]:
         generator=torch.Generator().manual_seed(run.seed),
         training=True,
     )
-    return next(batches)
+    images, targets = next(batches)
+    return images, targets, len(data.class_names)
 
 
 def _norms_at_initialization_by_depth(
-    run: ExperimentRun, images: torch.Tensor, targets: torch.Tensor
+    run: ExperimentRun, images: torch.Tensor, targets: torch.Tensor, num_classes: int
 ) -> dict[str, dict[str, Any]]:
     """One backward pass of the batch through freshly built plain and residual twins."""
     at_init: dict[str, dict[str, Any]] = {}
     for depth in INIT_DEPTHS[run.mode]:
         for family in ("plain", "resnet"):
             name = f"{family}{depth}"
-            layers, norms = _norms_at_initialization(name, images, targets, run.seed)
+            layers, norms = _norms_at_initialization(name, images, targets, num_classes, run.seed)
             at_init[name] = {
                 "depth": depth,
                 "layers": layers,
@@ -143,7 +153,7 @@ def _norms_while_training(run: ExperimentRun) -> dict[str, dict[str, Any]]:
         name = f"{family}{TRAINED_DEPTH[mode]}"
         recording = _RecordGradNorms(RECORD_EVERY[mode])
         recipe = {"image_size": IMAGE_SIZE, "batch_size": BATCH_SIZE, "seed": run.seed, **budget}
-        network = train_registered(name, recipe, callbacks=[recording])
+        network = train_registered(name, run.recipe(recipe), callbacks=[recording])
         assert recording.recorder is not None
         records = recording.recorder.records
         training[name] = {
@@ -167,11 +177,13 @@ def _deepest_ratios(
     return deepest, plain_ratio, residual_ratio
 
 
-def _report_at_initialization(run: ExperimentRun, at_init: dict[str, dict[str, Any]]) -> None:
+def _report_at_initialization(
+    run: ExperimentRun, at_init: dict[str, dict[str, Any]], batch_text: str
+) -> None:
     run.write(
         "Gradient L2 norm of every convolution and fully connected weight, recorded by "
-        "`GradNormRecorder` after the backward pass of a 64-image batch of the digits "
-        f"({IMAGE_SIZE}x{IMAGE_SIZE}), cross-entropy loss, networks in training mode (batch "
+        f"`GradNormRecorder` after the backward pass of a 64-image batch of {batch_text}"
+        ", cross-entropy loss, networks in training mode (batch "
         "norm on batch statistics). *Input/output ratio*: mean norm of the first "
         f"{EDGE_LAYERS} convolutions over the mean of the last {EDGE_LAYERS}; below 1 the "
         "gradient shrinks towards the input. Plain and residual twins have identical "
@@ -202,7 +214,10 @@ def _report_at_initialization(run: ExperimentRun, at_init: dict[str, dict[str, A
 
 def _report_training(run: ExperimentRun, training: dict[str, dict[str, Any]]) -> None:
     mode = run.mode
-    steps_text = f"{QUICK_ITERATIONS} steps (quick run)" if run.quick else f"{FULL_EPOCHS} epochs"
+    epochs = run.recipe({"epochs": FULL_EPOCHS})["epochs"]
+    steps_text = f"{QUICK_ITERATIONS} steps (quick run)" if run.quick else f"{epochs} epochs"
+    if run.data is not None:
+        steps_text += f" ({run.data.describe()})"
     run.write(
         f"While training for {steps_text} (SGD lr 0.05, cosine, batch {BATCH_SIZE}), the "
         f"ratio every {RECORD_EVERY[mode]} steps:"
