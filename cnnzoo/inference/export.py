@@ -14,17 +14,26 @@ published as it is:
 
 :meth:`~cnnzoo.inference.predictor.Predictor.from_export` (``cnnzoo.load``)
 reads such a folder back, checked by :func:`read_shared_config`.
+
+:func:`ship_run` (``python -m cnnzoo.inference.export RUN --name resnet20``)
+turns a finished CIFAR-10 run into the weights that ship inside the package
+(:mod:`cnnzoo.models.weights.shipped`), loaded by
+``create_model("resnet20", pretrained="cifar10")``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cnnzoo.errors import CnnzooError
-from cnnzoo.inference.model_card import model_card
+from cnnzoo.inference.model_card import model_card, train_command
 from cnnzoo.models.registry import get_model_entry
+from cnnzoo.models.weights.shipped import write_shipped
 from cnnzoo.runs.checkpoint import Checkpoint, own_options
 from cnnzoo.runs.directory import checkpoint_path
 
@@ -33,6 +42,15 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
 EXPORT_FORMAT = 1  # config.json's "format"; a reader refuses newer ones by number
+# He et al. 2016 (arXiv:1512.03385), Table 6: CIFAR-10 test accuracy, 100 % less the error.
+PAPER_CIFAR10_ACCURACY = {
+    "resnet20": 0.9125,
+    "resnet32": 0.9249,
+    "resnet44": 0.9283,
+    "resnet56": 0.9303,
+    "resnet110": 0.9357,
+    "resnet1202": 0.9207,
+}
 
 
 # --- which weights a run shares ----------------------------------------------------------
@@ -144,3 +162,76 @@ def read_shared_config(path: Path) -> dict[str, Any]:
             f"{entry.task} network; the file was edited or written by another program"
         )
     return config
+
+
+# --- weights that ship in the package -------------------------------------------------------
+
+
+def ship_run(
+    location: str | Path,
+    name: str,
+    *,
+    paper_accuracy: float | None = None,
+    folder: Path | None = None,
+) -> tuple[Path, Path, Path]:
+    """Write a finished run's best weights as ``name``'s shipped CIFAR-10 weights.
+
+    The run's test accuracy comes from its ``metrics.json`` (the test split's
+    top-1); the paper's from :data:`PAPER_CIFAR10_ACCURACY` unless given.
+    ``folder`` defaults to the package's shipped folder. Returns the paths written.
+    """
+    path = shared_checkpoint(location)
+    checkpoint = Checkpoint.load(path)
+    if checkpoint.model_name != name:
+        raise CnnzooError(f"{path} holds {checkpoint.model_name!r}, not {name!r}")
+    if checkpoint.task != "classification" or checkpoint.in_channels != 3:
+        raise CnnzooError(f"{path}: shipped weights are classifiers of RGB images")
+    if own_options(checkpoint.recipe.model_options):
+        raise CnnzooError(f"{path}: shipped weights are of the network as built, without options")
+    metrics_path = path.parent / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if metrics.get("split") != "test" or "top1" not in metrics:
+        raise CnnzooError(
+            f"{path.parent} has no test accuracy in metrics.json; shipped weights state theirs"
+        )
+    normalization = checkpoint.normalization
+    channels = checkpoint.in_channels
+    facts = {
+        "class_names": list(checkpoint.class_names),
+        "mean": list(normalization.mean) if normalization else [0.0] * channels,
+        "std": list(normalization.std) if normalization else [1.0] * channels,
+        "image_size": list(checkpoint.image_size),
+        "data": checkpoint.recipe.data,
+        "epochs": checkpoint.epoch,
+        "command": train_command(checkpoint.recipe),
+        "test_accuracy": metrics["top1"],
+        "paper_accuracy": paper_accuracy or PAPER_CIFAR10_ACCURACY.get(name),
+    }
+    return write_shipped(name, dict(checkpoint.weights), facts, folder=folder)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cnnzoo.inference.export RUN --name NAME``: ship a run's weights."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnzoo.inference.export",
+        description="Write a finished CIFAR-10 run as weights that ship in the package.",
+    )
+    parser.add_argument("run", type=Path, help="the run directory (or a checkpoint file)")
+    parser.add_argument("--name", required=True, help="the network, e.g. resnet20")
+    parser.add_argument("--paper-accuracy", type=float, help="the paper's test accuracy (0-1)")
+    parser.add_argument("--folder", type=Path, help="where to write (default: the package's)")
+    args = parser.parse_args(argv)
+    try:
+        written = ship_run(
+            args.run, args.name, paper_accuracy=args.paper_accuracy, folder=args.folder
+        )
+    except CnnzooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

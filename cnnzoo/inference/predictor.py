@@ -215,26 +215,34 @@ class Predictor:
         **options: Any,
     ) -> Predictor:
         """A registered network at the paper's input size: random weights, or ``pretrained``
-        ones (``"torchvision"``: ImageNet's, downloaded on first use) fed as they expect.
+        ones (``"torchvision"``: ImageNet's, downloaded on first use; ``"cifar10"``:
+        cnnzoo's shipped CIFAR-10 weights) fed as they expect.
 
         Random weights are fed unnormalized pixels on [0, 1]; the classes
-        are numbered (``num_classes``, default the task's).
+        are numbered (``num_classes``, default the task's), or named by
+        weights that name them (shipped weights, when ``num_classes`` is theirs).
         """
+        from cnnzoo.models.weights import pretrained_preprocessing
+
         entry = get_model_entry(name)  # an unknown name says which models exist
-        classes = num_classes or get_task(entry.task).default_num_classes
         channels, height, width = entry.input_size
         size = (height, width) if entry.task == "classification" else None
         preprocessing = Preprocessing(channels, size, None, None)
+        named: list[str] = []
         if pretrained is not None:
-            preprocessing = _pretrained_feed(name, pretrained, entry.task, options)
+            expected = pretrained_preprocessing(name, pretrained, **options)
+            preprocessing = _pretrained_feed(expected, entry.task)
             channels = preprocessing.channels
+            named = expected.get("class_names", [])
+        classes = num_classes or len(named) or get_task(entry.task).default_num_classes
+        class_names = named if len(named) == classes else [str(i) for i in range(classes)]
         model = create_model(
             name, num_classes=classes, in_channels=channels, pretrained=pretrained, **options
         )
         source = f"{pretrained} pretrained weights" if pretrained else "random weights"
         return cls(
             model.to(device).eval(),
-            [str(index) for index in range(classes)],
+            class_names,
             entry.task,
             preprocessing,
             name=name,
@@ -252,11 +260,9 @@ def _names_a_model(location: str | Path) -> bool:
     return location in list_models() or bare
 
 
-def _pretrained_feed(name: str, source: str, task: str, options: dict[str, Any]) -> Preprocessing:
-    """How ``name``'s pretrained weights expect their images: RGB, their crop, their stats."""
-    from cnnzoo.models.weights import pretrained_preprocessing
-
-    expected = pretrained_preprocessing(name, source, **options)
+def _pretrained_feed(expected: dict[str, Any], task: str) -> Preprocessing:
+    """How pretrained weights expect their images (``expected``, their preprocessing):
+    RGB, their crop, their stats."""
     crop, resize = expected["crop_size"], expected["resize_size"]
     size = (crop, crop) if crop is not None and task == "classification" else None
     ratio = crop / resize if size is not None and resize else None

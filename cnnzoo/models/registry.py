@@ -137,10 +137,13 @@ def create_model(
     Args:
         name: a name from :func:`list_models`.
         num_classes: size of the output (classes, or segmentation labels); None: the
-            task's default (ImageNet's 1,000 classes, PASCAL VOC's 21 labels).
+            task's default (ImageNet's 1,000 classes, PASCAL VOC's 21 labels), or the
+            classes of shipped ``pretrained`` weights (CIFAR-10's 10).
         in_channels: 1 for grey images, 3 for colour.
         pretrained: ``"torchvision"`` loads torchvision's ImageNet weights
-            (downloaded on first use) for networks torchvision also has.
+            (downloaded on first use) for networks torchvision also has;
+            ``"cifar10"`` cnnzoo's own CIFAR-10 weights, shipped in the package.
+            Weights of other classes than ``num_classes`` keep a fresh head.
         features_only: return a feature extractor whose forward gives the
             list of stage feature maps (see ``feature_info``) instead of logits.
         out_indices: with ``features_only``, which stages to return.
@@ -148,6 +151,11 @@ def create_model(
             ``squeeze`` for SE networks, ``backbone`` for segmentation, ...).
     """
     entry = get_model_entry(name)
+    if num_classes is None and pretrained is not None:
+        from cnnzoo.models.weights import SHIPPED_SOURCES, shipped_num_classes
+
+        if pretrained in SHIPPED_SOURCES:
+            num_classes = shipped_num_classes(name, pretrained)
     if num_classes is None:
         num_classes = get_task(entry.task).default_num_classes
     for label, value in (("num_classes", num_classes), ("in_channels", in_channels)):

@@ -126,7 +126,8 @@ class TrainConfig:
     pretrained: str | None = setting(
         None,
         "start from torchvision's ImageNet weights (imagenet: the backbone's only, for "
-        "segmentation); their mean, std and input size become the run's defaults",
+        "segmentation) or cnnzoo's shipped CIFAR-10 weights (cifar10); their mean, std and "
+        "input size become the run's defaults",
         choices=PRETRAINED_SOURCES,
     )
     init_from: str | None = setting(

@@ -39,7 +39,7 @@ from cnnzoo.data.subsets import training_fraction
 from cnnzoo.device.placement import seed_everything
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models.registry import ModelEntry, check_input_size, get_model_entry
-from cnnzoo.models.weights import pretrained_options, pretrained_preprocessing
+from cnnzoo.models.weights import SHIPPED_SOURCES, pretrained_options, pretrained_preprocessing
 from cnnzoo.runs.config import PAPER_SIZE, TrainConfig, check_recipe_task, image_size_pair
 from cnnzoo.tasks import get_task
 
@@ -272,6 +272,8 @@ def starting_weights(run: RunRequest) -> str:
         return f"resumed from {run.run_dir / 'last.pt'} (weights, optimizer and generators)"
     if config.pretrained == "imagenet":
         return "torchvision's ImageNet weights of the backbone (--pretrained imagenet)"
+    if config.pretrained in SHIPPED_SOURCES:
+        return f"cnnzoo's shipped {config.pretrained} weights (--pretrained {config.pretrained})"
     if config.pretrained is not None:
         return f"torchvision's weights (--pretrained {config.pretrained})"
     if config.init_from is not None:
@@ -315,7 +317,9 @@ def pretrained_defaults(
         entry.name, config.pretrained or "torchvision", **config.model_options
     )
     crop, resize = preprocessing["crop_size"], preprocessing["resize_size"]
-    options = {**config.model_options, **pretrained_options(entry.name, **config.model_options)}
+    source = config.pretrained or "torchvision"
+    switched = pretrained_options(entry.name, source, **config.model_options)
+    options = {**config.model_options, **switched}
     changes: dict = {"in_channels": 3, "model_options": options}
     if crop is not None and entry.task == "classification":
         if config.image_size is None:

@@ -14,7 +14,9 @@ Two sources: ``"torchvision"`` loads torchvision's weights of the whole
 network where torchvision has it (``fcn_resnet50``, ``deeplabv3_resnet101``:
 COCO images with the VOC classes), and ``"imagenet"`` the ImageNet weights of
 the backbone only. For classifiers, and segmentation networks torchvision
-does not have, both are the backbone's ImageNet weights.
+does not have, both are the backbone's ImageNet weights. A third,
+``"cifar10"``, is cnnzoo's own weights that ship in the package
+(:mod:`cnnzoo.models.weights.shipped`); they load through the same fitting.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from torch import nn
 from cnnzoo.errors import CnnzooError
 from cnnzoo.models.registry import ModelEntry, get_model_entry, list_models
 from cnnzoo.models.segmentation.base import SegmentationModel
+from cnnzoo.models.weights import shipped
 from cnnzoo.models.weights.torchvision import (
     TORCHVISION_SEGMENTATION,
     TORCHVISION_SEGMENTATION_BACKBONES,
@@ -45,7 +48,7 @@ from cnnzoo.models.weights.torchvision import (
     segmentation_weights,
 )
 
-PRETRAINED_SOURCES = ("torchvision", "imagenet")
+PRETRAINED_SOURCES = ("torchvision", "imagenet", *shipped.SHIPPED_SOURCES)
 # Seconds a download may wait for the server: enough for a live connection, short enough
 # that a machine without network hears the file's name at once instead of after retries.
 DOWNLOAD_TIMEOUT_S = 10
@@ -151,19 +154,15 @@ def load_pretrained(
             "pretrained weights take 3 channels; build the network with in_channels=3 and "
             "convert grey images to RGB (repeat the channel)"
         )
-    architecture, converter = _weights_of(model, entry, source)
-    path, state = read_weights(architecture, download=download)
-    try:
-        converted = converter(state)
-    except (KeyError, ValueError, RuntimeError) as error:  # names the converter cannot place
-        raise CnnzooError(
-            f"the weights in {path} are not torchvision's {architecture}, they are for another "
-            f"architecture: {error}"
-        ) from None
+    if source in shipped.SHIPPED_SOURCES:
+        architecture = f"{entry.name} ({source})"
+        path, converted = shipped.read_shipped(entry.name, source)
+    else:
+        architecture, path, converted = _torchvision_weights(model, entry, source, download)
     loaded, reset = _fit(model, converted, f"{path.name} ({architecture})", entry.name)
     with torch.no_grad():
         model.load_state_dict(loaded, strict=False)
-    options = _switched_on(model)
+    options = pretrained_options_of(model, source)
     for option, value in options.items():
         setattr(model, option, value)
     report = PretrainedReport(architecture, path, tuple(loaded), tuple(reset), options)
@@ -171,6 +170,21 @@ def load_pretrained(
         log.info("%s: %s reset to fresh initialisation: %s", entry.name, path.name, reset)
     model.pretrained_report = report
     return report
+
+
+def _torchvision_weights(
+    model: nn.Module, entry: ModelEntry, source: str, download: bool
+) -> tuple[str, Path, StateDict]:
+    """torchvision's architecture for ``model``, its file, and its tensors under our names."""
+    architecture, converter = _weights_of(model, entry, source)
+    path, state = read_weights(architecture, download=download)
+    try:
+        return architecture, path, converter(state)
+    except (KeyError, ValueError, RuntimeError) as error:  # names the converter cannot place
+        raise CnnzooError(
+            f"the weights in {path} are not torchvision's {architecture}, they are for another "
+            f"architecture: {error}"
+        ) from None
 
 
 def _weights_of(
@@ -235,8 +249,13 @@ def pretrained_preprocessing(name: str, source: str = "torchvision", **options: 
     resized so that their shorter side is ``resize_size``, centre-cropped to
     ``crop_size`` (None: no crop, as for segmentation), scaled to [0, 1] and
     normalised per channel. ``options`` are the network's (e.g. ``backbone``).
+    Shipped weights (``"cifar10"``) also give their ``class_names`` and no
+    resize: their images are fed at ``crop_size``.
     """
     from torchvision.models import get_model_weights
+
+    if source in shipped.SHIPPED_SOURCES:
+        return shipped.shipped_preprocessing(name, source)
 
     entry = get_model_entry(name)
     with torch.device("meta"):  # which weights it takes, without building real tensors
@@ -253,19 +272,25 @@ def pretrained_preprocessing(name: str, source: str = "torchvision", **options: 
     }
 
 
-def pretrained_options(name: str, **options: Any) -> dict[str, Any]:
-    """The builder options that loading pretrained weights into ``name`` switches on.
+def pretrained_options(name: str, source: str = "torchvision", **options: Any) -> dict[str, Any]:
+    """The builder options that loading ``source``'s weights into ``name`` switches on.
 
     Known before any weight is read, so that a run records the network it will
     train from the start. ``options`` are the network's own (e.g. ``backbone``).
     """
     with torch.device("meta"):  # which options apply, without building real tensors
         model = get_model_entry(name).builder(**options)
-    return _switched_on(model)
+    return pretrained_options_of(model, source)
 
 
-def _switched_on(model: nn.Module) -> dict[str, Any]:
-    """The options :func:`load_pretrained` sets on ``model``, by name."""
+def pretrained_options_of(model: nn.Module, source: str = "torchvision") -> dict[str, Any]:
+    """The options :func:`load_pretrained` sets on ``model``, by name.
+
+    Shipped weights switch nothing on: they were trained by cnnzoo on the
+    network as built.
+    """
+    if source in shipped.SHIPPED_SOURCES:
+        return {}
     if hasattr(model, "transform_input"):
         # torchvision's GoogLeNet weights expect its re-normalisation of the ImageNet input,
         # which torchvision switches on whenever it loads them.
